@@ -1,0 +1,193 @@
+"""The outbox worker of the two fanout designs: it delivers what POST /tweets promised.
+
+A tweet's transaction also writes a `fanout_outbox` row, so what is owed is as durable as
+the tweet. Each app process runs one worker in its lifespan. A worker claims rows by
+leasing them inside a write transaction (SQLite has one writer at a time, so two processes
+cannot claim the same row), walks the author's followers in id order in batches, pushes the
+tweet id into each batch's cached timelines, and records how far it got. A worker killed
+half-way leaves its lease to expire; the next one resumes at the recorded follower. Pushing
+a tweet id into a sorted set twice leaves one entry, so the few followers between the last
+checkpoint and the crash are not served twice either. The row is deleted, and the fanout
+lag logged, only after the last follower has it.
+
+The follower list is read from SQLite before the push; an unfollow committed in between
+would be undone by the push. So after each batch the worker reads the same range again and
+takes the tweet back out of any timeline whose owner no longer follows the author.
+"""
+
+import asyncio
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+
+import redis.exceptions
+
+from timelines.cache import TimelineCache, source_floor
+from timelines.db import Database
+from timelines.http import tweet_json
+
+log = logging.getLogger("uvicorn.error")
+
+ANY_DUE = "SELECT 1 FROM fanout_outbox WHERE lease_until < ? LIMIT 1"
+CLAIM = """
+    UPDATE fanout_outbox SET lease_until = :until
+    WHERE id IN (SELECT id FROM fanout_outbox WHERE lease_until < :now ORDER BY id LIMIT :batch)
+    RETURNING id, kind, user_id, tweet_id, next_follower, accepted_at"""
+RELEASE = "UPDATE fanout_outbox SET lease_until = 0 WHERE id = ?"
+CHECKPOINT = "UPDATE fanout_outbox SET next_follower = ?, lease_until = ? WHERE id = ?"
+FINISH = "DELETE FROM fanout_outbox WHERE id = ?"
+LOG_FANOUT = """
+    INSERT OR IGNORE INTO fanout_log (tweet_id, author_id, followers, accepted_at, done_at)
+    VALUES (?, ?, ?, ?, ?)"""
+SELECT_TWEET = "SELECT id, user_id, text, created_at FROM tweets WHERE id = ?"
+FOLLOWERS_AFTER = """
+    SELECT follower_id FROM follows
+    WHERE followee_id = ? AND follower_id > ?
+    ORDER BY follower_id LIMIT ?"""
+FOLLOWERS_BETWEEN = """
+    SELECT follower_id FROM follows
+    WHERE followee_id = ? AND follower_id BETWEEN ? AND ?"""
+NEWEST_TWEET_IDS = "SELECT id FROM tweets WHERE user_id = ? ORDER BY id DESC LIMIT ?"
+
+LEASE_SECONDS = 30.0
+IDLE_POLL_SECONDS = 0.02  # how soon a worker notices rows another process wrote
+CLAIM_BATCH = 16
+
+
+@dataclass
+class Job:
+    id: int
+    kind: str
+    user_id: int
+    tweet_id: int | None
+    next_follower: int
+    accepted_at: float
+
+
+class FanoutWorker:
+    def __init__(self, db: Database, cache: TimelineCache, chunk: int):
+        self.db = db
+        self.cache = cache
+        self.chunk = chunk
+        self.batch = chunk * 10  # followers per SQLite read, pushed as 10 Redis calls
+        self.wake = asyncio.Event()
+        self.redis_down = False
+
+    async def run(self) -> None:
+        while True:
+            unfinished: list[Job] = []
+            try:
+                unfinished = await self._claim()
+                if not unfinished:
+                    await self._idle()
+                while unfinished:
+                    await self._deliver(unfinished[0])
+                    unfinished.pop(0)
+                    self._redis_back()
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+                await self._redis_lost(error, unfinished)
+            except sqlite3.OperationalError as error:
+                log.warning("fanout worker: SQLite busy (%s); retrying", error)
+                await asyncio.sleep(0.1)
+
+    async def _idle(self) -> None:
+        try:
+            await asyncio.wait_for(self.wake.wait(), IDLE_POLL_SECONDS)
+        except TimeoutError:
+            pass
+        self.wake.clear()
+
+    async def _claim(self) -> list[Job]:
+        now = time.time()
+        if not await self.db.fetchone(ANY_DUE, (now,)):
+            return []
+        async with self.db.transaction() as tx:
+            cursor = await tx.execute(CLAIM, {"until": now + LEASE_SECONDS, "now": now,
+                                              "batch": CLAIM_BATCH})
+            rows = await cursor.fetchall()
+        return sorted((Job(*row) for row in rows), key=lambda job: job.id)
+
+    async def _deliver(self, job: Job) -> None:
+        if job.kind == "tweet":
+            await self._deliver_tweet(job)
+        elif job.kind == "backfill":
+            await self._deliver_backfill(job)
+        elif job.kind == "evict":
+            await self.cache.evict(job.user_id)
+            async with self.db.transaction() as tx:
+                await tx.execute(FINISH, (job.id,))
+
+    async def _deliver_tweet(self, job: Job) -> None:
+        row = await self.db.fetchone(SELECT_TWEET, (job.tweet_id,))
+        if row is None:  # cannot happen while tweets are never deleted; owe nothing
+            async with self.db.transaction() as tx:
+                await tx.execute(FINISH, (job.id,))
+            return
+        await self.cache.store_tweets({job.tweet_id: tweet_json(row)})
+
+        async def push(followers: list[int]) -> None:
+            await self.cache.push(job.tweet_id, followers)
+
+        followers = await self._walk_followers(job, push, [job.tweet_id], self.chunk)
+        async with self.db.transaction() as tx:
+            await tx.execute(FINISH, (job.id,))
+            await tx.execute(LOG_FANOUT, (job.tweet_id, job.user_id, followers,
+                                          job.accepted_at, time.time()))
+
+    async def _deliver_backfill(self, job: Job) -> None:
+        rows = await self.db.fetchall(NEWEST_TWEET_IDS, (job.user_id, self.cache.length))
+        tweet_ids = [tweet_id for (tweet_id,) in rows]
+        floor = source_floor(tweet_ids, self.cache.length)
+
+        async def merge(followers: list[int]) -> None:
+            await self.cache.merge(followers, tweet_ids, floor)
+
+        if tweet_ids:
+            # Each follower takes up to TIMELINE_LENGTH ids: fewer followers per call.
+            await self._walk_followers(job, merge, tweet_ids, max(1, self.chunk // len(tweet_ids)))
+        async with self.db.transaction() as tx:
+            await tx.execute(FINISH, (job.id,))
+
+    async def _walk_followers(self, job: Job, deliver, delivered_ids: list[int], chunk: int) -> int:
+        """Delivers to every follower of job.user_id after job.next_follower, in id order,
+        reading the next batch from SQLite while Redis takes the current one."""
+        count, after = 0, job.next_follower
+        upcoming = asyncio.create_task(self._followers_after(job.user_id, after))
+        try:
+            while followers := await upcoming:
+                upcoming = asyncio.create_task(self._followers_after(job.user_id, followers[-1]))
+                for start in range(0, len(followers), chunk):
+                    await deliver(followers[start:start + chunk])
+                await self._take_back_from_unfollowers(job.user_id, followers, delivered_ids)
+                count += len(followers)
+                async with self.db.transaction() as tx:
+                    await tx.execute(CHECKPOINT, (followers[-1], time.time() + LEASE_SECONDS, job.id))
+        finally:
+            upcoming.cancel()
+        return count
+
+    async def _followers_after(self, user_id: int, after: int) -> list[int]:
+        rows = await self.db.fetchall(FOLLOWERS_AFTER, (user_id, after, self.batch))
+        return [follower for (follower,) in rows]
+
+    async def _take_back_from_unfollowers(self, user_id: int, delivered_to: list[int],
+                                          tweet_ids: list[int]) -> None:
+        rows = await self.db.fetchall(FOLLOWERS_BETWEEN, (user_id, delivered_to[0], delivered_to[-1]))
+        still_following = {follower for (follower,) in rows}
+        for gone in set(delivered_to) - still_following:
+            await self.cache.unmerge(gone, tweet_ids)
+
+    async def _redis_lost(self, error: Exception, unfinished: list[Job]) -> None:
+        if not self.redis_down:
+            log.warning("fanout worker: Redis unreachable (%s); tweets wait in the outbox", error)
+            self.redis_down = True
+        async with self.db.transaction() as tx:
+            for job in unfinished:
+                await tx.execute(RELEASE, (job.id,))
+        await asyncio.sleep(0.5)
+
+    def _redis_back(self) -> None:
+        if self.redis_down:
+            log.warning("fanout worker: Redis is back; delivering the outbox")
+            self.redis_down = False

@@ -1,0 +1,74 @@
+"""The contract's shapes, once, so the three apps validate and document identically."""
+
+from typing import Annotated, Literal
+
+from fastapi import Path, Query
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+MAX_ID = 2**63  # ids are positive and fit a signed 64-bit integer (CONTRACT.md)
+
+UserId = Annotated[int, Path(gt=0, lt=MAX_ID)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Before = Annotated[int | None, Query(gt=0, lt=MAX_ID)]
+
+
+class Strict(BaseModel):
+    # An unknown field is a client mistake worth a 422, not something to drop silently.
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewUser(Strict):
+    username: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_]{1,32}$")]
+
+
+class NewTweet(Strict):
+    user_id: Annotated[StrictInt, Field(gt=0, lt=MAX_ID)]
+    text: Annotated[StrictStr, Field(min_length=1, max_length=280)]  # code points
+
+    @field_validator("text")
+    @classmethod
+    def must_be_valid_unicode(cls, text: str) -> str:
+        # JSON can spell a lone surrogate ("\ud800"); it decodes to a str no UTF-8 can hold.
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (no unpaired surrogates)") from None
+        return text
+
+
+class User(BaseModel):
+    id: int
+    username: str
+
+
+class Profile(User):
+    followers: int
+    following: int
+    tweets: int
+
+
+class Tweet(BaseModel):
+    id: int
+    user_id: int
+    text: str
+    created_at: str
+
+
+class TweetList(BaseModel):
+    user_id: int
+    tweets: list[Tweet]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    approach: Literal["join-on-read", "fanout-on-write", "hybrid"]
+
+
+class Problem(BaseModel):
+    detail: str | list
+
+
+class Stats(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    approach: str
+    fanout_backlog: int

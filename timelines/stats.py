@@ -1,0 +1,48 @@
+"""What a person watching a fanout app wants to see: how much is owed, how fast it is
+paid, and how the cache is doing. Shared so both fanout designs report the same way."""
+
+import numpy as np
+import redis.asyncio as redis
+import redis.exceptions
+from fastapi import FastAPI
+
+BACKLOG = "SELECT count(*) FROM fanout_outbox"
+TWEETS = "SELECT coalesce(sum(tweets), 0) FROM users"
+FANOUT_TOTALS = "SELECT count(*), coalesce(sum(followers), 0) FROM fanout_log"
+RECENT_LAGS = "SELECT done_at - accepted_at FROM fanout_log ORDER BY tweet_id DESC LIMIT 10000"
+PERCENTILES = (50, 95, 99, 99.9)
+
+
+async def fanout_stats(app: FastAPI) -> dict:
+    db = app.state.db
+    (backlog,) = await db.fetchone(BACKLOG)
+    (tweets,) = await db.fetchone(TWEETS)
+    fanned_out, fanout_writes = await db.fetchone(FANOUT_TOTALS)
+    lags = [lag for (lag,) in await db.fetchall(RECENT_LAGS)]
+    return {
+        "fanout_backlog": backlog,
+        "tweets": tweets,
+        "tweets_fanned_out": fanned_out,
+        "fanout_writes": fanout_writes,
+        "fanout_lag_ms": lag_percentiles(lags),
+        # Counted by this process only: under --workers N each worker counts its own.
+        "cache": {name: app.state.counters[name] for name in
+                  ("hits", "misses", "rebuilds", "beyond_cache", "body_misses", "database_reads")},
+    }
+
+
+def lag_percentiles(lags_seconds: list[float]) -> dict:
+    if not lags_seconds:
+        return {"count": 0}
+    values = np.percentile(np.array(lags_seconds) * 1000, PERCENTILES)
+    return {"count": len(lags_seconds), "of_last": "10000 fanouts",
+            **{f"p{p:g}": round(float(v), 3) for p, v in zip(PERCENTILES, values)},
+            "max": round(max(lags_seconds) * 1000, 3)}
+
+
+async def redis_problem(client: redis.Redis) -> str | None:
+    try:
+        await client.ping()
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+        return f"Redis unreachable at REDIS_URL: {error}"
+    return None

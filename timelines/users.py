@@ -1,0 +1,101 @@
+"""Users, the follow graph and a user's own tweets: the same rows and the same SQL for all
+three designs. Only what a design does *around* a follow or a tweet differs, and that
+lives in the approach files."""
+
+import sqlite3
+
+import aiosqlite
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+
+from timelines.http import ERRORS, json_response, now_iso, problem, tweet_json, tweet_list
+from timelines.models import Before, Limit, NewUser, Profile, TweetList, User, UserId
+
+INSERT_USER = "INSERT INTO users (username, created_at) VALUES (?, ?)"
+SELECT_PROFILE = "SELECT id, username, followers, following, tweets FROM users WHERE id = ?"
+SELECT_USER_EXISTS = "SELECT 1 FROM users WHERE id = ?"
+SELECT_OWN_TWEETS = """
+    SELECT id, user_id, text, created_at FROM tweets
+    WHERE user_id = ? AND id < ?
+    ORDER BY id DESC LIMIT ?"""
+INSERT_FOLLOW = "INSERT OR IGNORE INTO follows (follower_id, followee_id) VALUES (?, ?)"
+DELETE_FOLLOW = "DELETE FROM follows WHERE follower_id = ? AND followee_id = ?"
+COUNT_FOLLOW = """
+    UPDATE users SET following = following + :step WHERE id = :follower;
+    UPDATE users SET followers = followers + :step WHERE id = :followee"""
+INSERT_TWEET = """
+    INSERT INTO tweets (user_id, text, created_at) VALUES (?, ?, ?)
+    RETURNING id, user_id, text, created_at"""
+COUNT_TWEET = "UPDATE users SET tweets = tweets + 1 WHERE id = ?"
+
+NO_CURSOR = 2**63 - 1  # "before" when the client gave none: SQLite's largest integer
+
+router = APIRouter()
+
+
+@router.post("/users", status_code=201, response_model=User,
+             responses={409: {**ERRORS[422], "description": "Username taken"}, 422: ERRORS[422]})
+async def create_user(new_user: NewUser, request: Request) -> Response:
+    try:
+        async with request.app.state.db.transaction() as tx:
+            cursor = await tx.execute(INSERT_USER, (new_user.username, now_iso()))
+    except sqlite3.IntegrityError:
+        return problem(409, f"username {new_user.username!r} is taken")
+    return json_response({"id": cursor.lastrowid, "username": new_user.username}, 201)
+
+
+@router.get("/users/{user_id}", response_model=Profile, responses={404: ERRORS[404]})
+async def profile(user_id: UserId, request: Request) -> Response:
+    row = await request.app.state.db.fetchone(SELECT_PROFILE, (user_id,))
+    if row is None:
+        return problem(404, f"no user {user_id}")
+    return json_response(dict(zip(("id", "username", "followers", "following", "tweets"), row)))
+
+
+@router.get("/users/{user_id}/tweets", response_model=TweetList, responses={404: ERRORS[404]})
+async def own_tweets(user_id: UserId, request: Request, limit: Limit = 50,
+                     before: Before = None) -> Response:
+    async with request.app.state.db.snapshot() as db:
+        if not await (await db.execute(SELECT_USER_EXISTS, (user_id,))).fetchone():
+            return problem(404, f"no user {user_id}")
+        rows = await (await db.execute(SELECT_OWN_TWEETS, (user_id, before or NO_CURSOR, limit))).fetchall()
+    return tweet_list(user_id, [tweet_json(row) for row in rows])
+
+
+async def require_users(tx: aiosqlite.Connection, *user_ids: int) -> None:
+    for user_id in user_ids:
+        if not await (await tx.execute(SELECT_USER_EXISTS, (user_id,))).fetchone():
+            raise HTTPException(404, f"no user {user_id}")
+
+
+async def add_follow(tx: aiosqlite.Connection, follower_id: int, followee_id: int) -> bool:
+    """Inside a transaction; True when the pair is new (following twice changes nothing)."""
+    if follower_id == followee_id:
+        raise HTTPException(422, "a user cannot follow themselves")
+    await require_users(tx, follower_id, followee_id)
+    if (await tx.execute(INSERT_FOLLOW, (follower_id, followee_id))).rowcount == 0:
+        return False
+    await _count_follow(tx, follower_id, followee_id, +1)
+    return True
+
+
+async def remove_follow(tx: aiosqlite.Connection, follower_id: int, followee_id: int) -> bool:
+    await require_users(tx, follower_id, followee_id)
+    if (await tx.execute(DELETE_FOLLOW, (follower_id, followee_id))).rowcount == 0:
+        return False
+    await _count_follow(tx, follower_id, followee_id, -1)
+    return True
+
+
+async def _count_follow(tx, follower_id: int, followee_id: int, step: int) -> None:
+    for statement in COUNT_FOLLOW.split(";"):
+        await tx.execute(statement, {"step": step, "follower": follower_id, "followee": followee_id})
+
+
+async def insert_tweet(tx: aiosqlite.Connection, user_id: int, text: str) -> tuple:
+    """Inside a transaction; the new row (id, user_id, text, created_at)."""
+    await require_users(tx, user_id)
+    # fetchall: a RETURNING statement left half-read would block the COMMIT.
+    (row,) = await (await tx.execute(INSERT_TWEET, (user_id, text, now_iso()))).fetchall()
+    await tx.execute(COUNT_TWEET, (user_id,))
+    return tuple(row)
