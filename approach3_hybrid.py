@@ -1,0 +1,279 @@
+"""Approach 3 — the hybrid (DDIA, chapter 1: what Twitter moved to).
+
+Fanout-on-write for most accounts, join-on-read for the few with huge followings. An
+account with at least CELEBRITY_THRESHOLD followers is a celebrity: its tweets get no
+outbox row and are fanned out to nobody. A read takes the cached timeline (as in approach
+2) and, at the same time, the celebrities' recent tweets from SQLite (the join of approach
+1, restricted to the celebrities the reader follows), and merges the two by id.
+
+Costs: no write costs more than CELEBRITY_THRESHOLD cache writes, so one celebrity's tweet
+no longer means millions of writes; every read pays a small join over the celebrities it
+follows (most readers follow a few). Crossing the threshold must not change any answer:
+an account that becomes a celebrity keeps its fanned-out tweets in caches and the merge
+drops the duplicates; one that stops being a celebrity is owed a backfill of its recent
+tweets into every follower's cache, through the outbox like any other fanout.
+"""
+
+import asyncio
+import time
+from collections import Counter
+from contextlib import asynccontextmanager
+
+import orjson
+import redis.exceptions
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from timelines import cache as timeline_cache
+from timelines import users
+from timelines.cache import Page, TimelineCache, source_floor
+from timelines.db import Database
+from timelines.fanout import FanoutWorker
+from timelines.http import ERRORS, create_app, json_response, problem, tweet_json, tweet_list
+from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
+from timelines.settings import Settings
+from timelines.stats import fanout_stats, redis_problem
+from timelines.users import NO_CURSOR, SELECT_USER_EXISTS, add_follow, insert_tweet, remove_follow
+
+APPROACH = "hybrid"
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+# --- queries -------------------------------------------------------------------------------
+
+OWE_FANOUT = """
+    INSERT INTO fanout_outbox (kind, user_id, tweet_id, accepted_at)
+    SELECT 'tweet', :author, :tweet, :now
+    WHERE NOT EXISTS (SELECT 1 FROM celebrities WHERE user_id = :author)"""
+OWE_BACKFILL = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('backfill', ?, ?)"
+BECOME_CELEBRITY = """
+    INSERT OR IGNORE INTO celebrities (user_id)
+    SELECT id FROM users WHERE id = :user AND followers >= :threshold"""
+STOP_BEING_CELEBRITY = """
+    DELETE FROM celebrities
+    WHERE user_id = :user AND (SELECT followers FROM users WHERE id = :user) < :threshold"""
+IS_CELEBRITY = "SELECT 1 FROM celebrities WHERE user_id = ?"
+# CELEBRITY_THRESHOLD may differ from the last run's: bring the table in line at start.
+RECONCILE_CELEBRITIES = (
+    "INSERT OR IGNORE INTO celebrities (user_id) SELECT id FROM users WHERE followers >= :threshold",
+    """INSERT INTO fanout_outbox (kind, user_id, accepted_at)
+       SELECT 'backfill', user_id, :now FROM celebrities JOIN users ON users.id = celebrities.user_id
+       WHERE users.followers < :threshold""",
+    """DELETE FROM celebrities
+       WHERE user_id IN (SELECT id FROM users WHERE followers < :threshold)""",
+)
+OWE_EVICTION = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('evict', ?, ?)"
+HOME_TIMELINE = """
+    SELECT tweets.id, tweets.user_id, tweets.text, tweets.created_at
+    FROM tweets
+    JOIN follows ON tweets.user_id = follows.followee_id
+    WHERE follows.follower_id = ? AND tweets.id < ?
+    ORDER BY tweets.id DESC
+    LIMIT ?"""
+HOME_TIMELINE_IDS_ABOVE = """
+    SELECT tweets.id
+    FROM tweets
+    JOIN follows ON tweets.user_id = follows.followee_id
+    WHERE follows.follower_id = ? AND tweets.id > ?
+      AND follows.followee_id NOT IN (SELECT user_id FROM celebrities)
+    ORDER BY tweets.id DESC
+    LIMIT ?"""
+CELEBRITY_TIMELINE = """
+    SELECT tweets.id, tweets.user_id, tweets.text, tweets.created_at
+    FROM tweets
+    JOIN follows ON tweets.user_id = follows.followee_id
+    JOIN celebrities ON celebrities.user_id = follows.followee_id
+    WHERE follows.follower_id = ? AND tweets.id < ?
+    ORDER BY tweets.id DESC
+    LIMIT ?"""
+LAST_TWEET_ID = "SELECT coalesce(max(id), 0) FROM tweets"
+NEWEST_TWEET_IDS = "SELECT id FROM tweets WHERE user_id = ? ORDER BY id DESC LIMIT ?"
+TWEET_IDS_ABOVE = "SELECT id FROM tweets WHERE user_id = ? AND id > ?"
+TWEETS_BY_ID = """
+    SELECT id, user_id, text, created_at FROM tweets
+    WHERE id IN (SELECT value FROM json_each(?))"""
+
+
+# --- lifespan ------------------------------------------------------------------------------
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings = Settings()
+    app.state.db = await Database.open(settings.database_url, settings.reader_connections)
+    app.state.threshold = settings.celebrity_threshold
+    async with app.state.db.transaction() as tx:
+        for statement in RECONCILE_CELEBRITIES:
+            await tx.execute(statement, {"threshold": settings.celebrity_threshold, "now": time.time()})
+    app.state.cache = TimelineCache(timeline_cache.connect(settings.redis_url), settings.timeline_length)
+    await timeline_cache.say_if_unreachable(app.state.cache, settings.redis_url)
+    app.state.counters = Counter()
+    app.state.worker = FanoutWorker(app.state.db, app.state.cache, settings.fanout_chunk)
+    worker = asyncio.create_task(app.state.worker.run())
+    yield
+    worker.cancel()
+    await app.state.cache.redis.aclose()
+    await app.state.db.close()
+
+
+# --- app -----------------------------------------------------------------------------------
+
+app = create_app("Home timelines: hybrid", lifespan)
+app.include_router(users.router)
+
+
+# --- endpoints -----------------------------------------------------------------------------
+
+@app.put("/users/{follower_id}/following/{followee_id}", status_code=204,
+         responses={404: ERRORS[404], 422: ERRORS[422]})
+async def follow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
+    async with request.app.state.db.transaction() as tx:
+        followed = await add_follow(tx, follower_id, followee_id)
+        if followed:
+            await tx.execute(BECOME_CELEBRITY, {"user": followee_id, "threshold": request.app.state.threshold})
+            pulled = await (await tx.execute(IS_CELEBRITY, (followee_id,))).fetchone()
+    if followed and not pulled:
+        await update_cache(request.app, follower_id, merge(request.app, follower_id, followee_id))
+    return Response(status_code=204)
+
+
+@app.delete("/users/{follower_id}/following/{followee_id}", status_code=204,
+            responses={404: ERRORS[404]})
+async def unfollow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
+    async with request.app.state.db.transaction() as tx:
+        unfollowed = await remove_follow(tx, follower_id, followee_id)
+        if unfollowed:
+            cursor = await tx.execute(STOP_BEING_CELEBRITY,
+                                      {"user": followee_id, "threshold": request.app.state.threshold})
+            if cursor.rowcount:
+                await tx.execute(OWE_BACKFILL, (followee_id, time.time()))
+    if unfollowed:
+        request.app.state.worker.wake.set()
+        await update_cache(request.app, follower_id, unmerge(request.app, follower_id, followee_id))
+    return Response(status_code=204)
+
+
+@app.post("/tweets", status_code=201, response_model=Tweet,
+          responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]})
+async def post_tweet(new_tweet: NewTweet, request: Request) -> Response:
+    async with request.app.state.db.transaction() as tx:
+        tweet = await insert_tweet(tx, new_tweet.user_id, new_tweet.text)
+        await tx.execute(OWE_FANOUT, {"author": new_tweet.user_id, "tweet": tweet[0], "now": time.time()})
+    request.app.state.worker.wake.set()
+    return Response(tweet_json(tweet), 201, media_type="application/json")
+
+
+@app.get("/timeline/{user_id}", response_model=TweetList, responses={404: ERRORS[404]})
+async def home_timeline(user_id: UserId, request: Request, limit: Limit = 50,
+                        before: Before = None) -> Response:
+    app, before = request.app, before or NO_CURSOR
+    try:
+        page, celebrity_rows = await asyncio.gather(
+            app.state.cache.read(user_id, before, limit),
+            app.state.db.fetchall(CELEBRITY_TIMELINE, (user_id, before, limit)))
+    except REDIS_DOWN:
+        app.state.counters["database_reads"] += 1
+        return await page_from_database(app, user_id, before, limit)
+    if not isinstance(page, Page):
+        app.state.counters["misses"] += 1
+        return await rebuild_and_answer(app, user_id, page, before, limit)
+    app.state.counters["hits"] += 1
+    tweets = merge_by_id(page, await hydrate(app, page), celebrity_rows, limit)
+    if len(tweets) < limit and page.floor > 0:
+        app.state.counters["beyond_cache"] += 1
+        rows = await app.state.db.fetchall(HOME_TIMELINE, (user_id, min(before, page.floor + 1),
+                                                           limit - len(tweets)))
+        tweets += [tweet_json(row) for row in rows]
+    return tweet_list(user_id, tweets)
+
+
+@app.get("/health", response_model=Health)
+async def health(request: Request) -> Response:
+    if reason := await redis_problem(request.app.state.cache.redis):
+        return problem(503, reason)
+    return json_response({"status": "ok", "approach": APPROACH})
+
+
+@app.get("/stats", response_model=Stats)
+async def stats(request: Request) -> Response:
+    (celebrities,) = await request.app.state.db.fetchone("SELECT count(*) FROM celebrities")
+    return json_response({"approach": APPROACH, **await fanout_stats(request.app),
+                          "celebrities": celebrities, "celebrity_threshold": request.app.state.threshold})
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+async def merge(app: FastAPI, follower_id: int, followee_id: int) -> None:
+    """The followee's newest tweets join the follower's cached timeline."""
+    length = app.state.cache.length
+    rows = await app.state.db.fetchall(NEWEST_TWEET_IDS, (followee_id, length))
+    tweet_ids = [tweet_id for (tweet_id,) in rows]
+    await app.state.cache.merge([follower_id], tweet_ids, source_floor(tweet_ids, length))
+
+
+async def unmerge(app: FastAPI, follower_id: int, followee_id: int) -> None:
+    """The followee's tweets leave the follower's cached timeline (those above its floor are
+    all it can hold)."""
+    floor = await app.state.cache.floor(follower_id)
+    if floor is not None:
+        rows = await app.state.db.fetchall(TWEET_IDS_ABOVE, (followee_id, floor))
+        await app.state.cache.unmerge(follower_id, [tweet_id for (tweet_id,) in rows])
+
+
+async def update_cache(app: FastAPI, user_id: int, change) -> None:
+    """The follow is committed whatever happens here: if Redis cannot take the change now,
+    the outbox owes this user a rebuild, so the cache never answers from the old graph."""
+    try:
+        await change
+    except REDIS_DOWN:
+        async with app.state.db.transaction() as tx:
+            await tx.execute(OWE_EVICTION, (user_id, time.time()))
+        app.state.worker.wake.set()
+
+
+async def rebuild_and_answer(app: FastAPI, user_id: int, version: str, before: int,
+                             limit: int) -> Response:
+    """Regenerates a timeline Redis does not hold. SQLite assigns ids in commit order, so a
+    tweet the snapshot missed has an id above its last one: reading those again once the
+    key exists catches any fanout that found no key to push into meanwhile."""
+    async with app.state.db.snapshot() as db:
+        if not await (await db.execute(SELECT_USER_EXISTS, (user_id,))).fetchone():
+            return problem(404, f"no user {user_id}")
+        (last_id,) = await (await db.execute(LAST_TWEET_ID)).fetchone()
+        rows = await (await db.execute(HOME_TIMELINE_IDS_ABOVE, (user_id, 0, app.state.cache.length))).fetchall()
+    if await app.state.cache.rebuild(user_id, version, [tweet_id for (tweet_id,) in rows]):
+        app.state.counters["rebuilds"] += 1
+        length = app.state.cache.length
+        rows = await app.state.db.fetchall(HOME_TIMELINE_IDS_ABOVE, (user_id, last_id, length))
+        late_ids = [tweet_id for (tweet_id,) in rows]
+        await app.state.cache.merge([user_id], late_ids, source_floor(late_ids, length))
+    return await page_from_database(app, user_id, before, limit)
+
+
+async def page_from_database(app: FastAPI, user_id: int, before: int, limit: int) -> Response:
+    async with app.state.db.snapshot() as db:
+        if not await (await db.execute(SELECT_USER_EXISTS, (user_id,))).fetchone():
+            return problem(404, f"no user {user_id}")
+        rows = await (await db.execute(HOME_TIMELINE, (user_id, before, limit))).fetchall()
+    return tweet_list(user_id, [tweet_json(row) for row in rows])
+
+
+async def hydrate(app: FastAPI, page: Page) -> list[bytes]:
+    """Bodies for a page of ids; the few Redis no longer holds come from SQLite."""
+    missing = [tweet_id for tweet_id, body in zip(page.ids, page.bodies) if body is None]
+    if not missing:
+        return page.bodies
+    app.state.counters["body_misses"] += len(missing)
+    rows = await app.state.db.fetchall(TWEETS_BY_ID, (orjson.dumps(missing).decode(),))
+    found = {row[0]: tweet_json(row) for row in rows}
+    await app.state.cache.store_tweets(found)
+    return [body or found[tweet_id] for tweet_id, body in zip(page.ids, page.bodies)]
+
+
+def merge_by_id(page: Page, cached: list[bytes], celebrity_rows: list, limit: int) -> list[bytes]:
+    """The newest `limit` of both sources above the cache's floor (below it the cache
+    knows nothing, so neither may answer there). A tweet fanned out before its author
+    became a celebrity comes from both: one copy is kept."""
+    tweets = dict(zip(page.ids, cached))
+    for row in celebrity_rows:
+        if row[0] > page.floor and row[0] not in tweets:
+            tweets[row[0]] = tweet_json(row)
+    return [tweets[tweet_id] for tweet_id in sorted(tweets, reverse=True)[:limit]]

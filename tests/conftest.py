@@ -1,0 +1,44 @@
+import itertools
+
+import pytest
+
+from harness import APPS, AppServer, RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_app(tmp_path, redis_server):
+    """start_app(module, workers=1, **settings) -> a running AppServer on fresh stores."""
+    started: list[tuple[AppServer, int]] = []
+    names = itertools.count()
+
+    def start(module: str, workers: int = 1, **settings) -> AppServer:
+        db = redis_server.take_db()
+        app = AppServer(module, tmp_path / f"{module}-{next(names)}.db", redis_server.url(db),
+                        workers=workers, **settings)
+        started.append((app, db))
+        return app.start()
+
+    yield start
+    for app, db in started:
+        app.stop()
+        redis_server.give_back_db(db)
+
+
+@pytest.fixture(scope="module", params=APPS)
+def app(request, tmp_path_factory, redis_server):
+    """One running app per approach, shared by a module's contract tests."""
+    db = redis_server.take_db()
+    server = AppServer(request.param, tmp_path_factory.mktemp(request.param) / "app.db",
+                       redis_server.url(db))
+    server.start()
+    yield server
+    server.stop()
+    redis_server.give_back_db(db)
