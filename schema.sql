@@ -49,12 +49,14 @@ CREATE TABLE IF NOT EXISTS fanout_outbox (
 );
 
 -- One row per finished tweet fanout: what /stats and the bench report as fanout lag.
+-- deliveries counts completions of the same tweet: anything but 1 is a double delivery.
 CREATE TABLE IF NOT EXISTS fanout_log (
     tweet_id    INTEGER PRIMARY KEY,
     author_id   INTEGER NOT NULL,
     followers   INTEGER NOT NULL,
     accepted_at REAL    NOT NULL,
-    done_at     REAL    NOT NULL
+    done_at     REAL    NOT NULL,
+    deliveries  INTEGER NOT NULL DEFAULT 1
 );
 
 -- The hybrid's pulled accounts: those at or over CELEBRITY_THRESHOLD followers. Their

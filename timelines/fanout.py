@@ -38,8 +38,9 @@ RELEASE = "UPDATE fanout_outbox SET lease_until = 0 WHERE id = ?"
 CHECKPOINT = "UPDATE fanout_outbox SET next_follower = ?, lease_until = ? WHERE id = ?"
 FINISH = "DELETE FROM fanout_outbox WHERE id = ?"
 LOG_FANOUT = """
-    INSERT OR IGNORE INTO fanout_log (tweet_id, author_id, followers, accepted_at, done_at)
-    VALUES (?, ?, ?, ?, ?)"""
+    INSERT INTO fanout_log (tweet_id, author_id, followers, accepted_at, done_at)
+    VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (tweet_id) DO UPDATE SET deliveries = deliveries + 1"""
 SELECT_TWEET = "SELECT id, user_id, text, created_at FROM tweets WHERE id = ?"
 FOLLOWERS_AFTER = """
     SELECT follower_id FROM follows

@@ -8,7 +8,9 @@ from fastapi import FastAPI
 
 BACKLOG = "SELECT count(*) FROM fanout_outbox"
 TWEETS = "SELECT coalesce(sum(tweets), 0) FROM users"
-FANOUT_TOTALS = "SELECT count(*), coalesce(sum(followers), 0) FROM fanout_log"
+FANOUT_TOTALS = """
+    SELECT count(*), coalesce(sum(followers), 0), coalesce(sum(deliveries - 1), 0)
+    FROM fanout_log"""
 RECENT_LAGS = "SELECT done_at - accepted_at FROM fanout_log ORDER BY tweet_id DESC LIMIT 10000"
 PERCENTILES = (50, 95, 99, 99.9)
 
@@ -17,13 +19,14 @@ async def fanout_stats(app: FastAPI) -> dict:
     db = app.state.db
     (backlog,) = await db.fetchone(BACKLOG)
     (tweets,) = await db.fetchone(TWEETS)
-    fanned_out, fanout_writes = await db.fetchone(FANOUT_TOTALS)
+    fanned_out, fanout_writes, repeated = await db.fetchone(FANOUT_TOTALS)
     lags = [lag for (lag,) in await db.fetchall(RECENT_LAGS)]
     return {
         "fanout_backlog": backlog,
         "tweets": tweets,
         "tweets_fanned_out": fanned_out,
         "fanout_writes": fanout_writes,
+        "fanout_repeated_deliveries": repeated,
         "fanout_lag_ms": lag_percentiles(lags),
         # Counted by this process only: under --workers N each worker counts its own.
         "cache": {name: app.state.counters[name] for name in
