@@ -71,9 +71,10 @@ async def lifespan(app: FastAPI):
     settings = Settings()
     app.state.db = await Database.open(settings.database_url, settings.reader_connections)
     app.state.cache = TimelineCache(timeline_cache.connect(settings.redis_url), settings.timeline_length)
-    await timeline_cache.say_if_unreachable(app.state.cache, settings.redis_url)
+    redis_up = await timeline_cache.say_if_unreachable(app.state.cache, settings.redis_url)
     app.state.counters = Counter()
-    app.state.worker = FanoutWorker(app.state.db, app.state.cache, settings.fanout_chunk)
+    app.state.worker = FanoutWorker(app.state.db, app.state.cache, settings.fanout_chunk,
+                                    redis_down=not redis_up)
     worker = asyncio.create_task(app.state.worker.run())
     yield
     worker.cancel()

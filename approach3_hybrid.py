@@ -104,9 +104,10 @@ async def lifespan(app: FastAPI):
         for statement in RECONCILE_CELEBRITIES:
             await tx.execute(statement, {"threshold": settings.celebrity_threshold, "now": time.time()})
     app.state.cache = TimelineCache(timeline_cache.connect(settings.redis_url), settings.timeline_length)
-    await timeline_cache.say_if_unreachable(app.state.cache, settings.redis_url)
+    redis_up = await timeline_cache.say_if_unreachable(app.state.cache, settings.redis_url)
     app.state.counters = Counter()
-    app.state.worker = FanoutWorker(app.state.db, app.state.cache, settings.fanout_chunk)
+    app.state.worker = FanoutWorker(app.state.db, app.state.cache, settings.fanout_chunk,
+                                    redis_down=not redis_up)
     worker = asyncio.create_task(app.state.worker.run())
     yield
     worker.cancel()

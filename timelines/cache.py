@@ -193,6 +193,7 @@ class TimelineCache:
     async def rebuild(self, user_id: int, version: str, tweet_ids: list[int]) -> bool:
         """Writes the newest TIMELINE_LENGTH ids of a timeline read from SQLite, unless a
         merge or unmerge happened since `version` was read. True when the key exists."""
+        tweet_ids = tweet_ids[: self.length]
         floor = source_floor(tweet_ids, self.length)
         written = await self._rebuild(keys=[timeline_key(user_id), version_key(user_id)],
                                       args=[version, floor, *tweet_ids])
@@ -208,11 +209,13 @@ def source_floor(newest_ids: list[int], length: int) -> int:
     return newest_ids[-1] - 1 if len(newest_ids) >= length else 0
 
 
-async def say_if_unreachable(cache: TimelineCache, redis_url: str) -> None:
+async def say_if_unreachable(cache: TimelineCache, redis_url: str) -> bool:
     """Redis is a cache: the app starts without it, answers from SQLite and keeps what it
-    owes in the outbox. One line says so; no traceback."""
+    owes in the outbox. One line says so; no traceback. True when Redis answered."""
     try:
         await cache.redis.ping()
     except (redis.ConnectionError, redis.TimeoutError) as error:
         log.warning("Redis unreachable at REDIS_URL=%s (%s): answering from SQLite until it "
                     "is back; start redis-server or set REDIS_URL", redis_url, error)
+        return False
+    return True

@@ -67,13 +67,13 @@ class Job:
 
 
 class FanoutWorker:
-    def __init__(self, db: Database, cache: TimelineCache, chunk: int):
+    def __init__(self, db: Database, cache: TimelineCache, chunk: int, redis_down: bool = False):
         self.db = db
         self.cache = cache
         self.chunk = chunk
         self.batch = chunk * 10  # followers per SQLite read, pushed as 10 Redis calls
         self.wake = asyncio.Event()
-        self.redis_down = False
+        self.redis_down = redis_down  # said once already, at start-up
 
     async def run(self) -> None:
         while True:
@@ -91,6 +91,11 @@ class FanoutWorker:
             except sqlite3.OperationalError as error:
                 log.warning("fanout worker: SQLite busy (%s); retrying", error)
                 await asyncio.sleep(0.1)
+            except Exception:
+                # A bug here must not silently stop every delivery: say it, and carry on.
+                log.exception("fanout worker: unexpected error; the job stays in the outbox")
+                await self._release(unfinished)
+                await asyncio.sleep(1)
 
     async def _idle(self) -> None:
         try:
@@ -183,10 +188,13 @@ class FanoutWorker:
         if not self.redis_down:
             log.warning("fanout worker: Redis unreachable (%s); tweets wait in the outbox", error)
             self.redis_down = True
-        async with self.db.transaction() as tx:
-            for job in unfinished:
-                await tx.execute(RELEASE, (job.id,))
+        await self._release(unfinished)
         await asyncio.sleep(0.5)
+
+    async def _release(self, jobs: list[Job]) -> None:
+        async with self.db.transaction() as tx:
+            for job in jobs:
+                await tx.execute(RELEASE, (job.id,))
 
     def _redis_back(self) -> None:
         if self.redis_down:

@@ -1,0 +1,134 @@
+"""The timeline cache's Lua scripts on a real redis-server: trimming, the floor marker,
+merging with a source floor, unmerging, and a rebuild that yields to a concurrent change."""
+
+import asyncio
+
+import pytest
+
+from timelines.cache import Page, TimelineCache, connect, source_floor
+
+LENGTH = 4
+
+
+@pytest.fixture
+def run(redis_server):
+    """run(async_fn) -> its result, with a TimelineCache on a Redis db of its own."""
+    db = redis_server.take_db()
+
+    def run_with_cache(scenario):
+        async def main():
+            client = connect(redis_server.url(db))
+            try:
+                return await scenario(TimelineCache(client, LENGTH))
+            finally:
+                await client.aclose()
+        return asyncio.run(main())
+
+    yield run_with_cache
+    redis_server.give_back_db(db)
+
+
+async def built(cache: TimelineCache, user: int, ids: list[int]) -> TimelineCache:
+    assert await cache.rebuild(user, "0", sorted(ids, reverse=True))
+    return cache
+
+
+async def page(cache: TimelineCache, user: int, before: int = 2**63 - 1, limit: int = 50) -> Page:
+    result = await cache.read(user, before, limit)
+    assert isinstance(result, Page), "timeline should be cached"
+    return result
+
+
+def test_push_skips_timelines_that_are_not_cached(run):
+    async def scenario(cache):
+        await built(cache, 1, [])
+        written = await cache.push(10, [1, 2])
+        return written, await page(cache, 1), await cache.read(2, 2**63 - 1, 50)
+
+    written, cached, missing = run(scenario)
+    assert written == 1
+    assert cached.ids == [10] and cached.floor == 0
+    assert missing == "0", "an uncached timeline is a miss (with its version), not an empty page"
+
+
+def test_trimming_keeps_the_newest_and_raises_the_floor(run):
+    async def scenario(cache):
+        await built(cache, 1, [1, 2, 3])
+        for tweet_id in (5, 6, 7):
+            await cache.push(tweet_id, [1])
+        return await page(cache, 1)
+
+    cached = run(scenario)
+    assert cached.ids == [7, 6, 5, 3]
+    assert cached.floor == 2, "the highest id trimmed away"
+
+
+def test_push_below_the_floor_is_ignored(run):
+    async def scenario(cache):
+        await built(cache, 1, [10, 11, 12, 13, 14])  # five ids, LENGTH 4: floor 10
+        assert (await page(cache, 1)).floor == 10
+        written = await cache.push(9, [1])  # a late fanout of an old tweet
+        return written, await page(cache, 1)
+
+    written, cached = run(scenario)
+    assert written == 0 and cached.ids == [14, 13, 12, 11]
+
+
+def test_read_pages_by_cursor_and_stops_at_the_floor(run):
+    async def scenario(cache):
+        await built(cache, 1, [2, 4, 6, 8, 10, 12])
+        return await page(cache, 1, before=10, limit=2), await page(cache, 1, before=6, limit=5)
+
+    first, deeper = run(scenario)
+    assert first.ids == [8, 6]
+    assert deeper.ids == [] and deeper.floor == 5, "below the floor the cache must not answer"
+
+
+def test_merge_with_a_cut_source_cannot_claim_below_it(run):
+    async def scenario(cache):
+        await built(cache, 1, [1, 3])  # complete: floor 0
+        # The followee's newest LENGTH tweets, cut there: complete only above 19.
+        followee = [26, 24, 22, 20]
+        await cache.merge([1], followee, source_floor(followee, LENGTH))
+        return await page(cache, 1)
+
+    merged = run(scenario)
+    assert merged.floor == 19
+    assert merged.ids == [26, 24, 22, 20], "entries at or below the new floor are dropped"
+
+
+def test_merge_then_unmerge_restores_the_timeline(run):
+    async def scenario(cache):
+        await built(cache, 1, [1, 3])
+        await cache.merge([1], [4, 2], 0)
+        after_merge = (await page(cache, 1)).ids
+        await cache.unmerge(1, [4, 2])
+        return after_merge, await page(cache, 1)
+
+    after_merge, after_unmerge = run(scenario)
+    assert after_merge == [4, 3, 2, 1]
+    assert after_unmerge.ids == [3, 1] and after_unmerge.floor == 0
+
+
+def test_rebuild_yields_to_a_change_made_since_it_read_sqlite(run):
+    async def scenario(cache):
+        version = await cache.read(1, 2**63 - 1, 50)  # a miss: the version to present
+        await cache.merge([1], [5], 0)  # a follow lands meanwhile (no key yet: no-op)
+        refused = await cache.rebuild(1, version, [3, 2])
+        retried = await cache.rebuild(1, await cache.read(1, 2**63 - 1, 50), [5, 3, 2])
+        return refused, retried, await page(cache, 1)
+
+    refused, retried, cached = run(scenario)
+    assert not refused and retried
+    assert cached.ids == [5, 3, 2]
+
+
+def test_bodies_come_back_with_the_ids(run):
+    async def scenario(cache):
+        await built(cache, 1, [1, 2])
+        await cache.store_tweets({2: b'{"id":2}'})
+        return await page(cache, 1)
+
+    cached = run(scenario)
+    assert cached.ids == [2, 1]
+    assert cached.bodies == [b'{"id":2}', None], "a body Redis lost is a None to fetch from SQLite"
