@@ -236,7 +236,7 @@ def redis_server(directory: Path):
 
 
 def wait_until_up(process: subprocess.Popen, port: int, log: Path) -> None:
-    probe = redis.Redis(port=port, socket_connect_timeout=0.2)
+    probe = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if process.poll() is not None:
