@@ -73,3 +73,20 @@ def test_redis_killed_and_restarted_empty(apps_on_own_redis, own_redis):
     lockstep.assert_all_agree(rng)
     for app in apps_on_own_redis:
         assert app.http.get("/health").status_code == 200
+
+
+def test_follow_changes_missed_by_a_stalled_redis_are_not_served_stale(apps_on_own_redis, own_redis):
+    """Redis stalls (CLIENT PAUSE) through an unfollow and a follow, then comes back with
+    all its data: the timelines it held from before must not be served as they were."""
+    lockstep = build_history(apps_on_own_redis, seed=14)
+    rng = random.Random(14)
+    lockstep.assert_all_agree(rng)
+    follower, followee = next((a, b) for a, b in sorted(lockstep.model.follows)
+                              if lockstep.model.timeline(a, 200) and
+                              any(author == b for _, author in lockstep.model.tweets))
+
+    # Long enough for the app's call and its one retry to time out (socket_timeout 2 s).
+    own_redis.client().execute_command("CLIENT", "PAUSE", 5000, "WRITE")
+    lockstep.apply(("unfollow", follower, followee))
+    lockstep.apply(("follow", followee, follower))
+    lockstep.assert_all_agree(rng)
