@@ -52,6 +52,7 @@ STOP_BEING_CELEBRITY = """
     DELETE FROM celebrities
     WHERE user_id = :user AND (SELECT followers FROM users WHERE id = :user) < :threshold"""
 IS_CELEBRITY = "SELECT 1 FROM celebrities WHERE user_id = ?"
+COUNT_CELEBRITIES = "SELECT count(*) FROM celebrities"
 # CELEBRITY_THRESHOLD may differ from the last run's: bring the table in line at start.
 RECONCILE_CELEBRITIES = (
     "INSERT OR IGNORE INTO celebrities (user_id) SELECT id FROM users WHERE followers >= :threshold",
@@ -130,8 +131,8 @@ async def follow(follower_id: UserId, followee_id: UserId, request: Request) -> 
         followed = await add_follow(tx, follower_id, followee_id)
         if followed:
             await tx.execute(BECOME_CELEBRITY, {"user": followee_id, "threshold": request.app.state.threshold})
-            pulled = await (await tx.execute(IS_CELEBRITY, (followee_id,))).fetchone()
-    if followed and not pulled:
+        pulled = await (await tx.execute(IS_CELEBRITY, (followee_id,))).fetchone()
+    if followed and not pulled:  # a celebrity's tweets are read from SQLite, not merged
         await update_cache(request.app, follower_id, merge(request.app, follower_id, followee_id))
     return Response(status_code=204)
 
@@ -195,7 +196,7 @@ async def health(request: Request) -> Response:
 
 @app.get("/stats", response_model=Stats)
 async def stats(request: Request) -> Response:
-    (celebrities,) = await request.app.state.db.fetchone("SELECT count(*) FROM celebrities")
+    (celebrities,) = await request.app.state.db.fetchone(COUNT_CELEBRITIES)
     return json_response({"approach": APPROACH, **await fanout_stats(request.app),
                           "celebrities": celebrities, "celebrity_threshold": request.app.state.threshold})
 
