@@ -63,6 +63,29 @@ def test_trimming_keeps_the_newest_and_raises_the_floor(run):
     assert cached.floor == 2, "the highest id trimmed away"
 
 
+def test_a_full_timeline_is_cut_back_a_slack_at_a_time(redis_server):
+    async def scenario():
+        client = connect(redis_server.url(db))
+        cache = TimelineCache(client, 32)  # keeps 30 when it cuts
+        try:
+            await cache.rebuild(1, "0", list(range(32, 0, -1)))  # full: ids 1..32
+            sizes = []
+            for tweet_id in range(33, 37):
+                await cache.push(tweet_id, [1])
+                sizes.append(len((await page(cache, 1)).ids))
+            return sizes, await page(cache, 1)
+        finally:
+            await client.aclose()
+
+    db = redis_server.take_db()
+    try:
+        sizes, cached = asyncio.run(scenario())
+    finally:
+        redis_server.give_back_db(db)
+    assert sizes == [30, 31, 32, 30], "never over 32; cut to 30 when a push would pass it"
+    assert cached.ids == list(range(36, 6, -1)) and cached.floor == 6
+
+
 def test_push_below_the_floor_is_ignored(run):
     async def scenario(cache):
         await built(cache, 1, [10, 11, 12, 13, 14])  # five ids, LENGTH 4: floor 10
