@@ -18,10 +18,10 @@ from fastapi.responses import Response
 
 from timelines import users
 from timelines.db import Database
-from timelines.http import ERRORS, create_app, json_response, problem, tweet_json, tweet_list
+from timelines.http import ERRORS, create_app, json_response, tweet_json
 from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
 from timelines.settings import Settings
-from timelines.users import NO_CURSOR, SELECT_USER_EXISTS, add_follow, insert_tweet, remove_follow
+from timelines.users import NO_CURSOR, add_follow, insert_tweet, remove_follow, tweet_page
 
 APPROACH = "join-on-read"
 
@@ -82,11 +82,7 @@ async def post_tweet(new_tweet: NewTweet, request: Request) -> Response:
 @app.get("/timeline/{user_id}", response_model=TweetList, responses={404: ERRORS[404]})
 async def home_timeline(user_id: UserId, request: Request, limit: Limit = 50,
                         before: Before = None) -> Response:
-    async with request.app.state.db.snapshot() as db:
-        if not await (await db.execute(SELECT_USER_EXISTS, (user_id,))).fetchone():
-            return problem(404, f"no user {user_id}")
-        rows = await (await db.execute(HOME_TIMELINE, (user_id, before or NO_CURSOR, limit))).fetchall()
-    return tweet_list(user_id, [tweet_json(row) for row in rows])
+    return await tweet_page(request.app.state.db, HOME_TIMELINE, user_id, before or NO_CURSOR, limit)
 
 
 @app.get("/health", response_model=Health)

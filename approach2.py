@@ -33,7 +33,7 @@ from timelines.http import ERRORS, create_app, json_response, problem, tweet_jso
 from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
 from timelines.settings import Settings
 from timelines.stats import fanout_stats, redis_problem
-from timelines.users import NO_CURSOR, SELECT_USER_EXISTS, add_follow, insert_tweet, remove_follow
+from timelines.users import NO_CURSOR, SELECT_USER_EXISTS, add_follow, insert_tweet, remove_follow, tweet_page
 
 APPROACH = "fanout-on-write"
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
@@ -204,11 +204,7 @@ async def rebuild_and_answer(app: FastAPI, user_id: int, version: str, before: i
 
 
 async def page_from_database(app: FastAPI, user_id: int, before: int, limit: int) -> Response:
-    async with app.state.db.snapshot() as db:
-        if not await (await db.execute(SELECT_USER_EXISTS, (user_id,))).fetchone():
-            return problem(404, f"no user {user_id}")
-        rows = await (await db.execute(HOME_TIMELINE, (user_id, before, limit))).fetchall()
-    return tweet_list(user_id, [tweet_json(row) for row in rows])
+    return await tweet_page(app.state.db, HOME_TIMELINE, user_id, before, limit)
 
 
 async def hydrate(app: FastAPI, page: Page) -> list[bytes]:

@@ -82,9 +82,9 @@ class Database:
             await self._writer.execute("COMMIT")
 
     async def fetchall(self, sql: str, parameters=()) -> list[sqlite3.Row]:
+        # One hop to the connection's thread instead of two (execute, then fetch).
         async with self.reading() as connection:
-            async with connection.execute(sql, parameters) as cursor:
-                return await cursor.fetchall()
+            return list(await connection.execute_fetchall(sql, parameters))
 
     async def fetchone(self, sql: str, parameters=()):
         rows = await self.fetchall(sql, parameters)

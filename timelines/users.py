@@ -55,10 +55,15 @@ async def profile(user_id: UserId, request: Request) -> Response:
 @router.get("/users/{user_id}/tweets", response_model=TweetList, responses={404: ERRORS[404]})
 async def own_tweets(user_id: UserId, request: Request, limit: Limit = 50,
                      before: Before = None) -> Response:
-    async with request.app.state.db.snapshot() as db:
-        if not await (await db.execute(SELECT_USER_EXISTS, (user_id,))).fetchone():
-            return problem(404, f"no user {user_id}")
-        rows = await (await db.execute(SELECT_OWN_TWEETS, (user_id, before or NO_CURSOR, limit))).fetchall()
+    return await tweet_page(request.app.state.db, SELECT_OWN_TWEETS, user_id, before or NO_CURSOR, limit)
+
+
+async def tweet_page(db, query: str, user_id: int, before: int, limit: int) -> Response:
+    """A page of tweets from `query` (user_id, before, limit). Users are never deleted, so
+    rows prove the user exists; only an empty page needs the second look (404 or [])."""
+    rows = await db.fetchall(query, (user_id, before, limit))
+    if not rows and not await db.fetchone(SELECT_USER_EXISTS, (user_id,)):
+        return problem(404, f"no user {user_id}")
     return tweet_list(user_id, [tweet_json(row) for row in rows])
 
 
