@@ -176,7 +176,7 @@ async def home_timeline(user_id: UserId, request: Request, limit: Limit = 50,
         return await page_from_database(app, user_id, before, limit)
     if not isinstance(page, Page):
         app.state.counters["misses"] += 1
-        return await rebuild_and_answer(app, user_id, page, before, limit)
+        return await regenerate_and_answer(app, user_id, page, before, limit)
     app.state.counters["hits"] += 1
     tweets = merge_by_id(page, await hydrate(app, page), celebrity_rows, limit)
     if len(tweets) < limit and page.floor > 0:
@@ -231,7 +231,7 @@ async def update_cache(app: FastAPI, user_id: int, change) -> None:
         app.state.worker.wake.set()
 
 
-async def rebuild_and_answer(app: FastAPI, user_id: int, version: str, before: int,
+async def regenerate_and_answer(app: FastAPI, user_id: int, version: str, before: int,
                              limit: int) -> Response:
     """Regenerates a timeline Redis does not hold. SQLite assigns ids in commit order, so a
     tweet the snapshot missed has an id above its last one: reading those again once the
@@ -241,8 +241,8 @@ async def rebuild_and_answer(app: FastAPI, user_id: int, version: str, before: i
             return problem(404, f"no user {user_id}")
         (last_id,) = await (await db.execute(LAST_TWEET_ID)).fetchone()
         rows = await (await db.execute(HOME_TIMELINE_IDS_ABOVE, (user_id, 0, app.state.cache.length))).fetchall()
-    if await app.state.cache.rebuild(user_id, version, [tweet_id for (tweet_id,) in rows]):
-        app.state.counters["rebuilds"] += 1
+    if await app.state.cache.regenerate(user_id, version, [tweet_id for (tweet_id,) in rows]):
+        app.state.counters["regenerations"] += 1
         length = app.state.cache.length
         rows = await app.state.db.fetchall(HOME_TIMELINE_IDS_ABOVE, (user_id, last_id, length))
         late_ids = [tweet_id for (tweet_id,) in rows]

@@ -1,5 +1,5 @@
 """The timeline cache's Lua scripts on a real redis-server: trimming, the floor marker,
-merging with a source floor, unmerging, and a rebuild that yields to a concurrent change."""
+merging with a source floor, unmerging, and a regeneration that yields to a concurrent change."""
 
 import asyncio
 
@@ -29,7 +29,7 @@ def run(redis_server):
 
 
 async def built(cache: TimelineCache, user: int, ids: list[int]) -> TimelineCache:
-    assert await cache.rebuild(user, "0", sorted(ids, reverse=True))
+    assert await cache.regenerate(user, "0", sorted(ids, reverse=True))
     return cache
 
 
@@ -68,7 +68,7 @@ def test_a_full_timeline_is_cut_back_a_slack_at_a_time(redis_server):
         client = connect(redis_server.url(db))
         cache = TimelineCache(client, 32)  # keeps 30 when it cuts
         try:
-            await cache.rebuild(1, "0", list(range(32, 0, -1)))  # full: ids 1..32
+            await cache.regenerate(1, "0", list(range(32, 0, -1)))  # full: ids 1..32
             sizes = []
             for tweet_id in range(33, 37):
                 await cache.push(tweet_id, [1])
@@ -133,12 +133,12 @@ def test_merge_then_unmerge_restores_the_timeline(run):
     assert after_unmerge.ids == [3, 1] and after_unmerge.floor == 0
 
 
-def test_rebuild_yields_to_a_change_made_since_it_read_sqlite(run):
+def test_regeneration_yields_to_a_change_made_since_it_read_sqlite(run):
     async def scenario(cache):
         version = await cache.read(1, 2**63 - 1, 50)  # a miss: the version to present
         await cache.merge([1], [5], 0)  # a follow lands meanwhile (no key yet: no-op)
-        refused = await cache.rebuild(1, version, [3, 2])
-        retried = await cache.rebuild(1, await cache.read(1, 2**63 - 1, 50), [5, 3, 2])
+        refused = await cache.regenerate(1, version, [3, 2])
+        retried = await cache.regenerate(1, await cache.read(1, 2**63 - 1, 50), [5, 3, 2])
         return refused, retried, await page(cache, 1)
 
     refused, retried, cached = run(scenario)

@@ -14,8 +14,8 @@ from timelines.db import SCHEMA
 
 JOINS = {
     "join-on-read home timeline": approach1.HOME_TIMELINE,
-    "fanout rebuild": approach2.HOME_TIMELINE_IDS_ABOVE,
-    "hybrid rebuild": approach3_hybrid.HOME_TIMELINE_IDS_ABOVE,
+    "fanout regenerate": approach2.HOME_TIMELINE_IDS_ABOVE,
+    "hybrid regenerate": approach3_hybrid.HOME_TIMELINE_IDS_ABOVE,
     "hybrid celebrity pull": approach3_hybrid.CELEBRITY_TIMELINE,
 }
 

@@ -45,7 +45,7 @@ def test_flushall_loses_nothing(apps_on_own_redis, own_redis):
 
     own_redis.client().flushall()
     lockstep.assert_all_agree(rng)
-    rebuilt = [app.stats()["cache"]["rebuilds"] for app in apps_on_own_redis[1:]]
+    rebuilt = [app.stats()["cache"]["regenerations"] for app in apps_on_own_redis[1:]]
     assert all(count > 0 for count in rebuilt), f"no timeline was rebuilt after FLUSHALL: {rebuilt}"
 
 

@@ -1,5 +1,5 @@
 """The cached home timeline of the two fanout designs, in Mastodon's FeedManager vocabulary:
-push, merge (on follow), unmerge (on unfollow), rebuild (regenerate after a flush).
+push, merge (on follow), unmerge (on unfollow), regenerate (after a flush or a restart).
 
 One sorted set per user, `timeline:{id}`, members and scores both tweet ids (ids grow with
 time, so the id is the order and the cursor). Besides tweets it holds one marker member,
@@ -10,7 +10,7 @@ is bounded, trimmed, merged into and unmerged from still answer exactly what the
 answers: a page that runs below f is finished from SQLite. A missing key (never built,
 flushed, Redis restarted) is not an empty timeline; it is rebuilt from SQLite.
 
-`timeline-version:{id}` counts merges and unmerges, so that a rebuild that read SQLite
+`timeline-version:{id}` counts merges and unmerges, so that a regeneration that read SQLite
 before a follow change gives up instead of writing a stale timeline over it.
 
 Tweet bodies live once each in `tweet:{id}`, encoded as JSON, so a page is one Lua call:
@@ -107,8 +107,8 @@ end
 return 1
 """
 
-# KEYS: timeline, version. ARGV: the version read before the rebuild's SQL, floor, ids.
-REBUILD = """
+# KEYS: timeline, version. ARGV: the version read before the regeneration's SQL, floor, ids.
+REGENERATE = """
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
 redis.call('ZADD', KEYS[1], ARGV[2], 'floor')
@@ -165,11 +165,11 @@ class TimelineCache:
         self._push = client.register_script(PUSH)
         self._merge = client.register_script(MERGE)
         self._unmerge = client.register_script(UNMERGE)
-        self._rebuild = client.register_script(REBUILD)
+        self._regenerate = client.register_script(REGENERATE)
         self._evict = client.register_script(EVICT)
 
     async def read(self, user_id: int, before: int, limit: int) -> Page | str:
-        """A Page, or (timeline not cached) the version string a rebuild must present."""
+        """A Page, or (timeline not cached) the version string a regeneration must present."""
         reply = await self._read(keys=[timeline_key(user_id), version_key(user_id)],
                                  args=[before, limit])
         if reply[0] == 0:
@@ -196,12 +196,12 @@ class TimelineCache:
         score = await self.redis.zscore(timeline_key(user_id), "floor")
         return None if score is None else int(score)
 
-    async def rebuild(self, user_id: int, version: str, tweet_ids: list[int]) -> bool:
+    async def regenerate(self, user_id: int, version: str, tweet_ids: list[int]) -> bool:
         """Writes the newest TIMELINE_LENGTH ids of a timeline read from SQLite, unless a
         merge or unmerge happened since `version` was read. True when the key exists."""
         tweet_ids = tweet_ids[: self.length]
         floor = source_floor(tweet_ids, self.length)
-        written = await self._rebuild(keys=[timeline_key(user_id), version_key(user_id)],
+        written = await self._regenerate(keys=[timeline_key(user_id), version_key(user_id)],
                                       args=[version, floor, *tweet_ids])
         return written == 1
 

@@ -30,7 +30,7 @@ async def fanout_stats(app: FastAPI) -> dict:
         "fanout_lag_ms": lag_percentiles(lags),
         # Counted by this process only: under --workers N each worker counts its own.
         "cache": {name: app.state.counters[name] for name in
-                  ("hits", "misses", "rebuilds", "beyond_cache", "body_misses", "database_reads")},
+                  ("hits", "misses", "regenerations", "beyond_cache", "body_misses", "database_reads")},
     }
 
 
