@@ -1,8 +1,8 @@
 """Fanout benchmark: one tweet to 1k, 10k and 100k followers, in follower-timeline writes/s.
 
     .venv/bin/python bench/fanout.py [--followers 1000,10000,100000] [--length 800]
-                                     [--chunk 1000] [--reps 5] [--states empty,full]
-                                     [--experiment] [--json results.json]
+                                     [--chunk FANOUT_CHUNK] [--reps 5] [--states empty,full]
+                                     [--json results.json]
 
 Target (the issue): >= 345,000 writes/s sustained, DDIA's 4.6k tweets/s x 75 followers,
 i.e. ~2.9 us per follower, with no single Redis call blocking the server for over 5 ms.
@@ -12,16 +12,22 @@ Three ways of writing the same tweet id into the same N follower timelines, in o
   app fanout         the app's own FanoutWorker: a tweet and its outbox row are committed
                      the way POST /tweets commits them, then the worker claims the row and
                      _deliver() is timed end to end: SQLite follower reads, Lua pushes,
-                     the unfollow re-check, checkpoints, the final commit.
+                     the unfollow re-check, checkpoints, the final commit. Its first call
+                     takes --chunk followers; it sizes the later ones to take ~2 ms.
   lua push           TimelineCache.push over chunks of --chunk keys, no SQLite: the Redis
                      side of the app path on its own.
   redis-py pipeline  a plain pipeline (transaction=False) of ZADD + ZREMRANGEBYRANK per
                      follower, Mastodon's push, in chunks of --chunk followers: the baseline.
 
-Timeline states (each row says which):
+Timeline states (each row says which); every method starts from a freshly built state:
 
-  full   every timeline holds --length tweet ids plus the floor marker, so every push also
-         trims: the steady state, and the honest case.
+  full   the steady state of the app's PUSH script. It lets a timeline grow to --length
+         tweet ids and then cuts it back to the newest keep = length - length // 16 (750
+         of 800). Timelines are prebuilt holding keep..length ids plus the floor marker,
+         spread evenly, so each push cuts about 1/(length - keep + 1) of them (1/51) and
+         the spread stays even. The pipeline trims to --length instead, so here it too
+         cuts only the timelines at --length; in its own steady state (all at --length)
+         every push would cut one id, so this state flatters the baseline a little.
   empty  cached but empty (floor marker only): no trimming, tiny sets; a lower bound.
 
 The longest single Redis call comes from Redis's own SLOWLOG, reset before every repetition.
@@ -30,14 +36,9 @@ each pipelined command, and logging ~200k entries per repetition slows what is m
 Anything near the 5 ms bound is far above the threshold, so the maximum is still exact;
 "<100" means no call reached it.
 
---experiment adds a scratch variant of the PUSH script (here only; timelines/cache.py is
-untouched) that trims with hysteresis: only once a timeline is HYSTERESIS tweets over
---length, then back to --length. Its timelines are prebuilt with sizes spread over
-length..length+HYSTERESIS, so that each push trims ~1/65 of them, as in a steady state.
-
 The bench starts its own redis-server on a free port (never the one on 6379) with
 persistence off, in a temp dir with the SQLite file, and stops it on exit, error or Ctrl-C.
-100k full timelines of 800 take ~8 GB of Redis memory.
+100k full timelines take ~8 GB of Redis memory.
 """
 
 import argparse
@@ -73,8 +74,8 @@ from timelines.users import insert_tweet  # noqa: E402
 
 TARGET_WRITES_PER_S = 345_000  # DDIA: 4.6k tweets/s x 75 followers, Twitter 2012
 CALL_BOUND_US = 5_000
-HYSTERESIS = 64
 SETUP_CHUNK = 1000  # timelines per setup script call: keeps each under ~0.2 s
+BENCH_COMMANDS = (b"SLOWLOG", b"INFO", b"CONFIG")
 NO_REDIS = "redis-server not found: run scripts/ensure-redis-server or apt-get install redis-server"
 
 # --- Lua used by the bench only ----------------------------------------------------------
@@ -87,40 +88,6 @@ for i = protos + 1, #KEYS do
     redis.call('COPY', KEYS[(phase + i) % protos + 1], KEYS[i], 'REPLACE')
 end
 return #KEYS - protos
-"""
-
-# KEYS: timelines to make cached-but-empty.
-EMPTY = """
-for _, key in ipairs(KEYS) do
-    redis.call('DEL', key)
-    redis.call('ZADD', key, 0, 'floor')
-end
-return #KEYS
-"""
-
-# timelines/cache.py PUSH with one change: trim only once a timeline is more than ARGV[3]
-# tweets over length, then back to length, so most pushes skip ZRANGE, ZREMRANGEBYRANK
-# and the floor ZADD. The floor stays exact: it is still raised to the highest id dropped.
-HYSTERESIS_PUSH = """
-local function trim(key, length, slack)
-    local excess = redis.call('ZCARD', key) - 1 - length
-    if excess > slack then
-        local cut = redis.call('ZRANGE', key, excess, excess, 'WITHSCORES')
-        redis.call('ZREMRANGEBYRANK', key, 1, excess)
-        redis.call('ZADD', key, cut[2], 'floor')
-    end
-end
-
-local id, length, slack, written = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), 0
-local score = tonumber(id)
-for _, key in ipairs(KEYS) do
-    local floor = redis.call('ZSCORE', key, 'floor')
-    if floor and score > tonumber(floor) and redis.call('ZADD', key, id, id) == 1 then
-        written = written + 1
-        trim(key, length, slack)
-    end
-end
-return written
 """
 
 SEED_TWEET = "INSERT INTO tweets (id, user_id, text, created_at) VALUES (?, ?, ?, ?)"
@@ -140,6 +107,13 @@ class BenchFailure(Exception):
 
 def say(*parts) -> None:
     print(*parts, file=sys.stderr, flush=True)
+
+
+def stop_if_interrupted() -> None:
+    """Ctrl-C cancels the main task; redis-py's asyncio pipeline sometimes swallows that
+    CancelledError (seen with redis-py 8.1), but the request stays pending on the task."""
+    if asyncio.current_task().cancelling():
+        raise asyncio.CancelledError
 
 
 # --- results -----------------------------------------------------------------------------
@@ -222,7 +196,8 @@ def redis_server(directory: Path):
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(directory), "--logfile", str(log), "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=lambda: pin(REDIS_CPUS))
     try:
         wait_until_up(process, port, log)
         yield port
@@ -233,6 +208,23 @@ def redis_server(directory: Path):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def split_cpus() -> tuple[set[int], set[int]]:
+    """Redis on the last CPU, the bench (Python, SQLite threads) on the rest: otherwise a
+    Redis call preempted by the client's own threads shows up as a long call in SLOWLOG."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        return set(), set()
+    return {cpus[-1]}, set(cpus[:-1])
+
+
+REDIS_CPUS, CLIENT_CPUS = split_cpus()
+
+
+def pin(cpus: set[int]) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)
 
 
 def wait_until_up(process: subprocess.Popen, port: int, log: Path) -> None:
@@ -270,28 +262,30 @@ async def build_graph(db: Database, sizes: list[int], newest_prebuilt_id: int) -
     return authors
 
 
-async def build_prototypes(client, length: int, spread: int) -> list[str]:
-    """`spread` timelines holding length, length+1, ... tweet ids 1.. and a floor at 0."""
+def held(state: str, length: int, keep: int) -> range:
+    """How many tweet ids a timeline of `state` holds before a push. Full: a timeline at
+    length is cut to keep by its next push and any other grows by one, so sizes spread
+    evenly over keep..length stay spread evenly, as in the app's steady state."""
+    return range(keep, length + 1) if state == "full" else range(0, 1)
+
+
+async def build_prototypes(client, sizes: range) -> list[str]:
+    """One timeline per size, holding tweet ids 1..size and a floor at 0."""
     keys = []
-    for extra in range(spread):
-        key = f"bench:prototype:{extra}"
+    for size in sizes:
+        key = f"bench:prototype:{size}"
         await client.delete(key)
-        await client.zadd(key, {"floor": 0, **{str(i): i for i in range(1, length + extra + 1)}})
+        await client.zadd(key, {"floor": 0, **{str(i): i for i in range(1, size + 1)}})
         keys.append(key)
     return keys
 
 
 async def populate(client, followers: int, prototypes: list[str]) -> None:
+    """Timelines 1..followers become copies of the prototypes, spread evenly over them."""
     script = client.register_script(POPULATE)
     for start in range(1, followers + 1, SETUP_CHUNK):
         keys = [timeline_key(f) for f in range(start, min(start + SETUP_CHUNK, followers + 1))]
         await script(keys=[*prototypes, *keys], args=[len(prototypes), start])
-
-
-async def make_empty(client, followers: int) -> None:
-    script = client.register_script(EMPTY)
-    for start in range(1, followers + 1, SETUP_CHUNK):
-        await script(keys=[timeline_key(f) for f in range(start, min(start + SETUP_CHUNK, followers + 1))])
 
 
 # --- where the app's time goes -----------------------------------------------------------
@@ -305,19 +299,21 @@ class Breakdown:
              "follower reads": "_followers_after"}
 
     def __init__(self, worker: FanoutWorker):
-        self.seconds: dict[str, float] = {}
+        self.parts = ["commits"]
         for part, attribute in self.PARTS.items():
             owner = worker.cache if attribute.startswith("cache.") else worker
             name = attribute.removeprefix("cache.")
-            if hasattr(owner, name):  # tolerate a renamed method: that part reads n/a
+            if hasattr(owner, name):  # a renamed method is not clocked: its part reads n/a
                 setattr(owner, name, self._timed(part, getattr(owner, name)))
+                self.parts.append(part)
         worker.db.transaction = self._timed_transaction(worker.db.transaction)
+        self.reset()
 
     def reset(self) -> None:
-        self.seconds = {part: 0.0 for part in (*self.PARTS, "commits")}
+        self.seconds = dict.fromkeys(self.parts, 0.0)
 
     def _add(self, part: str, seconds: float) -> None:
-        self.seconds[part] = self.seconds.get(part, 0.0) + seconds
+        self.seconds[part] += seconds
 
     def _timed(self, part: str, function):
         async def timed(*args, **kwargs):
@@ -353,13 +349,11 @@ class Bench:
         # The worker gets its own cache object so that only its pushes are clocked.
         self.worker = FanoutWorker(db, TimelineCache(client, args.length), args.chunk)
         self.breakdown = Breakdown(self.worker)
-        self.hysteresis_push = client.register_script(HYSTERESIS_PUSH)
 
     async def warm_up(self) -> None:
         """Load every script once so no timed call pays a NOSCRIPT round trip."""
         await self.cache.push(0, [])
         await self.worker.cache.push(0, [])
-        await self.hysteresis_push(keys=[], args=[0, 0, 0])
 
     async def measure(self, method: str, state: str, n: int, once) -> Row:
         row = Row(method, state, n)
@@ -368,12 +362,15 @@ class Bench:
             run = await once(n, state)
             run.longest_call_us, run.longest_call = await self.longest_call()
             row.runs.append(run)
+            stop_if_interrupted()
             say(f"  {method:<18} {state:<5} {n:>8,} followers  rep {rep + 1}/{self.args.reps}"
                 f"  {run.seconds:.3f} s  {n / run.seconds:>10,.0f} writes/s")
         return row
 
     async def longest_call(self) -> tuple[int | None, str | None]:
-        entries = await self.redis.slowlog_get(10_000)
+        # The bench's own SLOWLOG RESET and INFO land in the log too; they are not fanout.
+        entries = [entry for entry in await self.redis.slowlog_get(10_000)
+                   if not entry["command"].upper().startswith(BENCH_COMMANDS)]
         if not entries:
             return None, None
         longest = max(entries, key=lambda entry: entry["duration"])
@@ -441,19 +438,7 @@ class Bench:
                     # Mastodon trims from rank 0; rank 0 here is the floor marker, so from 1.
                     pipe.zremrangebyrank(key, 1, -(length + 1))
                 written += sum((await pipe.execute())[::2])
-            return written
-
-        return await self.checked(push_all, tweet_id, n, state)
-
-    async def hysteresis(self, n: int, state: str) -> Run:
-        tweet_id, followers, chunk = await self.new_tweet(n, False), list(range(1, n + 1)), self.args.chunk
-        args = [tweet_id, self.args.length, HYSTERESIS]
-
-        async def push_all() -> int:
-            written = 0
-            for first in range(0, n, chunk):
-                keys = [timeline_key(f) for f in followers[first:first + chunk]]  # as cache.push
-                written += await self.hysteresis_push(keys=keys, args=args)
+                stop_if_interrupted()
             return written
 
         return await self.checked(push_all, tweet_id, n, state)
@@ -477,9 +462,10 @@ class Bench:
 
     async def spot_check(self, tweet_id: int, n: int, state: str) -> None:
         """A few timelines hold the tweet, and as many members as their state allows."""
-        low, high = {"full": (self.args.length + 1,) * 2,
-                     "empty": (2, self.args.length + 1),
-                     "staggered": (self.args.length + 1, self.args.length + 1 + HYSTERESIS)}[state]
+        # Members are tweet ids plus the floor marker. A full timeline just cut holds keep
+        # ids; an empty one at least this tweet. None ever holds more than length ids.
+        low = self.cache.keep + 1 if state == "full" else 2
+        high = self.args.length + 1
         for follower in {1, n // 2 or 1, n, random.randint(1, n), random.randint(1, n)}:
             key = timeline_key(follower)
             score, size, floor = await self.redis.zscore(key, tweet_id), await self.redis.zcard(key), \
@@ -492,28 +478,20 @@ class Bench:
 # --- running -----------------------------------------------------------------------------
 
 async def bench_state(bench: Bench, state: str, sizes: list[int]) -> list[Row]:
-    say(f"{state} timelines:")
+    sizes_held = held(state, bench.args.length, bench.cache.keep)
+    say(f"{state} timelines: {sizes_held[0]}..{sizes_held[-1]} tweet ids + floor marker")
+    prototypes = await build_prototypes(bench.redis, sizes_held)
     rows = []
-    if state == "full":
-        say(f"  building {max(sizes):,} full timelines of {bench.args.length} ...")
-        await populate(bench.redis, max(sizes), await build_prototypes(bench.redis, bench.args.length, 1))
-        say(f"  Redis memory {(await bench.redis.info('memory'))['used_memory_human']}")
     for n in sizes:
-        methods = [("app fanout", bench.app_fanout), ("lua push", bench.lua_push),
-                   ("redis-py pipeline", bench.pipeline)]
-        for method, once in methods:
-            if state == "empty":  # pushes fill them: each method starts from floor only
-                await make_empty(bench.redis, n)
+        for method, once in [("app fanout", bench.app_fanout), ("lua push", bench.lua_push),
+                             ("redis-py pipeline", bench.pipeline)]:
+            # Rebuilt for each method: pushes fill empty timelines, and the pipeline trims
+            # to length rather than keep, which bends the even spread of full ones.
+            say(f"  building {n:,} {state} timelines ...")
+            await populate(bench.redis, n, prototypes)
             rows.append(await bench.measure(method, state, n, once))
+    say(f"  Redis memory {(await bench.redis.info('memory'))['used_memory_human']}")
     return rows
-
-
-async def bench_experiment(bench: Bench, sizes: list[int]) -> list[Row]:
-    say(f"experiment: hysteresis push, {max(sizes):,} timelines of "
-        f"{bench.args.length}..{bench.args.length + HYSTERESIS} ...")
-    prototypes = await build_prototypes(bench.redis, bench.args.length, HYSTERESIS + 1)
-    await populate(bench.redis, max(sizes), prototypes)
-    return [await bench.measure("lua push hysteresis", "staggered", n, bench.hysteresis) for n in sizes]
 
 
 async def run(args, port: int, directory: Path) -> tuple[list[Row], str]:
@@ -524,14 +502,13 @@ async def run(args, port: int, directory: Path) -> tuple[list[Row], str]:
         await client.config_set("slowlog-max-len", 10_000)
         say(f"SQLite: {len(args.followers) + max(args.followers):,} users, "
             f"{sum(args.followers):,} follows ...")
-        authors = await build_graph(db, args.followers, args.length + HYSTERESIS)
+        authors = await build_graph(db, args.followers, args.length)
         bench = Bench(args, client, db, authors)
+        args.keep = bench.cache.keep  # the app decides keep; the report prints it
         await bench.warm_up()
         rows = []
         for state in args.states:
             rows += await bench_state(bench, state, args.followers)
-        if args.experiment:
-            rows += await bench_experiment(bench, args.followers)
         return rows, (await client.info("server"))["redis_version"]
     finally:
         await db.close()
@@ -594,7 +571,7 @@ def print_verdict(rows: list[Row], threshold: int) -> None:
     print()
     for method in dict.fromkeys(row.method for row in rows):
         mine = [row for row in rows if row.method == method]
-        # Judged at the steadiest case measured: full (or staggered) timelines, most followers.
+        # Judged at the steadiest case measured: full timelines, most followers.
         judged = max(mine, key=lambda row: (row.state != "empty", row.followers))
         verdict = "PASS" if judged.median_rate >= TARGET_WRITES_PER_S else "BELOW"
         longest = max((row.longest_call_us or 0 for row in mine), default=0)
@@ -610,11 +587,14 @@ def report(args, rows: list[Row], info: dict) -> None:
           f"Python {info['python']}, redis-py {info['redis_py']}, {info['event_loop']}")
     print("load average (1, 5, 15 min) before %.2f %.2f %.2f, after %.2f %.2f %.2f"
           % (*info["load_average_before"], *info["load_average_after"]))
-    print(f"TIMELINE_LENGTH {args.length}, chunk {args.chunk} followers per call, "
+    print(f"CPUs: redis-server on {sorted(REDIS_CPUS) or 'any'}, the bench on {sorted(CLIENT_CPUS) or 'any'}")
+    print(f"TIMELINE_LENGTH {args.length}, chunk {args.chunk} followers per call "
+          f"(app fanout: its first call; it sizes the rest to ~2 ms), "
           f"{args.reps} reps per row (median and best)")
-    print("timelines: full = each holds TIMELINE_LENGTH ids + floor marker, every push trims "
-          "(steady state); empty = floor marker only, no trims"
-          + (f"; staggered = full plus 0..{HYSTERESIS} untrimmed ids, spread evenly" if args.experiment else ""))
+    print(f"timelines: full = the app PUSH's steady state: {args.keep}..{args.length} ids "
+          f"(keep..TIMELINE_LENGTH) + floor marker, spread evenly, so each push cuts "
+          f"~1/{args.length - args.keep + 1} of them back to {args.keep} (the pipeline trims to "
+          f"{args.length} instead); empty = floor marker only, no trims; rebuilt for each method")
     print("us/follower = median wall time / followers; redis cpu us/f = CPU of Redis's main "
           "thread / followers (the rest is the client: Python, SQLite, the socket); longest call "
           f"= the longest command in SLOWLOG over all reps (threshold {args.slowlog_us} us)")
@@ -624,9 +604,10 @@ def report(args, rows: list[Row], info: dict) -> None:
     print_verdict(rows, args.slowlog_us)
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {"machine": info, "length": args.length, "chunk": args.chunk, "reps": args.reps,
-             "target_writes_per_s": TARGET_WRITES_PER_S, "call_bound_us": CALL_BOUND_US,
-             "slowlog_threshold_us": args.slowlog_us, "rows": [row.as_json() for row in rows]},
+            {"machine": info, "length": args.length, "keep": args.keep, "chunk": args.chunk,
+             "reps": args.reps, "target_writes_per_s": TARGET_WRITES_PER_S,
+             "call_bound_us": CALL_BOUND_US, "slowlog_threshold_us": args.slowlog_us,
+             "rows": [row.as_json() for row in rows]},
             indent=2))
         print(f"\nresults written to {args.json}")
 
@@ -647,8 +628,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--states", default="empty,full",
                         type=lambda text: [s for s in text.split(",") if s],
                         help="timeline states to run, of empty,full (default empty,full)")
-    parser.add_argument("--experiment", action="store_true",
-                        help="also time a hysteresis variant of the PUSH script")
     parser.add_argument("--slowlog-us", type=int, default=100,
                         help="SLOWLOG threshold in us (default 100)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
@@ -668,6 +647,7 @@ def run_loop(coroutine):
 
 def main() -> int:
     args = parse_args()
+    pin(CLIENT_CPUS)  # before any thread starts: threads inherit it
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="fanout-bench-") as tmp, redis_server(Path(tmp)) as port:
         try:

@@ -16,8 +16,8 @@ before a follow change gives up instead of writing a stale timeline over it.
 Tweet bodies live once each in `tweet:{id}`, encoded as JSON, so a page is one Lua call:
 ids, then bodies, in one round trip.
 
-Every script keeps a single call short: the fanout sends followers in chunks (~1k) so no
-call holds Redis for more than a few milliseconds.
+Every script keeps a single call short: the fanout sends followers in chunks sized to
+take ~2 ms (timelines/fanout.py), so no call holds Redis for more than a few milliseconds.
 """
 
 import logging
@@ -202,7 +202,7 @@ class TimelineCache:
         tweet_ids = tweet_ids[: self.length]
         floor = source_floor(tweet_ids, self.length)
         written = await self._regenerate(keys=[timeline_key(user_id), version_key(user_id)],
-                                      args=[version, floor, *tweet_ids])
+                                         args=[version, floor, *tweet_ids])
         return written == 1
 
     async def evict(self, user_id: int) -> None:

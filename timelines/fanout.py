@@ -52,8 +52,22 @@ FOLLOWERS_BETWEEN = """
 NEWEST_TWEET_IDS = "SELECT id FROM tweets WHERE user_id = ? ORDER BY id DESC LIMIT ?"
 
 LEASE_SECONDS = 30.0
+CALL_BUDGET_SECONDS = 0.002  # one Redis call; well under the 5 ms it may hold Redis
 IDLE_POLL_SECONDS = 0.02  # how soon a worker notices rows another process wrote
 CLAIM_BATCH = 16
+
+
+class CallSizer:
+    """How many followers one Redis call takes. A follower costs Redis ~2.5 µs when its
+    cached timeline is short and 6-10 µs when it is full (bench/fanout.py), so any fixed
+    count is either needlessly small or too long; this one follows the measured cost."""
+
+    def __init__(self, size: int, low: int = 16, high: int = 4096):
+        self.size, self.low, self.high = size, low, high
+
+    def measured(self, count: int, seconds: float) -> None:
+        fits = CALL_BUDGET_SECONDS * count / max(seconds, 1e-6)
+        self.size = int(min(self.high, max(self.low, (self.size + fits) / 2)))
 
 
 @dataclass
@@ -70,8 +84,8 @@ class FanoutWorker:
     def __init__(self, db: Database, cache: TimelineCache, chunk: int, redis_down: bool = False):
         self.db = db
         self.cache = cache
-        self.chunk = chunk
-        self.batch = chunk * 10  # followers per SQLite read, pushed as 10 Redis calls
+        self.push_size = CallSizer(chunk)
+        self.batch = 10_000  # followers per SQLite read
         self.wake = asyncio.Event()
         self.redis_down = redis_down  # said once already, at start-up
 
@@ -135,7 +149,7 @@ class FanoutWorker:
         async def push(followers: list[int]) -> None:
             await self.cache.push(job.tweet_id, followers)
 
-        followers = await self._walk_followers(job, push, [job.tweet_id], self.chunk)
+        followers = await self._walk_followers(job, push, [job.tweet_id], self.push_size)
         async with self.db.transaction() as tx:
             await tx.execute(FINISH, (job.id,))
             await tx.execute(LOG_FANOUT, (job.tweet_id, job.user_id, followers,
@@ -150,12 +164,12 @@ class FanoutWorker:
             await self.cache.merge(followers, tweet_ids, floor)
 
         if tweet_ids:
-            # Each follower takes up to TIMELINE_LENGTH ids: fewer followers per call.
-            await self._walk_followers(job, merge, tweet_ids, max(1, self.chunk // len(tweet_ids)))
+            # Each follower takes up to TIMELINE_LENGTH ids: far fewer followers per call.
+            await self._walk_followers(job, merge, tweet_ids, CallSizer(1, low=1))
         async with self.db.transaction() as tx:
             await tx.execute(FINISH, (job.id,))
 
-    async def _walk_followers(self, job: Job, deliver, delivered_ids: list[int], chunk: int) -> int:
+    async def _walk_followers(self, job: Job, deliver, delivered_ids: list[int], sizer: CallSizer) -> int:
         """Delivers to every follower of job.user_id after job.next_follower, in id order,
         reading the next batch from SQLite while Redis takes the current one."""
         count, after = 0, job.next_follower
@@ -163,8 +177,13 @@ class FanoutWorker:
         try:
             while followers := await upcoming:
                 upcoming = asyncio.create_task(self._followers_after(job.user_id, followers[-1]))
-                for start in range(0, len(followers), chunk):
-                    await deliver(followers[start:start + chunk])
+                start = 0
+                while start < len(followers):
+                    chunk = followers[start:start + sizer.size]
+                    began = time.perf_counter()
+                    await deliver(chunk)
+                    sizer.measured(len(chunk), time.perf_counter() - began)
+                    start += len(chunk)
                 await self._take_back_from_unfollowers(job.user_id, followers, delivered_ids)
                 count += len(followers)
                 async with self.db.transaction() as tx:
