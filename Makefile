@@ -1,7 +1,10 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: test bench-fanout clean
+.PHONY: test seed bench-fanout clean
+
+SCALE ?= tiny
+DATABASE ?= timelines.db
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -12,6 +15,11 @@ $(VENV)/.installed: requirements.txt
 test: $(VENV)/.installed
 	scripts/ensure-redis-server
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+
+# Seeds DATABASE with a named scale (SQLite only: join-on-read's whole state). For a fanout
+# app's caches too: .venv/bin/python -m datagen SCALE --database F --redis-url URL --approach fanout
+seed: $(VENV)/.installed
+	$(PYTHON) -m datagen $(SCALE) --database $(DATABASE)
 
 bench-fanout: $(VENV)/.installed
 	scripts/ensure-redis-server
