@@ -58,24 +58,21 @@ app.include_router(users.router)
 @app.put("/users/{follower_id}/following/{followee_id}", status_code=204,
          responses={404: ERRORS[404], 422: ERRORS[422]})
 async def follow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
-    async with request.app.state.db.transaction() as tx:
-        await add_follow(tx, follower_id, followee_id)
+    await request.app.state.db.write(lambda tx: add_follow(tx, follower_id, followee_id))
     return Response(status_code=204)
 
 
 @app.delete("/users/{follower_id}/following/{followee_id}", status_code=204,
             responses={404: ERRORS[404]})
 async def unfollow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
-    async with request.app.state.db.transaction() as tx:
-        await remove_follow(tx, follower_id, followee_id)
+    await request.app.state.db.write(lambda tx: remove_follow(tx, follower_id, followee_id))
     return Response(status_code=204)
 
 
 @app.post("/tweets", status_code=201, response_model=Tweet,
           responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]})
 async def post_tweet(new_tweet: NewTweet, request: Request) -> Response:
-    async with request.app.state.db.transaction() as tx:
-        tweet = await insert_tweet(tx, new_tweet.user_id, new_tweet.text)
+    tweet = await request.app.state.db.write(lambda tx: insert_tweet(tx, new_tweet.user_id, new_tweet.text))
     return Response(tweet_json(tweet), 201, media_type="application/json")
 
 

@@ -15,6 +15,7 @@ from SQLite), Redis down (writes wait in the outbox; reads fall back to the join
 """
 
 import asyncio
+import sqlite3
 import time
 from collections import Counter
 from contextlib import asynccontextmanager
@@ -93,8 +94,7 @@ app.include_router(users.router)
 @app.put("/users/{follower_id}/following/{followee_id}", status_code=204,
          responses={404: ERRORS[404], 422: ERRORS[422]})
 async def follow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
-    async with request.app.state.db.transaction() as tx:
-        followed = await add_follow(tx, follower_id, followee_id)
+    followed = await request.app.state.db.write(lambda tx: add_follow(tx, follower_id, followee_id))
     if followed:
         await update_cache(request.app, follower_id, merge(request.app, follower_id, followee_id))
     return Response(status_code=204)
@@ -103,8 +103,7 @@ async def follow(follower_id: UserId, followee_id: UserId, request: Request) -> 
 @app.delete("/users/{follower_id}/following/{followee_id}", status_code=204,
             responses={404: ERRORS[404]})
 async def unfollow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
-    async with request.app.state.db.transaction() as tx:
-        unfollowed = await remove_follow(tx, follower_id, followee_id)
+    unfollowed = await request.app.state.db.write(lambda tx: remove_follow(tx, follower_id, followee_id))
     if unfollowed:
         await update_cache(request.app, follower_id, unmerge(request.app, follower_id, followee_id))
     return Response(status_code=204)
@@ -113,9 +112,12 @@ async def unfollow(follower_id: UserId, followee_id: UserId, request: Request) -
 @app.post("/tweets", status_code=201, response_model=Tweet,
           responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]})
 async def post_tweet(new_tweet: NewTweet, request: Request) -> Response:
-    async with request.app.state.db.transaction() as tx:
-        tweet = await insert_tweet(tx, new_tweet.user_id, new_tweet.text)
-        await tx.execute(OWE_FANOUT, (new_tweet.user_id, tweet[0], time.time()))
+    def post(tx: sqlite3.Connection) -> tuple:
+        tweet = insert_tweet(tx, new_tweet.user_id, new_tweet.text)
+        tx.execute(OWE_FANOUT, (new_tweet.user_id, tweet[0], time.time()))
+        return tweet
+
+    tweet = await request.app.state.db.write(post)
     request.app.state.worker.wake.set()
     return Response(tweet_json(tweet), 201, media_type="application/json")
 
@@ -179,8 +181,7 @@ async def update_cache(app: FastAPI, user_id: int, change) -> None:
     try:
         await change
     except REDIS_DOWN:
-        async with app.state.db.transaction() as tx:
-            await tx.execute(OWE_EVICTION, (user_id, time.time()))
+        await app.state.db.write(lambda tx: tx.execute(OWE_EVICTION, (user_id, time.time())))
         app.state.worker.wake.set()
 
 

@@ -15,6 +15,7 @@ tweets into every follower's cache, through the outbox like any other fanout.
 """
 
 import asyncio
+import sqlite3
 import time
 from collections import Counter
 from contextlib import asynccontextmanager
@@ -101,9 +102,11 @@ async def lifespan(app: FastAPI):
     settings = Settings()
     app.state.db = await Database.open(settings.database_url, settings.reader_connections)
     app.state.threshold = settings.celebrity_threshold
-    async with app.state.db.transaction() as tx:
+    def reconcile(tx: sqlite3.Connection) -> None:
         for statement in RECONCILE_CELEBRITIES:
-            await tx.execute(statement, {"threshold": settings.celebrity_threshold, "now": time.time()})
+            tx.execute(statement, {"threshold": settings.celebrity_threshold, "now": time.time()})
+
+    await app.state.db.write(reconcile)
     app.state.cache = TimelineCache(timeline_cache.connect(settings.redis_url), settings.timeline_length)
     redis_up = await timeline_cache.say_if_unreachable(app.state.cache, settings.redis_url)
     app.state.counters = Counter()
@@ -127,11 +130,13 @@ app.include_router(users.router)
 @app.put("/users/{follower_id}/following/{followee_id}", status_code=204,
          responses={404: ERRORS[404], 422: ERRORS[422]})
 async def follow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
-    async with request.app.state.db.transaction() as tx:
-        followed = await add_follow(tx, follower_id, followee_id)
+    def follow_and_classify(tx: sqlite3.Connection) -> tuple[bool, bool]:
+        followed = add_follow(tx, follower_id, followee_id)
         if followed:
-            await tx.execute(BECOME_CELEBRITY, {"user": followee_id, "threshold": request.app.state.threshold})
-        pulled = await (await tx.execute(IS_CELEBRITY, (followee_id,))).fetchone()
+            tx.execute(BECOME_CELEBRITY, {"user": followee_id, "threshold": request.app.state.threshold})
+        return followed, tx.execute(IS_CELEBRITY, (followee_id,)).fetchone() is not None
+
+    followed, pulled = await request.app.state.db.write(follow_and_classify)
     if followed and not pulled:  # a celebrity's tweets are read from SQLite, not merged
         await update_cache(request.app, follower_id, merge(request.app, follower_id, followee_id))
     return Response(status_code=204)
@@ -140,13 +145,14 @@ async def follow(follower_id: UserId, followee_id: UserId, request: Request) -> 
 @app.delete("/users/{follower_id}/following/{followee_id}", status_code=204,
             responses={404: ERRORS[404]})
 async def unfollow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
-    async with request.app.state.db.transaction() as tx:
-        unfollowed = await remove_follow(tx, follower_id, followee_id)
-        if unfollowed:
-            cursor = await tx.execute(STOP_BEING_CELEBRITY,
-                                      {"user": followee_id, "threshold": request.app.state.threshold})
-            if cursor.rowcount:
-                await tx.execute(OWE_BACKFILL, (followee_id, time.time()))
+    def unfollow_and_classify(tx: sqlite3.Connection) -> bool:
+        unfollowed = remove_follow(tx, follower_id, followee_id)
+        if unfollowed and tx.execute(STOP_BEING_CELEBRITY, {"user": followee_id,
+                                                           "threshold": request.app.state.threshold}).rowcount:
+            tx.execute(OWE_BACKFILL, (followee_id, time.time()))
+        return unfollowed
+
+    unfollowed = await request.app.state.db.write(unfollow_and_classify)
     if unfollowed:
         request.app.state.worker.wake.set()
         await update_cache(request.app, follower_id, unmerge(request.app, follower_id, followee_id))
@@ -156,9 +162,12 @@ async def unfollow(follower_id: UserId, followee_id: UserId, request: Request) -
 @app.post("/tweets", status_code=201, response_model=Tweet,
           responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]})
 async def post_tweet(new_tweet: NewTweet, request: Request) -> Response:
-    async with request.app.state.db.transaction() as tx:
-        tweet = await insert_tweet(tx, new_tweet.user_id, new_tweet.text)
-        await tx.execute(OWE_FANOUT, {"author": new_tweet.user_id, "tweet": tweet[0], "now": time.time()})
+    def post(tx: sqlite3.Connection) -> tuple:
+        tweet = insert_tweet(tx, new_tweet.user_id, new_tweet.text)
+        tx.execute(OWE_FANOUT, {"author": new_tweet.user_id, "tweet": tweet[0], "now": time.time()})
+        return tweet
+
+    tweet = await request.app.state.db.write(post)
     request.app.state.worker.wake.set()
     return Response(tweet_json(tweet), 201, media_type="application/json")
 
@@ -226,8 +235,7 @@ async def update_cache(app: FastAPI, user_id: int, change) -> None:
     try:
         await change
     except REDIS_DOWN:
-        async with app.state.db.transaction() as tx:
-            await tx.execute(OWE_EVICTION, (user_id, time.time()))
+        await app.state.db.write(lambda tx: tx.execute(OWE_EVICTION, (user_id, time.time())))
         app.state.worker.wake.set()
 
 

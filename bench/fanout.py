@@ -11,7 +11,7 @@ Three ways of writing the same tweet id into the same N follower timelines, in o
 
   app fanout         the app's own FanoutWorker: a tweet and its outbox row are committed
                      the way POST /tweets commits them, then the worker claims the row and
-                     _deliver() is timed end to end: SQLite follower reads, Lua pushes,
+                     deliver() (the batch run() processes) is timed end to end: SQLite follower reads, Lua pushes,
                      the unfollow re-check, checkpoints, the final commit. Its first call
                      takes --chunk followers; it sizes the later ones to take ~2 ms.
   lua push           TimelineCache.push over chunks of --chunk keys, no SQLite: the Redis
@@ -55,7 +55,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -254,11 +254,13 @@ async def build_graph(db: Database, sizes: list[int], newest_prebuilt_id: int) -
     users = [(u, f"user{u}", created) for u in range(1, top + 1)]
     users += [(author, f"author{n}", created) for n, author in authors.items()]
     follows = [(f, author) for n, author in authors.items() for f in range(1, n + 1)]
-    async with db.transaction() as tx:
-        await tx.executemany(INSERT_USER, users)
-        await tx.executemany(INSERT_FOLLOW, follows)
-        await tx.execute(COUNT_FOLLOWS)
-        await tx.execute(SEED_TWEET, (newest_prebuilt_id, authors[sizes[0]], "seed", created))
+    def insert(tx) -> None:
+        tx.executemany(INSERT_USER, users)
+        tx.executemany(INSERT_FOLLOW, follows)
+        tx.execute(COUNT_FOLLOWS)
+        tx.execute(SEED_TWEET, (newest_prebuilt_id, authors[sizes[0]], "seed", created))
+
+    await db.write(insert)
     return authors
 
 
@@ -291,7 +293,7 @@ async def populate(client, followers: int, prototypes: list[str]) -> None:
 # --- where the app's time goes -----------------------------------------------------------
 
 class Breakdown:
-    """Wall time spent awaiting each part of FanoutWorker._deliver. The worker's code runs
+    """Wall time spent awaiting each part of FanoutWorker.deliver. The worker's code runs
     unchanged: only the attributes it calls through are wrapped with a clock. Follower reads
     run as a prefetch task beside the pushes, so their time overlaps the others'."""
 
@@ -306,7 +308,7 @@ class Breakdown:
             if hasattr(owner, name):  # a renamed method is not clocked: its part reads n/a
                 setattr(owner, name, self._timed(part, getattr(owner, name)))
                 self.parts.append(part)
-        worker.db.transaction = self._timed_transaction(worker.db.transaction)
+        worker.db.write = self._timed("commits", worker.db.write)
         self.reset()
 
     def reset(self) -> None:
@@ -322,17 +324,6 @@ class Breakdown:
                 return await function(*args, **kwargs)
             finally:
                 self._add(part, time.perf_counter() - start)
-        return timed
-
-    def _timed_transaction(self, transaction):
-        @asynccontextmanager
-        async def timed():
-            start = time.perf_counter()
-            try:
-                async with transaction() as tx:
-                    yield tx
-            finally:
-                self._add("commits", time.perf_counter() - start)
         return timed
 
     def of(self, total: float) -> dict[str, float]:
@@ -394,11 +385,13 @@ class Bench:
         """A tweet by N's author, committed as POST /tweets commits it: ids come from
         SQLite, so every method pushes a newer id than any timeline holds."""
         author = self.authors[n]
-        async with self.db.transaction() as tx:
-            tweet = await insert_tweet(tx, author, f"fanout bench to {n} followers")
+        def post(tx) -> tuple:
+            tweet = insert_tweet(tx, author, f"fanout bench to {n} followers")
             if owe_fanout:
-                await tx.execute(OWE_FANOUT, (author, tweet[0], time.time()))
-        return tweet[0]
+                tx.execute(OWE_FANOUT, (author, tweet[0], time.time()))
+            return tweet
+
+        return (await self.db.write(post))[0]
 
     # Each method: one tweet to followers 1..n, timed; then checked.
 
@@ -408,7 +401,7 @@ class Bench:
         if [job.tweet_id for job in jobs] != [tweet_id]:
             raise BenchFailure(f"claimed {jobs}, expected only the job of tweet {tweet_id}")
         self.breakdown.reset()
-        run, _ = await self.clock(lambda: self.worker._deliver(jobs[0]))
+        run, _ = await self.clock(lambda: self.worker.deliver(jobs))
         run.breakdown = self.breakdown.of(run.seconds)
         await self.check_app_bookkeeping(tweet_id, n)
         await self.spot_check(tweet_id, n, state)

@@ -21,6 +21,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+import orjson
 import redis.exceptions
 
 from timelines.cache import TimelineCache, source_floor
@@ -41,7 +42,9 @@ LOG_FANOUT = """
     INSERT INTO fanout_log (tweet_id, author_id, followers, accepted_at, done_at)
     VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (tweet_id) DO UPDATE SET deliveries = deliveries + 1"""
-SELECT_TWEET = "SELECT id, user_id, text, created_at FROM tweets WHERE id = ?"
+SELECT_TWEETS = """
+    SELECT id, user_id, text, created_at FROM tweets
+    WHERE id IN (SELECT value FROM json_each(?))"""
 FOLLOWERS_AFTER = """
     SELECT follower_id FROM follows
     WHERE followee_id = ? AND follower_id > ?
@@ -54,7 +57,7 @@ NEWEST_TWEET_IDS = "SELECT id FROM tweets WHERE user_id = ? ORDER BY id DESC LIM
 LEASE_SECONDS = 30.0
 CALL_BUDGET_SECONDS = 0.002  # one Redis call; well under the 5 ms it may hold Redis
 IDLE_POLL_SECONDS = 0.02  # how soon a worker notices rows another process wrote
-CLAIM_BATCH = 16
+CLAIM_BATCH = 64
 
 
 class CallSizer:
@@ -96,10 +99,9 @@ class FanoutWorker:
                 unfinished = await self._claim()
                 if not unfinished:
                     await self._idle()
-                while unfinished:
-                    await self._deliver(unfinished[0])
-                    unfinished.pop(0)
-                    self._redis_back()
+                    continue
+                await self.deliver(unfinished)
+                self._redis_back()
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
                 await self._redis_lost(error, unfinished)
             except sqlite3.OperationalError as error:
@@ -107,7 +109,7 @@ class FanoutWorker:
                 await asyncio.sleep(0.1)
             except Exception:
                 # A bug here must not silently stop every delivery: say it, and carry on.
-                log.exception("fanout worker: unexpected error; the job stays in the outbox")
+                log.exception("fanout worker: unexpected error; the jobs stay in the outbox")
                 await self._release(unfinished)
                 await asyncio.sleep(1)
 
@@ -122,38 +124,50 @@ class FanoutWorker:
         now = time.time()
         if not await self.db.fetchone(ANY_DUE, (now,)):
             return []
-        async with self.db.transaction() as tx:
-            cursor = await tx.execute(CLAIM, {"until": now + LEASE_SECONDS, "now": now,
-                                              "batch": CLAIM_BATCH})
-            rows = await cursor.fetchall()
+        lease = {"until": now + LEASE_SECONDS, "now": now, "batch": CLAIM_BATCH}
+        rows = await self.db.write(lambda tx: tx.execute(CLAIM, lease).fetchall())
         return sorted((Job(*row) for row in rows), key=lambda job: job.id)
 
-    async def _deliver(self, job: Job) -> None:
+    async def deliver(self, jobs: list[Job]) -> None:
+        """Everything owed for a claimed batch, then the rows and their lag in one commit."""
+        await self._store_bodies(jobs)
+        done = await self._deliver_all(jobs)
+        await self.db.write(lambda tx: self._finish(tx, done))
+
+    async def _store_bodies(self, jobs: list[Job]) -> None:
+        """The claimed tweets' bodies, cached in one read and one write for the batch."""
+        tweet_ids = [job.tweet_id for job in jobs if job.kind == "tweet"]
+        if tweet_ids:
+            rows = await self.db.fetchall(SELECT_TWEETS, (orjson.dumps(tweet_ids).decode(),))
+            await self.cache.store_tweets({row[0]: tweet_json(row) for row in rows})
+
+    async def _deliver_all(self, jobs: list[Job]) -> list[tuple[Job, int, float]]:
+        """The claimed jobs side by side: on an event loop busy with requests, each await
+        waits a whole turn of the loop, so one job at a time would fall behind the tweets."""
+        async def deliver(job: Job) -> tuple[Job, int, float]:
+            return job, await self._deliver(job), time.time()
+
+        results = await asyncio.gather(*(deliver(job) for job in jobs), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results
+
+    async def _deliver(self, job: Job) -> int:
+        """Followers reached (0 for the jobs that are not a tweet's fanout)."""
         if job.kind == "tweet":
-            await self._deliver_tweet(job)
-        elif job.kind == "backfill":
+            return await self._walk_followers(job, self._pusher(job.tweet_id), [job.tweet_id],
+                                              self.push_size)
+        if job.kind == "backfill":
             await self._deliver_backfill(job)
         elif job.kind == "evict":
             await self.cache.evict(job.user_id)
-            async with self.db.transaction() as tx:
-                await tx.execute(FINISH, (job.id,))
+        return 0
 
-    async def _deliver_tweet(self, job: Job) -> None:
-        row = await self.db.fetchone(SELECT_TWEET, (job.tweet_id,))
-        if row is None:  # cannot happen while tweets are never deleted; owe nothing
-            async with self.db.transaction() as tx:
-                await tx.execute(FINISH, (job.id,))
-            return
-        await self.cache.store_tweets({job.tweet_id: tweet_json(row)})
-
+    def _pusher(self, tweet_id: int):
         async def push(followers: list[int]) -> None:
-            await self.cache.push(job.tweet_id, followers)
-
-        followers = await self._walk_followers(job, push, [job.tweet_id], self.push_size)
-        async with self.db.transaction() as tx:
-            await tx.execute(FINISH, (job.id,))
-            await tx.execute(LOG_FANOUT, (job.tweet_id, job.user_id, followers,
-                                          job.accepted_at, time.time()))
+            await self.cache.push(tweet_id, followers)
+        return push
 
     async def _deliver_backfill(self, job: Job) -> None:
         rows = await self.db.fetchall(NEWEST_TWEET_IDS, (job.user_id, self.cache.length))
@@ -166,12 +180,18 @@ class FanoutWorker:
         if tweet_ids:
             # Each follower takes up to TIMELINE_LENGTH ids: far fewer followers per call.
             await self._walk_followers(job, merge, tweet_ids, CallSizer(1, low=1))
-        async with self.db.transaction() as tx:
-            await tx.execute(FINISH, (job.id,))
+
+    @staticmethod
+    def _finish(tx: sqlite3.Connection, done: list[tuple[Job, int, float]]) -> None:
+        for job, followers, done_at in done:
+            tx.execute(FINISH, (job.id,))
+            if job.kind == "tweet":
+                tx.execute(LOG_FANOUT, (job.tweet_id, job.user_id, followers, job.accepted_at, done_at))
 
     async def _walk_followers(self, job: Job, deliver, delivered_ids: list[int], sizer: CallSizer) -> int:
         """Delivers to every follower of job.user_id after job.next_follower, in id order,
-        reading the next batch from SQLite while Redis takes the current one."""
+        reading the next batch from SQLite while Redis takes the current one. A batch that
+        may not be the last is checkpointed, so a crash resumes after it."""
         count, after = 0, job.next_follower
         upcoming = asyncio.create_task(self._followers_after(job.user_id, after))
         try:
@@ -186,8 +206,9 @@ class FanoutWorker:
                     start += len(chunk)
                 await self._take_back_from_unfollowers(job.user_id, followers, delivered_ids)
                 count += len(followers)
-                async with self.db.transaction() as tx:
-                    await tx.execute(CHECKPOINT, (followers[-1], time.time() + LEASE_SECONDS, job.id))
+                if len(followers) == self.batch:
+                    progress = (followers[-1], time.time() + LEASE_SECONDS, job.id)
+                    await self.db.write(lambda tx: tx.execute(CHECKPOINT, progress))
         finally:
             upcoming.cancel()
         return count
@@ -211,9 +232,7 @@ class FanoutWorker:
         await asyncio.sleep(0.5)
 
     async def _release(self, jobs: list[Job]) -> None:
-        async with self.db.transaction() as tx:
-            for job in jobs:
-                await tx.execute(RELEASE, (job.id,))
+        await self.db.write(lambda tx: tx.executemany(RELEASE, [(job.id,) for job in jobs]))
 
     def _redis_back(self) -> None:
         if self.redis_down:

@@ -4,7 +4,6 @@ lives in the approach files."""
 
 import sqlite3
 
-import aiosqlite
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
@@ -36,12 +35,14 @@ router = APIRouter()
 @router.post("/users", status_code=201, response_model=User,
              responses={409: {**ERRORS[422], "description": "Username taken"}, 422: ERRORS[422]})
 async def create_user(new_user: NewUser, request: Request) -> Response:
+    def insert(tx: sqlite3.Connection) -> int:
+        return tx.execute(INSERT_USER, (new_user.username, now_iso())).lastrowid
+
     try:
-        async with request.app.state.db.transaction() as tx:
-            cursor = await tx.execute(INSERT_USER, (new_user.username, now_iso()))
+        user_id = await request.app.state.db.write(insert)
     except sqlite3.IntegrityError:
         return problem(409, f"username {new_user.username!r} is taken")
-    return json_response({"id": cursor.lastrowid, "username": new_user.username}, 201)
+    return json_response({"id": user_id, "username": new_user.username}, 201)
 
 
 @router.get("/users/{user_id}", response_model=Profile, responses={404: ERRORS[404]})
@@ -67,40 +68,42 @@ async def tweet_page(db, query: str, user_id: int, before: int, limit: int) -> R
     return tweet_list(user_id, [tweet_json(row) for row in rows])
 
 
-async def require_users(tx: aiosqlite.Connection, *user_ids: int) -> None:
+# The functions below run inside Database.write, on the writer thread.
+
+def require_users(tx: sqlite3.Connection, *user_ids: int) -> None:
     for user_id in user_ids:
-        if not await (await tx.execute(SELECT_USER_EXISTS, (user_id,))).fetchone():
+        if not tx.execute(SELECT_USER_EXISTS, (user_id,)).fetchone():
             raise HTTPException(404, f"no user {user_id}")
 
 
-async def add_follow(tx: aiosqlite.Connection, follower_id: int, followee_id: int) -> bool:
-    """Inside a transaction; True when the pair is new (following twice changes nothing)."""
+def add_follow(tx: sqlite3.Connection, follower_id: int, followee_id: int) -> bool:
+    """True when the pair is new (following twice changes nothing)."""
     if follower_id == followee_id:
         raise HTTPException(422, "a user cannot follow themselves")
-    await require_users(tx, follower_id, followee_id)
-    if (await tx.execute(INSERT_FOLLOW, (follower_id, followee_id))).rowcount == 0:
+    require_users(tx, follower_id, followee_id)
+    if tx.execute(INSERT_FOLLOW, (follower_id, followee_id)).rowcount == 0:
         return False
-    await _count_follow(tx, follower_id, followee_id, +1)
+    _count_follow(tx, follower_id, followee_id, +1)
     return True
 
 
-async def remove_follow(tx: aiosqlite.Connection, follower_id: int, followee_id: int) -> bool:
-    await require_users(tx, follower_id, followee_id)
-    if (await tx.execute(DELETE_FOLLOW, (follower_id, followee_id))).rowcount == 0:
+def remove_follow(tx: sqlite3.Connection, follower_id: int, followee_id: int) -> bool:
+    require_users(tx, follower_id, followee_id)
+    if tx.execute(DELETE_FOLLOW, (follower_id, followee_id)).rowcount == 0:
         return False
-    await _count_follow(tx, follower_id, followee_id, -1)
+    _count_follow(tx, follower_id, followee_id, -1)
     return True
 
 
-async def _count_follow(tx, follower_id: int, followee_id: int, step: int) -> None:
+def _count_follow(tx: sqlite3.Connection, follower_id: int, followee_id: int, step: int) -> None:
     for statement in COUNT_FOLLOW.split(";"):
-        await tx.execute(statement, {"step": step, "follower": follower_id, "followee": followee_id})
+        tx.execute(statement, {"step": step, "follower": follower_id, "followee": followee_id})
 
 
-async def insert_tweet(tx: aiosqlite.Connection, user_id: int, text: str) -> tuple:
-    """Inside a transaction; the new row (id, user_id, text, created_at)."""
-    await require_users(tx, user_id)
+def insert_tweet(tx: sqlite3.Connection, user_id: int, text: str) -> tuple:
+    """The new row (id, user_id, text, created_at)."""
+    require_users(tx, user_id)
     # fetchall: a RETURNING statement left half-read would block the COMMIT.
-    (row,) = await (await tx.execute(INSERT_TWEET, (user_id, text, now_iso()))).fetchall()
-    await tx.execute(COUNT_TWEET, (user_id,))
+    (row,) = tx.execute(INSERT_TWEET, (user_id, text, now_iso())).fetchall()
+    tx.execute(COUNT_TWEET, (user_id,))
     return tuple(row)
