@@ -20,24 +20,21 @@ import time
 from collections import Counter
 from contextlib import asynccontextmanager
 
-import orjson
-import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from timelines import cache as timeline_cache
-from timelines import users
-from timelines.cache import Page, TimelineCache, source_floor
+from timelines import feed, users
+from timelines.cache import Page, TimelineCache
 from timelines.db import Database
 from timelines.fanout import FanoutWorker
 from timelines.http import ERRORS, create_app, json_response, problem, tweet_json, tweet_list
 from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
 from timelines.settings import Settings
 from timelines.stats import fanout_stats, redis_problem
-from timelines.users import NO_CURSOR, SELECT_USER_EXISTS, add_follow, insert_tweet, remove_follow, tweet_page
+from timelines.users import NO_CURSOR, add_follow, insert_tweet, remove_follow
 
 APPROACH = "hybrid"
-REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 # --- queries -------------------------------------------------------------------------------
 
@@ -63,14 +60,6 @@ RECONCILE_CELEBRITIES = (
     """DELETE FROM celebrities
        WHERE user_id IN (SELECT id FROM users WHERE followers < :threshold)""",
 )
-OWE_EVICTION = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('evict', ?, ?)"
-HOME_TIMELINE = """
-    SELECT tweets.id, tweets.user_id, tweets.text, tweets.created_at
-    FROM tweets
-    JOIN follows ON tweets.user_id = follows.followee_id
-    WHERE follows.follower_id = ? AND tweets.id < ?
-    ORDER BY tweets.id DESC
-    LIMIT ?"""
 HOME_TIMELINE_IDS_ABOVE = """
     SELECT tweets.id
     FROM tweets
@@ -87,12 +76,6 @@ CELEBRITY_TIMELINE = """
     WHERE follows.follower_id = ? AND tweets.id < ?
     ORDER BY tweets.id DESC
     LIMIT ?"""
-LAST_TWEET_ID = "SELECT coalesce(max(id), 0) FROM tweets"
-NEWEST_TWEET_IDS = "SELECT id FROM tweets WHERE user_id = ? ORDER BY id DESC LIMIT ?"
-TWEET_IDS_ABOVE = "SELECT id FROM tweets WHERE user_id = ? AND id > ?"
-TWEETS_BY_ID = """
-    SELECT id, user_id, text, created_at FROM tweets
-    WHERE id IN (SELECT value FROM json_each(?))"""
 
 
 # --- lifespan ------------------------------------------------------------------------------
@@ -138,7 +121,7 @@ async def follow(follower_id: UserId, followee_id: UserId, request: Request) -> 
 
     followed, pulled = await request.app.state.db.write(follow_and_classify)
     if followed and not pulled:  # a celebrity's tweets are read from SQLite, not merged
-        await update_cache(request.app, follower_id, merge(request.app, follower_id, followee_id))
+        await feed.update_cache(request.app, follower_id, feed.merge(request.app, follower_id, followee_id))
     return Response(status_code=204)
 
 
@@ -155,7 +138,7 @@ async def unfollow(follower_id: UserId, followee_id: UserId, request: Request) -
     unfollowed = await request.app.state.db.write(unfollow_and_classify)
     if unfollowed:
         request.app.state.worker.wake.set()
-        await update_cache(request.app, follower_id, unmerge(request.app, follower_id, followee_id))
+        await feed.update_cache(request.app, follower_id, feed.unmerge(request.app, follower_id, followee_id))
     return Response(status_code=204)
 
 
@@ -180,19 +163,17 @@ async def home_timeline(user_id: UserId, request: Request, limit: Limit = 50,
         page, celebrity_rows = await asyncio.gather(
             app.state.cache.read(user_id, before, limit),
             app.state.db.fetchall(CELEBRITY_TIMELINE, (user_id, before, limit)))
-    except REDIS_DOWN:
+    except feed.REDIS_DOWN:
         app.state.counters["database_reads"] += 1
-        return await page_from_database(app, user_id, before, limit)
+        return await feed.page_from_database(app, user_id, before, limit)
     if not isinstance(page, Page):
         app.state.counters["misses"] += 1
-        return await regenerate_and_answer(app, user_id, page, before, limit)
+        return await feed.regenerate_and_answer(app, user_id, page, before, limit, HOME_TIMELINE_IDS_ABOVE)
     app.state.counters["hits"] += 1
-    tweets = merge_by_id(page, await hydrate(app, page), celebrity_rows, limit)
+    tweets = merge_by_id(page, await feed.hydrate(app, page), celebrity_rows, limit)
     if len(tweets) < limit and page.floor > 0:
         app.state.counters["beyond_cache"] += 1
-        rows = await app.state.db.fetchall(HOME_TIMELINE, (user_id, min(before, page.floor + 1),
-                                                           limit - len(tweets)))
-        tweets += [tweet_json(row) for row in rows]
+        tweets += await feed.beyond_the_cache(app, user_id, page, before, limit - len(tweets))
     return tweet_list(user_id, tweets)
 
 
@@ -211,68 +192,6 @@ async def stats(request: Request) -> Response:
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-async def merge(app: FastAPI, follower_id: int, followee_id: int) -> None:
-    """The followee's newest tweets join the follower's cached timeline."""
-    length = app.state.cache.length
-    rows = await app.state.db.fetchall(NEWEST_TWEET_IDS, (followee_id, length))
-    tweet_ids = [tweet_id for (tweet_id,) in rows]
-    await app.state.cache.merge([follower_id], tweet_ids, source_floor(tweet_ids, length))
-
-
-async def unmerge(app: FastAPI, follower_id: int, followee_id: int) -> None:
-    """The followee's tweets leave the follower's cached timeline (those above its floor are
-    all it can hold)."""
-    floor = await app.state.cache.floor(follower_id)
-    if floor is not None:
-        rows = await app.state.db.fetchall(TWEET_IDS_ABOVE, (followee_id, floor))
-        await app.state.cache.unmerge(follower_id, [tweet_id for (tweet_id,) in rows])
-
-
-async def update_cache(app: FastAPI, user_id: int, change) -> None:
-    """The follow is committed whatever happens here: if Redis cannot take the change now,
-    the outbox owes this user a rebuild, so the cache never answers from the old graph."""
-    try:
-        await change
-    except REDIS_DOWN:
-        await app.state.db.write(lambda tx: tx.execute(OWE_EVICTION, (user_id, time.time())))
-        app.state.worker.wake.set()
-
-
-async def regenerate_and_answer(app: FastAPI, user_id: int, version: str, before: int,
-                             limit: int) -> Response:
-    """Regenerates a timeline Redis does not hold. SQLite assigns ids in commit order, so a
-    tweet the snapshot missed has an id above its last one: reading those again once the
-    key exists catches any fanout that found no key to push into meanwhile."""
-    async with app.state.db.snapshot() as db:
-        if not await (await db.execute(SELECT_USER_EXISTS, (user_id,))).fetchone():
-            return problem(404, f"no user {user_id}")
-        (last_id,) = await (await db.execute(LAST_TWEET_ID)).fetchone()
-        rows = await (await db.execute(HOME_TIMELINE_IDS_ABOVE, (user_id, 0, app.state.cache.length))).fetchall()
-    if await app.state.cache.regenerate(user_id, version, [tweet_id for (tweet_id,) in rows]):
-        app.state.counters["regenerations"] += 1
-        length = app.state.cache.length
-        rows = await app.state.db.fetchall(HOME_TIMELINE_IDS_ABOVE, (user_id, last_id, length))
-        late_ids = [tweet_id for (tweet_id,) in rows]
-        await app.state.cache.merge([user_id], late_ids, source_floor(late_ids, length))
-    return await page_from_database(app, user_id, before, limit)
-
-
-async def page_from_database(app: FastAPI, user_id: int, before: int, limit: int) -> Response:
-    return await tweet_page(app.state.db, HOME_TIMELINE, user_id, before, limit)
-
-
-async def hydrate(app: FastAPI, page: Page) -> list[bytes]:
-    """Bodies for a page of ids; the few Redis no longer holds come from SQLite."""
-    missing = [tweet_id for tweet_id, body in zip(page.ids, page.bodies) if body is None]
-    if not missing:
-        return page.bodies
-    app.state.counters["body_misses"] += len(missing)
-    rows = await app.state.db.fetchall(TWEETS_BY_ID, (orjson.dumps(missing).decode(),))
-    found = {row[0]: tweet_json(row) for row in rows}
-    await app.state.cache.store_tweets(found)
-    return [body or found[tweet_id] for tweet_id, body in zip(page.ids, page.bodies)]
-
 
 def merge_by_id(page: Page, cached: list[bytes], celebrity_rows: list, limit: int) -> list[bytes]:
     """The newest `limit` of both sources above the cache's floor (below it the cache

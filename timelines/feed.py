@@ -1,0 +1,102 @@
+"""What both fanout designs do between SQLite and the timeline cache, in Mastodon's
+FeedManager vocabulary: merge a followee's tweets on follow, unmerge them on unfollow,
+regenerate a timeline Redis does not hold, hydrate a page's bodies, and answer from SQLite
+where the cache cannot. Identical for approach 2 and the hybrid, so it lives once; the one
+query that differs by design (which tweets a regenerated timeline holds) is passed in."""
+
+import time
+
+import orjson
+import redis.exceptions
+from fastapi import FastAPI
+from fastapi.responses import Response
+
+from timelines.cache import Page, source_floor
+from timelines.http import problem, tweet_json
+from timelines.users import SELECT_USER_EXISTS, tweet_page
+
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+OWE_EVICTION = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('evict', ?, ?)"
+HOME_TIMELINE = """
+    SELECT tweets.id, tweets.user_id, tweets.text, tweets.created_at
+    FROM tweets
+    JOIN follows ON tweets.user_id = follows.followee_id
+    WHERE follows.follower_id = ? AND tweets.id < ?
+    ORDER BY tweets.id DESC
+    LIMIT ?"""
+LAST_TWEET_ID = "SELECT coalesce(max(id), 0) FROM tweets"
+NEWEST_TWEET_IDS = "SELECT id FROM tweets WHERE user_id = ? ORDER BY id DESC LIMIT ?"
+TWEET_IDS_ABOVE = "SELECT id FROM tweets WHERE user_id = ? AND id > ?"
+TWEETS_BY_ID = """
+    SELECT id, user_id, text, created_at FROM tweets
+    WHERE id IN (SELECT value FROM json_each(?))"""
+
+
+async def merge(app: FastAPI, follower_id: int, followee_id: int) -> None:
+    """The followee's newest tweets join the follower's cached timeline."""
+    length = app.state.cache.length
+    rows = await app.state.db.fetchall(NEWEST_TWEET_IDS, (followee_id, length))
+    tweet_ids = [tweet_id for (tweet_id,) in rows]
+    await app.state.cache.merge([follower_id], tweet_ids, source_floor(tweet_ids, length))
+
+
+async def unmerge(app: FastAPI, follower_id: int, followee_id: int) -> None:
+    """The followee's tweets leave the follower's cached timeline (those above its floor are
+    all it can hold)."""
+    floor = await app.state.cache.floor(follower_id)
+    if floor is not None:
+        rows = await app.state.db.fetchall(TWEET_IDS_ABOVE, (followee_id, floor))
+        await app.state.cache.unmerge(follower_id, [tweet_id for (tweet_id,) in rows])
+
+
+async def update_cache(app: FastAPI, user_id: int, change) -> None:
+    """The follow is committed whatever happens here: if Redis cannot take the change now,
+    the outbox owes this user a rebuild, so the cache never answers from the old graph."""
+    try:
+        await change
+    except REDIS_DOWN:
+        await app.state.db.write(lambda tx: tx.execute(OWE_EVICTION, (user_id, time.time())))
+        app.state.worker.wake.set()
+
+
+async def regenerate_and_answer(app: FastAPI, user_id: int, version: str, before: int, limit: int,
+                                timeline_ids_above: str) -> Response:
+    """Regenerates a timeline Redis does not hold. SQLite assigns ids in commit order, so a
+    tweet the snapshot missed has an id above its last one: reading those again once the
+    key exists catches any fanout that found no key to push into meanwhile.
+    `timeline_ids_above` (user_id, above, limit) -> ids, newest first: what the design caches."""
+    async with app.state.db.snapshot() as db:
+        if not await (await db.execute(SELECT_USER_EXISTS, (user_id,))).fetchone():
+            return problem(404, f"no user {user_id}")
+        (last_id,) = await (await db.execute(LAST_TWEET_ID)).fetchone()
+        rows = await (await db.execute(timeline_ids_above, (user_id, 0, app.state.cache.length))).fetchall()
+    if await app.state.cache.regenerate(user_id, version, [tweet_id for (tweet_id,) in rows]):
+        app.state.counters["regenerations"] += 1
+        length = app.state.cache.length
+        rows = await app.state.db.fetchall(timeline_ids_above, (user_id, last_id, length))
+        late_ids = [tweet_id for (tweet_id,) in rows]
+        await app.state.cache.merge([user_id], late_ids, source_floor(late_ids, length))
+    return await page_from_database(app, user_id, before, limit)
+
+
+async def page_from_database(app: FastAPI, user_id: int, before: int, limit: int) -> Response:
+    return await tweet_page(app.state.db, HOME_TIMELINE, user_id, before, limit)
+
+
+async def beyond_the_cache(app: FastAPI, user_id: int, page: Page, before: int, limit: int) -> list[bytes]:
+    """The rest of a page the cache could not fill: below its floor, only SQLite knows."""
+    rows = await app.state.db.fetchall(HOME_TIMELINE, (user_id, min(before, page.floor + 1), limit))
+    return [tweet_json(row) for row in rows]
+
+
+async def hydrate(app: FastAPI, page: Page) -> list[bytes]:
+    """Bodies for a page of ids; the few Redis no longer holds come from SQLite."""
+    missing = [tweet_id for tweet_id, body in zip(page.ids, page.bodies) if body is None]
+    if not missing:
+        return page.bodies
+    app.state.counters["body_misses"] += len(missing)
+    rows = await app.state.db.fetchall(TWEETS_BY_ID, (orjson.dumps(missing).decode(),))
+    found = {row[0]: tweet_json(row) for row in rows}
+    await app.state.cache.store_tweets(found)
+    return [body or found[tweet_id] for tweet_id, body in zip(page.ids, page.bodies)]
