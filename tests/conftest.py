@@ -15,15 +15,18 @@ def redis_server(tmp_path_factory):
 
 @pytest.fixture
 def start_app(tmp_path, redis_server):
-    """start_app(module, workers=1, **settings) -> a running AppServer on fresh stores."""
+    """start_app(module, workers=1, prepare=None, **settings) -> a running AppServer on fresh
+    stores; prepare(database_path, redis_url), when given, fills them before it starts."""
     started: list[tuple[AppServer, int]] = []
     names = itertools.count()
 
-    def start(module: str, workers: int = 1, **settings) -> AppServer:
+    def start(module: str, workers: int = 1, prepare=None, **settings) -> AppServer:
         db = redis_server.take_db()
         app = AppServer(module, tmp_path / f"{module}-{next(names)}.db", redis_server.url(db),
                         workers=workers, **settings)
         started.append((app, db))
+        if prepare:
+            prepare(app.database, redis_server.url(db))
         return app.start()
 
     yield start

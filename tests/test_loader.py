@@ -40,25 +40,20 @@ def data():
 
 
 @pytest.fixture
-def load_app(tmp_path, redis_server):
-    """load_app(module, graph, history, **settings): an app started on loaded stores."""
-    started: list[tuple[AppServer, int]] = []
-
+def load_app(start_app):
+    """load_app(module, graph, history, timeline_length, celebrity_threshold): an app started
+    on stores the loader filled."""
     def start(module, graph, history, timeline_length, celebrity_threshold) -> AppServer:
-        database, db = tmp_path / f"loaded-{module}.db", redis_server.take_db()
-        load_sqlite(database, graph, history, celebrity_threshold, progress=False)
-        if module in FANOUT_APPS:
-            load_redis(redis_server.url(db), graph, history, APPROACH[module], timeline_length,
-                       celebrity_threshold, progress=False)
-        app = AppServer(module, database, redis_server.url(db), timeline_length=timeline_length,
-                        celebrity_threshold=celebrity_threshold)
-        started.append((app, db))
-        return app.start()
+        def load(database, redis_url) -> None:
+            load_sqlite(database, graph, history, celebrity_threshold, progress=False)
+            if module in FANOUT_APPS:
+                load_redis(redis_url, graph, history, APPROACH[module], timeline_length,
+                           celebrity_threshold, progress=False)
 
-    yield start
-    for app, db in started:
-        app.stop()
-        redis_server.give_back_db(db)
+        return start_app(module, prepare=load, timeline_length=timeline_length,
+                         celebrity_threshold=celebrity_threshold)
+
+    return start
 
 
 def build_through_api(app: AppServer, graph, history) -> None:
