@@ -1,0 +1,66 @@
+"""meta.json: everything needed to know what a run measured and to run it again."""
+
+import json
+import os
+import platform
+import re
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from bench.phases import Phase
+from bench.plan import Plan
+from bench.processes import ROOT, Cpus, RedisServer
+
+
+def git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def packages() -> dict[str, str]:
+    names = [re.split(r"[=\[<>]", line)[0] for line in (ROOT / "requirements.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    return {name: metadata.version(name) for name in names}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(cpus: Cpus, redis: RedisServer) -> dict:
+    return {"cpu_model": cpu_model(), "cpus": os.cpu_count(),
+            "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "os": platform.platform(), "python": platform.python_version(),
+            "redis_server": redis.client().info("server")["redis_version"],
+            "pinning": cpus.describe()}
+
+
+def write(folder: Path, plan: Plan, cpus: Cpus, started: datetime, phases: list[Phase],
+          redis: RedisServer) -> None:
+    meta = {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_sha": git("rev-parse", "HEAD"), "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "command": "make bench SCALE=" + plan.scale,
+        "scale": plan.scale, "plan": plan.as_json(),
+        "settings": {"TIMELINE_LENGTH": plan.timeline_length, "CELEBRITY_THRESHOLD": plan.celebrity_threshold,
+                     "uvicorn": "--host 127.0.0.1 --log-level warning --no-access-log (1 worker)"},
+        "machine": machine(cpus, redis),
+        "packages": packages(),
+        "phases": [{key: value for key, value in phase.row().items()
+                    if key in ("approach", "phase", "target_rate", "achieved_rate", "clients", "seconds",
+                               "errors", "celebrity_threshold")} for phase in phases],
+    }
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

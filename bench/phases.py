@@ -1,0 +1,109 @@
+"""One measured phase: the load suite run headless against a running app, exactly as a
+person runs it (`locust -f loadtest/ ...`), pinned to the load generator's CPUs, writing
+its per-request samples and the app's /stats to the run folder.
+
+Around it the runner reads /stats itself, so that a phase knows what the app did during
+it (fanout writes, tweets fanned out), not only what the clients saw.
+"""
+
+import gzip
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.processes import ROOT, AppServer, pinned
+
+LOCUST = Path(sys.executable).with_name("locust")
+
+
+@dataclass
+class Load:
+    """What the clients do: open loop at `rate` (requests/s) or closed loop with `clients`."""
+    seconds: float
+    rate: float = 0.0
+    clients: int = 0
+    read_ratio: float = 65
+    author_bias: float = 0.0
+    seed: int = 1
+
+    def users(self) -> int:
+        if self.clients:
+            return self.clients
+        # Enough users that a slow app cannot throttle the open loop: ~0.25 s of arrivals.
+        return int(min(2000, max(64, self.rate / 4)))
+
+
+@dataclass
+class Phase:
+    approach: str
+    name: str
+    load: Load
+    samples: Path
+    settings: dict = field(default_factory=dict)
+    began: float = 0.0
+    ended: float = 0.0
+    stats_before: dict = field(default_factory=dict)
+    stats_after: dict = field(default_factory=dict)
+    loadtest: dict = field(default_factory=dict)
+    first_tweet: int = 0  # the newest tweet id before the phase: its own tweets are above
+    figures: dict = field(default_factory=dict)  # per operation, from the samples (bench/summary.py)
+
+    def row(self) -> dict:
+        """This phase in phases.csv: what was asked, what was achieved, what the app did."""
+        openloop = self.loadtest.get("openloop") or {}
+        ops = self.loadtest.get("operations") or {}
+        elapsed = self.loadtest.get("elapsed_s") or (self.ended - self.began)
+
+        def delta(key: str) -> int:
+            return int(self.stats_after.get(key, 0) or 0) - int(self.stats_before.get(key, 0) or 0)
+
+        return {
+            "approach": self.approach, "phase": self.name, "began": round(self.began, 3),
+            "ended": round(self.ended, 3), "seconds": round(elapsed, 3),
+            "target_rate": self.load.rate or None, "clients": self.load.users(),
+            "achieved_rate": openloop.get("achieved_rate") or (
+                (ops.get("read", 0) + ops.get("tweet", 0)) / elapsed if elapsed else 0),
+            "reads": ops.get("read", 0), "tweets": ops.get("tweet", 0), "errors": ops.get("errors", 0),
+            "fanout_writes": delta("fanout_writes"), "tweets_fanned_out": delta("tweets_fanned_out"),
+            "fanout_backlog_end": self.stats_after.get("fanout_backlog", 0),
+            "celebrity_threshold": self.settings.get("celebrity_threshold"),
+            "samples": self.samples.name,
+        }
+
+
+def run_phase(app: AppServer, phase: Phase, database: Path, cpus: tuple[int, ...], log: Path) -> Phase:
+    load = phase.load
+    raw = phase.samples.with_suffix("")  # locust writes plain CSV; compressed once it is done
+    command = [str(LOCUST), "-f", str(ROOT / "loadtest"), "--headless", "--only-summary",
+               "--host", app.url, "-u", str(load.users()), "-r", str(load.users()),
+               "-t", f"{load.seconds:g}s", "--stop-timeout", "5", "--loglevel", "WARNING",
+               "--database", str(database), "--samples-csv", str(raw),
+               "--read-ratio", f"{load.read_ratio:g}", "--author-bias", f"{load.author_bias:g}",
+               "--seed", str(load.seed)]
+    if load.rate:
+        command += ["--arrival-rate", f"{load.rate:g}"]
+    phase.stats_before = app.stats()
+    phase.began = time.time()
+    with open(log, "ab") as output:
+        finished = subprocess.run(pinned(command, cpus), cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
+                                  timeout=load.seconds + 120)
+    phase.ended = time.time()
+    phase.stats_after = app.stats()
+    if finished.returncode not in (0, 1):  # 1: Locust saw failed requests, which the samples count
+        raise RuntimeError(f"locust exited {finished.returncode} in {phase.approach}/{phase.name}: see {log}")
+    stats_file = raw.with_name(raw.name.removesuffix(".csv") + ".stats.json")
+    if stats_file.exists():
+        phase.loadtest = json.loads(stats_file.read_text()).get("loadtest", {})
+        stats_file.unlink()
+    compress(raw, phase.samples)
+    return phase
+
+
+def compress(source: Path, target: Path) -> None:
+    with open(source, "rb") as plain, gzip.open(target, "wb", compresslevel=6) as packed:
+        shutil.copyfileobj(plain, packed)
+    source.unlink()

@@ -1,0 +1,222 @@
+"""`make bench` / `python -m bench [--scale S] [--out DIR]`: the three designs side by side.
+
+For each approach in turn: a fresh copy of the seeded SQLite file, an empty Redis database
+(the bench's own redis-server) loaded with that app's caches, `uvicorn approachN:app` with
+identical flags on its own CPU, a warm-up, then the measured phases, each a headless run
+of the load suite (loadtest/) on the other CPU:
+
+  fixed      open loop at the plan's rate, DDIA's read:tweet ratio   experiments 1, 2, 3, 7
+  step-R     open loop at rising rates R until read p99 > SLO         experiment 6
+  threshold-T  the hybrid again with CELEBRITY_THRESHOLD=T            experiment 5
+  depth-D    join and fanout on a graph with D tweets per author,     experiment 4
+             closed loop, reads only
+
+Everything lands in one folder (bench/results.py says what is in it), summarised and
+charted from there by bench/summary.py and bench/charts.py.
+"""
+
+import argparse
+import sqlite3
+import sys
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from bench import meta, summary
+from bench.phases import Load, Phase, run_phase
+from bench.plan import APPROACHES, PLANS, Plan
+from bench.processes import ROOT, AppServer, Cpus, RedisServer, wait_until
+from bench.seeding import CACHE_FLAVOUR, fresh_copy, load_caches, seeded_database, set_celebrities
+
+FANOUT_LOG = """SELECT tweet_id, author_id, followers, accepted_at, done_at, deliveries
+    FROM fanout_log WHERE accepted_at BETWEEN ? AND ? ORDER BY tweet_id"""
+CELEBRITY_TWEETS = """SELECT t.id, t.user_id, u.followers FROM tweets t JOIN users u ON u.id = t.user_id
+    WHERE t.id > ? AND u.followers >= ? ORDER BY t.id"""
+NEWEST_TWEET = "SELECT coalesce(max(id), 0) FROM tweets"
+READS_ONLY = 1e9  # --read-ratio: one tweet in a billion requests
+DRAIN_SECONDS = 120
+
+
+@dataclass
+class Bench:
+    plan: Plan
+    folder: Path
+    work: Path
+    cpus: Cpus
+    redis: RedisServer
+    began: float = field(default_factory=time.monotonic)
+    phases: list[Phase] = field(default_factory=list)
+    lags: list[pd.DataFrame] = field(default_factory=list)
+
+    def say(self, line: str) -> None:
+        elapsed = int(time.monotonic() - self.began)
+        print(f"[{elapsed // 60:2d}:{elapsed % 60:02d}] {line}", flush=True)
+
+    # --- one app on fresh stores -------------------------------------------------------------
+
+    def start(self, name: str, seeded: Path, dataset, threshold: int, tag: str) -> AppServer:
+        module = APPROACHES[name]
+        database = fresh_copy(seeded, self.work / f"{tag}.db")
+        set_celebrities(database, threshold)
+        self.redis.client().flushall()  # our own server: every app starts on an empty Redis
+        if module in CACHE_FLAVOUR:
+            self.say(f"{tag}: loading {name}'s caches into an empty Redis database")
+            load_caches(self.redis.url(), module, dataset, self.plan.timeline_length, threshold)
+        settings = {"timeline_length": self.plan.timeline_length, "celebrity_threshold": threshold}
+        app = AppServer(module, database, self.redis.url(), self.folder / "logs" / f"{tag}.log",
+                        cpus=self.cpus.app, settings=settings)
+        return app.start()
+
+    def phase(self, app: AppServer, name: str, phase_name: str, load: Load, keep: bool = True,
+              first_tweet: int = 0) -> Phase:
+        samples = (self.folder / "samples" if keep else self.work) / f"{name}-{phase_name}.csv.gz"
+        phase = Phase(name, phase_name, load, samples, first_tweet=first_tweet,
+                      settings={"celebrity_threshold": int(app.settings["celebrity_threshold"])})
+        what = f"{load.rate:g} req/s open loop" if load.rate else f"{load.clients} clients closed loop"
+        self.say(f"{name} {phase_name}: {what}, {load.seconds:g} s")
+        run_phase(app, phase, app.database, self.cpus.load, self.folder / "logs" / "locust.log")
+        if keep:
+            self.phases.append(phase)
+            self.say(f"{name} {phase_name}: {summary.phase_line(phase)}")
+        return phase
+
+    def drain(self, app: AppServer, name: str) -> None:
+        if app.stats().get("fanout_backlog", 0):
+            self.say(f"{name}: waiting for the fanout backlog to drain")
+            wait_until(lambda: app.stats()["fanout_backlog"] == 0, DRAIN_SECONDS, f"{name}'s backlog")
+
+    def record_lags(self, app: AppServer, phase: Phase, threshold: int) -> None:
+        """Every tweet of the phase with how long its fanout took; the hybrid's pulled
+        celebrity tweets too, which are in every timeline from the moment they commit."""
+        with closing(sqlite3.connect(f"file:{app.database}?mode=ro", uri=True)) as db:
+            fanned = pd.read_sql_query(FANOUT_LOG, db, params=(phase.began, phase.ended))
+            pulled = pd.read_sql_query(CELEBRITY_TWEETS, db, params=(phase.first_tweet, threshold))
+        fanned["lag_ms"] = (fanned.done_at - fanned.accepted_at) * 1000
+        fanned["pulled"] = False
+        if phase.approach == "hybrid" and len(pulled):
+            pulled = pulled.rename(columns={"id": "tweet_id", "user_id": "author_id"})
+            pulled[["lag_ms", "deliveries"]] = 0, 0
+            pulled["pulled"] = True
+            fanned = pd.concat([fanned, pulled], ignore_index=True)
+        fanned.insert(0, "phase", phase.name)
+        fanned.insert(0, "approach", phase.approach)
+        self.lags.append(fanned.drop(columns=["accepted_at", "done_at"], errors="ignore"))
+
+    # --- the experiments -----------------------------------------------------------------------
+
+    def main_runs(self, seeded: Path, approaches: list[str]) -> None:
+        plan = self.plan
+        for name in approaches:
+            with self.start(name, seeded, plan.dataset, plan.celebrity_threshold, name) as app:
+                mixed = Load(plan.warmup_seconds, rate=plan.fixed_rate, read_ratio=plan.read_ratio,
+                             author_bias=plan.author_bias)
+                self.phase(app, name, "warmup", mixed, keep=False)
+                self.drain(app, name)
+                mixed.seconds, mixed.seed = plan.fixed_seconds, 2
+                fixed = self.phase_with_tweets(app, name, "fixed", mixed)
+                self.drain(app, name)
+                self.record_lags(app, fixed, plan.celebrity_threshold)
+                self.step_load(app, name)
+
+    def phase_with_tweets(self, app: AppServer, name: str, phase_name: str, load: Load) -> Phase:
+        with closing(sqlite3.connect(f"file:{app.database}?mode=ro", uri=True)) as db:
+            (newest,) = db.execute(NEWEST_TWEET).fetchone()
+        return self.phase(app, name, phase_name, load, first_tweet=newest)
+
+    def step_load(self, app: AppServer, name: str) -> None:
+        plan = self.plan
+        for step, rate in enumerate(plan.steps):
+            load = Load(plan.step_seconds, rate=rate, read_ratio=plan.read_ratio,
+                        author_bias=plan.author_bias, seed=10 + step)
+            phase = self.phase(app, name, f"step-{rate:g}", load)
+            self.drain(app, name)
+            if not summary.within_slo(phase, plan.slo_ms):
+                self.say(f"{name}: {rate:g} req/s is over the SLO (read p99 {plan.slo_ms:g} ms, "
+                         f">= 95 % of the rate achieved, no errors): last step")
+                break
+
+    def threshold_sweep(self, seeded: Path) -> None:
+        plan = self.plan
+        for threshold in plan.thresholds:
+            if threshold == plan.celebrity_threshold:
+                continue  # the main hybrid run measured it
+            tag = f"hybrid-threshold-{threshold}"
+            with self.start("hybrid", seeded, plan.dataset, threshold, tag) as app:
+                load = Load(max(2, plan.sweep_seconds / 4), rate=plan.fixed_rate,
+                            read_ratio=plan.read_ratio, author_bias=plan.author_bias)
+                self.phase(app, "hybrid", "warmup", load, keep=False)
+                self.drain(app, "hybrid")
+                load.seconds, load.seed = plan.sweep_seconds, 2
+                phase = self.phase_with_tweets(app, "hybrid", f"threshold-{threshold}", load)
+                self.drain(app, "hybrid")
+                self.record_lags(app, phase, threshold)
+
+    def depth_sweep(self, cache_dir: Path) -> None:
+        plan = self.plan
+        for depth in plan.depths:
+            dataset = plan.depth_scale(depth)
+            seeded = seeded_database(dataset, plan.celebrity_threshold, cache_dir, self.say)
+            for name in ("join", "fanout"):
+                with self.start(name, seeded, dataset, plan.celebrity_threshold, f"{name}-depth") as app:
+                    load = Load(plan.depth_seconds, clients=plan.depth_clients, read_ratio=READS_ONLY)
+                    self.phase(app, name, f"depth-{depth:g}", load)
+
+
+def mean_followers(database: Path) -> float:
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        return db.execute("SELECT avg(followers) FROM users").fetchone()[0]
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", choices=PLANS, default="default")
+    parser.add_argument("--out", type=Path, default=ROOT / "results", help="the run folder goes under it")
+    parser.add_argument("--approaches", nargs="+", choices=APPROACHES, default=list(APPROACHES))
+    parser.add_argument("--skip", nargs="*", default=[], choices=("steps", "thresholds", "depths"),
+                        help="leave experiments out (a quicker look)")
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache",
+                        help="seeded databases, reused while their parameters are unchanged")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    plan = PLANS[args.scale]
+    if "steps" in args.skip:
+        plan = plan.__class__(**{**plan.__dict__, "steps": ()})
+    started = datetime.now(UTC)
+    folder = args.out / f"{started:%Y-%m-%dT%H%M%SZ}-{plan.scale}"
+    for sub in ("samples", "logs"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    work = args.cache_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    cpus = Cpus.plan()
+    with RedisServer(work, cpus=cpus.redis) as redis:
+        bench = Bench(plan, folder, work, cpus, redis)
+        bench.say(f"bench {plan.scale} -> {folder}; {cpus.describe()}")
+        seeded = seeded_database(plan.dataset, plan.celebrity_threshold, args.cache_dir, bench.say)
+        try:
+            bench.main_runs(seeded, args.approaches)
+            if "thresholds" not in args.skip and "hybrid" in args.approaches:
+                bench.threshold_sweep(seeded)
+            if "depths" not in args.skip:
+                bench.depth_sweep(args.cache_dir)
+        finally:
+            meta.write(folder, plan, cpus, started, bench.phases, redis)
+        summary.write(folder, plan, bench.phases, bench.lags, mean_followers(seeded))
+    for leftover in work.glob("*"):
+        leftover.unlink()
+    bench.say("charts")
+    from bench import charts  # matplotlib only once there is something to draw
+    charts.draw_all(folder)
+    bench.say(f"done: {folder}")
+    print(summary.table(folder))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

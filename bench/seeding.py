@@ -1,0 +1,68 @@
+"""Seeded state for the bench: one SQLite file per dataset, generated once and reused while
+nothing that shaped it has changed; a fresh copy of it for every app run, and the fanout
+caches loaded into an empty Redis database before each fanout app starts.
+
+The seeded file is keyed by a hash of the dataset's parameters, the celebrity threshold
+and the sources that write it (schema.sql, datagen/), so an edit to any of them seeds
+again instead of measuring a stale file.
+"""
+
+import hashlib
+import shutil
+import sqlite3
+from contextlib import closing
+from dataclasses import astuple
+from pathlib import Path
+
+from datagen.caches import load_redis
+from datagen.load import load_sqlite
+from datagen.scales import Scale
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = (ROOT / "schema.sql", *sorted((ROOT / "datagen").glob("*.py")))
+CACHE_FLAVOUR = {"approach2": "fanout", "approach3_hybrid": "hybrid"}
+
+
+def seed_key(dataset: Scale, threshold: int) -> str:
+    digest = hashlib.sha256(repr((astuple(dataset), threshold)).encode())
+    for source in SOURCES:
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def seeded_database(dataset: Scale, threshold: int, cache_dir: Path, say) -> Path:
+    """The seeded SQLite file for this dataset, generated now if no current one exists."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"{dataset.name}-{seed_key(dataset, threshold)}.db"
+    if path.exists():
+        say(f"seeded {dataset.name}: reusing {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        return path
+    for stale in cache_dir.glob(f"{dataset.name}-*.db*"):
+        stale.unlink()
+    say(f"seeding {dataset.name}: {dataset.users:,} users, ~{dataset.mean_tweets:g} tweets each (once)")
+    graph, history = dataset.generate()
+    partial = path.with_suffix(".partial")
+    load_sqlite(partial, graph, history, threshold, force=True)
+    partial.rename(path)  # only a complete file carries the final name
+    return path
+
+
+def fresh_copy(seeded: Path, target: Path) -> Path:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(seeded, target)
+    return target
+
+
+def set_celebrities(database: Path, threshold: int) -> None:
+    """The celebrities table as the loader writes it for `threshold`, so the hybrid starts
+    reconciled instead of owing a backfill for every account the new threshold moves."""
+    with closing(sqlite3.connect(database)) as db, db:
+        db.execute("DELETE FROM celebrities")
+        db.execute("INSERT INTO celebrities (user_id) SELECT id FROM users WHERE followers >= ?", (threshold,))
+
+
+def load_caches(redis_url: str, module: str, dataset: Scale, length: int, threshold: int) -> None:
+    """What the fanout app's caches hold on a warm system: every timeline, loaded."""
+    graph, history = dataset.generate()
+    load_redis(redis_url, graph, history, CACHE_FLAVOUR[module], length, threshold)
