@@ -1,10 +1,11 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: test seed bench-fanout clean
+.PHONY: test seed bench charts bench-fanout clean
 
-SCALE ?= tiny
+SCALE ?= default
 DATABASE ?= timelines.db
+OUT ?= results
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -21,9 +22,19 @@ test: $(VENV)/.installed
 seed: $(VENV)/.installed
 	$(PYTHON) -m datagen $(SCALE) --database $(DATABASE)
 
+# The three designs side by side (bench/run.py): a run folder under OUT with samples,
+# summary CSVs, meta.json and the charts. SCALE=tiny is the 2-minute smoke run.
+bench: $(VENV)/.installed
+	scripts/ensure-redis-server
+	$(PYTHON) -m bench --scale $(SCALE) --out $(OUT)
+
+# Redraws a run folder's charts: make charts RUN=results/<run>
+charts: $(VENV)/.installed
+	$(PYTHON) -m bench.charts $(RUN)
+
 bench-fanout: $(VENV)/.installed
 	scripts/ensure-redis-server
 	$(PYTHON) bench/fanout.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .bench-cache

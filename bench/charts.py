@@ -11,14 +11,11 @@ import sys
 from functools import cached_property
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # files, not windows: the bench runs headless
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from bench.plan import COLOURS  # noqa: E402
+from bench.plan import COLOURS
 
 TWITTER_LAG_TARGET_MS = 5_000  # DDIA: Twitter tries to deliver tweets to followers within 5 s
 PULLED_FLOOR_MS = 0.1  # where a tweet with no fanout at all is drawn on a log axis
@@ -96,17 +93,18 @@ def latency(run: Run):
 # --- 2. write cost against the author's follower count ----------------------------------------
 
 def write_cost(run: Run):
-    fig, axes = figure(run, "2. What a tweet costs, by its author's followers", columns=2)
+    fig, axes = figure(run, "2. What a tweet costs, by its author's followers (celebrities tweeting)",
+                       columns=2)
     post, fan = axes
     for approach in run.approaches:
-        tweets = run.samples(approach, "fixed")
+        tweets = run.samples(approach, "celebrities")
         tweets = tweets[tweets.operation == "tweet"]
         post.scatter(tweets["count"].clip(lower=1), tweets.latency_us / 1000, s=8, alpha=0.5,
                      color=COLOURS[approach], label=approach)
     post.set(xscale="log", yscale="log", xlabel="author's followers", ylabel="POST /tweets latency (ms)",
              title="the client waits for: the commit")
     post.legend()
-    lags = run.lags[run.lags.phase == "fixed"] if len(run.lags) else run.lags
+    lags = run.lags[run.lags.phase == "celebrities"] if len(run.lags) else run.lags
     for approach in run.approaches:
         rows = lags[lags.approach == approach] if len(lags) else lags
         if approach == "join":
@@ -138,7 +136,7 @@ def fanout_lag(run: Run):
     fig, axes = figure(run, "3. Fanout lag: from the 201 to the tweet in every follower's timeline")
     ax = axes[0]
     threshold = run.plan["celebrity_threshold"]
-    lags = run.lags[run.lags.phase == "fixed"] if len(run.lags) else run.lags
+    lags = run.lags[run.lags.phase.isin(["fixed", "celebrities"])] if len(run.lags) else run.lags
     for approach in ("fanout", "hybrid"):
         rows = lags[(lags.approach == approach) & ~lags.pulled.astype(bool)] if len(lags) else lags
         if not len(rows):
@@ -208,9 +206,9 @@ def thresholds(run: Run):
         writes.set_ylabel("timeline writes/s (fanout)")
         writes.set_ylim(bottom=0)
         writes.legend(loc="upper right", fontsize=7)
-    fixed = run.phases[(run.phases.phase == "fixed") & (run.phases.operation == "read")]
+    same_load = run.phases[(run.phases.phase == "celebrities") & (run.phases.operation == "read")]
     for approach in ("join", "fanout"):
-        row = fixed[fixed.approach == approach]
+        row = same_load[same_load.approach == approach]
         if len(row):
             ax.axhline(float(row.p99_ms.iloc[0]), color=COLOURS[approach], linestyle=":",
                        label=f"{approach} read p99")

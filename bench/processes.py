@@ -124,7 +124,7 @@ class RedisServer:
         stop(self.process)
 
     def __enter__(self) -> "RedisServer":
-        return self.start()
+        return self if self.process is not None else self.start()
 
     def __exit__(self, *_) -> None:
         self.stop()
@@ -188,7 +188,7 @@ class AppServer:
                 self.kill()
 
     def __enter__(self) -> "AppServer":
-        return self.start()
+        return self if self.process is not None else self.start()
 
     def __exit__(self, *_) -> None:
         self.stop()

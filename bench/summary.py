@@ -4,7 +4,7 @@ latency (numpy, linear interpolation), never from Locust's rounded histograms.
   phases.csv        every phase x operation: what was offered, achieved, and the latencies
   summary.csv       experiment 1: the fixed-rate phase, one row per approach and operation
   max_throughput.csv  experiment 6: the highest step each approach held within the SLO
-  fanout_lag.csv    experiments 2-3: every tweet of the fixed and sweep phases, its author's
+  fanout_lag.csv    experiments 2-3: every tweet of the fixed, celebrities and sweep phases, its author's
                     followers and how long its fanout took (0 for a hybrid's pulled tweet)
   thresholds.csv    experiment 5: the hybrid's read latency and fanout writes/s per threshold
   depths.csv        experiment 4: read latency per approach and history depth
@@ -96,7 +96,7 @@ def fanout_writes(lags: pd.DataFrame, phase: str, approach: str) -> int:
 
 def thresholds(table: pd.DataFrame, lags: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     reads = table[(table.approach == "hybrid") & (table.operation == "read")
-                  & table.phase.isin(["fixed"] + [f"threshold-{t}" for t in plan.thresholds])]
+                  & table.phase.isin(["celebrities"] + [f"threshold-{t}" for t in plan.thresholds])]
     rows = []
     for _, row in reads.iterrows():
         rows.append({"celebrity_threshold": int(row.celebrity_threshold), "phase": row.phase,
