@@ -15,9 +15,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm import tqdm
+
 from bench.processes import ROOT, AppServer, pinned
 
 LOCUST = Path(sys.executable).with_name("locust")
+BAR = "{desc}: {bar} {n}/{total} s"
 
 
 @dataclass
@@ -89,18 +92,32 @@ def run_phase(app: AppServer, phase: Phase, database: Path, cpus: tuple[int, ...
     phase.stats_before = app.stats()
     phase.began = time.time()
     with open(log, "ab") as output:
-        finished = subprocess.run(pinned(command, cpus), cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-                                  timeout=load.seconds + 120)
+        locust = subprocess.Popen(pinned(command, cpus), cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+        returncode = wait_with_progress(locust, f"{phase.approach} {phase.name}", load.seconds)
     phase.ended = time.time()
     phase.stats_after = app.stats()
-    if finished.returncode not in (0, 1):  # 1: Locust saw failed requests, which the samples count
-        raise RuntimeError(f"locust exited {finished.returncode} in {phase.approach}/{phase.name}: see {log}")
+    if returncode not in (0, 1):  # 1: Locust saw failed requests, which the samples count
+        raise RuntimeError(f"locust exited {returncode} in {phase.approach}/{phase.name}: see {log}")
     stats_file = raw.with_name(raw.name.removesuffix(".csv") + ".stats.json")
     if stats_file.exists():
         phase.loadtest = json.loads(stats_file.read_text()).get("loadtest", {})
         stats_file.unlink()
     compress(raw, phase.samples)
     return phase
+
+
+def wait_with_progress(process: subprocess.Popen, what: str, seconds: float) -> int:
+    """A bar that moves with the clock while Locust runs (it prints only at the end)."""
+    began = time.monotonic()
+    with tqdm(total=round(seconds), desc=what, unit="s", leave=False, bar_format=BAR) as bar:
+        while process.poll() is None:
+            if time.monotonic() - began > seconds + 120:
+                process.kill()
+                raise RuntimeError(f"locust did not finish {what} within {seconds + 120:g} s")
+            bar.n = min(round(time.monotonic() - began), bar.total)
+            bar.refresh()
+            time.sleep(0.5)
+    return process.returncode
 
 
 def compress(source: Path, target: Path) -> None:

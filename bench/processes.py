@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import httpx
 import redis
@@ -123,7 +124,7 @@ class RedisServer:
     def stop(self) -> None:
         stop(self.process)
 
-    def __enter__(self) -> "RedisServer":
+    def __enter__(self) -> Self:
         return self if self.process is not None else self.start()
 
     def __exit__(self, *_) -> None:
@@ -187,7 +188,7 @@ class AppServer:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def __enter__(self) -> "AppServer":
+    def __enter__(self) -> Self:
         return self if self.process is not None else self.start()
 
     def __exit__(self, *_) -> None:

@@ -30,7 +30,7 @@ import pandas as pd
 
 ROOT = Path.cwd() if (Path.cwd() / "bench").is_dir() else Path.cwd().parent
 sys.path.insert(0, str(ROOT))
-from bench import charts  # noqa: E402
+from bench import charts
 
 
 def newest_run(results: Path) -> Path:
