@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from timelines import users
 from timelines.db import Database
-from timelines.http import ERRORS, create_app, json_response, tweet_json
+from timelines.http import ERRORS, WRITE, create_app, json_response, tweet_json
 from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
 from timelines.settings import Settings
 from timelines.users import NO_CURSOR, add_follow, insert_tweet, remove_follow, tweet_page
@@ -55,21 +55,21 @@ app.include_router(users.router)
 
 # --- endpoints -----------------------------------------------------------------------------
 
-@app.put("/users/{follower_id}/following/{followee_id}", status_code=204,
+@app.put("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
          responses={404: ERRORS[404], 422: ERRORS[422]})
 async def follow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
     await request.app.state.db.write(lambda tx: add_follow(tx, follower_id, followee_id))
     return Response(status_code=204)
 
 
-@app.delete("/users/{follower_id}/following/{followee_id}", status_code=204,
+@app.delete("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
             responses={404: ERRORS[404]})
 async def unfollow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
     await request.app.state.db.write(lambda tx: remove_follow(tx, follower_id, followee_id))
     return Response(status_code=204)
 
 
-@app.post("/tweets", status_code=201, response_model=Tweet,
+@app.post("/tweets", status_code=201, response_model=Tweet, dependencies=WRITE,
           responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]})
 async def post_tweet(new_tweet: NewTweet, request: Request) -> Response:
     tweet = await request.app.state.db.write(lambda tx: insert_tweet(tx, new_tweet.user_id, new_tweet.text))

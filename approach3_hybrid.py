@@ -28,7 +28,7 @@ from timelines import feed, users
 from timelines.cache import Page, TimelineCache
 from timelines.db import Database
 from timelines.fanout import FanoutWorker
-from timelines.http import ERRORS, create_app, json_response, problem, tweet_json, tweet_list
+from timelines.http import ERRORS, WRITE, create_app, json_response, problem, tweet_json, tweet_list
 from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
 from timelines.settings import Settings
 from timelines.stats import fanout_stats, redis_problem
@@ -110,7 +110,7 @@ app.include_router(users.router)
 
 # --- endpoints -----------------------------------------------------------------------------
 
-@app.put("/users/{follower_id}/following/{followee_id}", status_code=204,
+@app.put("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
          responses={404: ERRORS[404], 422: ERRORS[422]})
 async def follow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
     def follow_and_classify(tx: sqlite3.Connection) -> tuple[bool, bool]:
@@ -125,7 +125,7 @@ async def follow(follower_id: UserId, followee_id: UserId, request: Request) -> 
     return Response(status_code=204)
 
 
-@app.delete("/users/{follower_id}/following/{followee_id}", status_code=204,
+@app.delete("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
             responses={404: ERRORS[404]})
 async def unfollow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
     def unfollow_and_classify(tx: sqlite3.Connection) -> bool:
@@ -142,7 +142,7 @@ async def unfollow(follower_id: UserId, followee_id: UserId, request: Request) -
     return Response(status_code=204)
 
 
-@app.post("/tweets", status_code=201, response_model=Tweet,
+@app.post("/tweets", status_code=201, response_model=Tweet, dependencies=WRITE,
           responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]})
 async def post_tweet(new_tweet: NewTweet, request: Request) -> Response:
     def post(tx: sqlite3.Connection) -> tuple:

@@ -9,6 +9,7 @@ import orjson
 from geventhttpclient import URL, HTTPClient
 
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
+READS = ("GET", "HEAD")
 
 
 class ApiError(RuntimeError):
@@ -16,13 +17,15 @@ class ApiError(RuntimeError):
 
 
 class Api:
-    def __init__(self, host: str, concurrency: int = 16, timeout: float = 60):
+    def __init__(self, host: str, concurrency: int = 16, timeout: float = 60, token: str = ""):
         url = URL(host)
         self.base = url.path.rstrip("/")  # a host given with a path prefix keeps it
         self.host = host
         self.concurrency = concurrency
         self.http = HTTPClient.from_url(url, concurrency=concurrency, connection_timeout=10,
                                         network_timeout=timeout)
+        # Only writes carry the token: an app with API_TOKEN leaves reads open.
+        self.write_headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def close(self) -> None:
         self.http.close()
@@ -30,9 +33,11 @@ class Api:
     def call(self, method: str, path: str, body=None) -> tuple[int, object]:
         """(status, decoded JSON body or None). Connection errors raise ApiError."""
         payload = b"" if body is None else orjson.dumps(body)
+        headers = dict(JSON) if body is not None else {}
+        if method not in READS:
+            headers.update(self.write_headers)
         try:
-            response = self.http.request(method, self.base + path, body=payload,
-                                         headers=JSON if body is not None else None)
+            response = self.http.request(method, self.base + path, body=payload, headers=headers or None)
             content = response.read()
         except (OSError, HTTPException, gevent.Timeout) as error:
             raise ApiError(f"{method} {self.host}{path}: {error!r}") from error

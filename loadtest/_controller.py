@@ -206,7 +206,7 @@ class Run:
         else:
             if not host:
                 raise ValueError("no host: give --host (or choose one in the web UI)")
-            api = Api(host)
+            api = Api(host, token=self.options.api_token)
             try:
                 if population.app_is_empty(api):
                     o = self.options

@@ -5,12 +5,13 @@ sends them with each worker's setup (Locust itself only forwards them with the s
 message, which comes after the setup)."""
 
 import math
+import os
 
 DDIA_READ_RATIO = 300_000 / 4_600  # home-timeline reads per tweet at Twitter, 2012: ~65
 
 
 NAMES = ("read_ratio", "arrival_rate", "samples_csv", "database", "zipf", "author_bias", "seed",
-         "graph_users", "graph_followees", "graph_tweets", "discover_limit")
+         "graph_users", "graph_followees", "graph_tweets", "discover_limit", "api_token")
 
 
 def add_arguments(parser) -> None:
@@ -46,6 +47,11 @@ def add_arguments(parser) -> None:
     group.add_argument("--discover-limit", type=int, default=10_000, metavar="N",
                        help="a seeded app without --database: the most users to read over HTTP (a "
                             "seeded random sample beyond this). Default %(default)s")
+    # No %(default)s: --help would print the token.
+    group.add_argument("--api-token", default=os.environ.get("API_TOKEN", ""), metavar="TOKEN",
+                       help="for an app started with API_TOKEN: sent as `Authorization: Bearer TOKEN` "
+                            "with every call that changes state (the graph built on an empty app, the "
+                            "tweets). Default: the API_TOKEN environment variable")
 
 
 def check(options) -> list[str]:

@@ -77,6 +77,8 @@ class TimelineUser(FastHttpUser):
         self.http = self.client.client.clientpool.get_client(url)
         self.prefix = url.path.rstrip("/")
         self.tweets_path = self.prefix + "/tweets"
+        token = RUN.options.api_token  # the master's, on a worker (see _options.py)
+        self.tweet_headers = {**JSON, "Authorization": f"Bearer {token}"} if token else JSON
         self.fire = self.environment.events.request.fire
 
     @task
@@ -85,7 +87,7 @@ class TimelineUser(FastHttpUser):
         schedule = run.schedule
         operation, user, count = run.mix.next()
         if operation == TWEET:
-            method, name, path, headers = "POST", TWEET_NAME, self.tweets_path, JSON
+            method, name, path, headers = "POST", TWEET_NAME, self.tweets_path, self.tweet_headers
             body = TWEET_BODIES[user & 7] % user
         else:
             method, name, path, headers = "GET", READ_NAME, f"{self.prefix}/timeline/{user}", None

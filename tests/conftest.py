@@ -45,3 +45,16 @@ def app(request, tmp_path_factory, redis_server):
     yield server
     server.stop()
     redis_server.give_back_db(db)
+
+
+@pytest.fixture(scope="module", params=APPS)
+def secured_app(request, tmp_path_factory, redis_server):
+    """Like `app`, but started with API_TOKEN (its value: secured_app.env["API_TOKEN"]), so
+    that every call that changes state needs it."""
+    db = redis_server.take_db()
+    server = AppServer(request.param, tmp_path_factory.mktemp(request.param) / "app.db",
+                       redis_server.url(db), api_token="ddia-s3cret_token-0123456789")
+    server.start()
+    yield server
+    server.stop()
+    redis_server.give_back_db(db)

@@ -3,13 +3,25 @@
 from typing import Annotated, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 MAX_ID = 2**63  # ids are positive and fit a signed 64-bit integer (CONTRACT.md)
 
-UserId = Annotated[int, Path(gt=0, lt=MAX_ID)]
-Limit = Annotated[int, Query(ge=1, le=200)]
-Before = Annotated[int | None, Query(gt=0, lt=MAX_ID)]
+
+def _decimal(value):
+    # Lax parsing reads "+1", " 1" and "1_0" as numbers: many URLs for one resource. A number
+    # in a path or a query is its ASCII digits, nothing else.
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be written in decimal digits")
+    return value
+
+
+# After Path/Query: before them, pydantic cannot fold gt/lt into the JSON Schema, and the
+# OpenAPI would show them as unknown keywords ("gt") instead of exclusiveMinimum.
+Digits = BeforeValidator(_decimal)
+UserId = Annotated[int, Path(gt=0, lt=MAX_ID), Digits]
+Limit = Annotated[int, Query(ge=1, le=200), Digits]
+Before = Annotated[int | None, Query(gt=0, lt=MAX_ID), Digits]
 
 
 class Strict(BaseModel):
@@ -24,7 +36,7 @@ class NewUser(Strict):
 class NewTweet(Strict):
     user_id: Annotated[StrictInt, Field(gt=0, lt=MAX_ID)]
     # max_length counts code points. A lone surrogate ("\ud800") never gets this far:
-    # pydantic's JSON parser refuses it as not Unicode (422).
+    # pydantic refuses it as not Unicode (422).
     text: Annotated[StrictStr, Field(min_length=1, max_length=280)]
 
 

@@ -13,3 +13,6 @@ class Settings(BaseSettings):
     # cost to take ~2 ms each (timelines/fanout.py), under the 5 ms a call may hold Redis.
     fanout_chunk: int = Field(256, ge=1)
     reader_connections: int = Field(4, ge=1)
+    # When set, the calls that change state need `Authorization: Bearer <token>`; reads stay
+    # open. Unset or empty: everything is open, as the demo wants (timelines/http.py).
+    api_token: str | None = None

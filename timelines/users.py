@@ -7,7 +7,16 @@ import sqlite3
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from timelines.http import ERRORS, json_response, now_iso, problem, tweet_json, tweet_list
+from timelines.http import (
+    ERRORS,
+    WRITE,
+    ContractRoute,
+    json_response,
+    now_iso,
+    problem,
+    tweet_json,
+    tweet_list,
+)
 from timelines.models import Before, Limit, NewUser, Profile, TweetList, User, UserId
 
 INSERT_USER = "INSERT INTO users (username, created_at) VALUES (?, ?)"
@@ -29,10 +38,10 @@ COUNT_TWEET = "UPDATE users SET tweets = tweets + 1 WHERE id = ?"
 
 NO_CURSOR = 2**63 - 1  # "before" when the client gave none: SQLite's largest integer
 
-router = APIRouter()
+router = APIRouter(route_class=ContractRoute)
 
 
-@router.post("/users", status_code=201, response_model=User,
+@router.post("/users", status_code=201, response_model=User, dependencies=WRITE,
              responses={409: {**ERRORS[422], "description": "Username taken"}, 422: ERRORS[422]})
 async def create_user(new_user: NewUser, request: Request) -> Response:
     def insert(tx: sqlite3.Connection) -> int:
