@@ -17,9 +17,11 @@ charted from there by bench/summary.py and bench/charts.py.
 """
 
 import argparse
+import shutil
 import signal
 import sqlite3
 import sys
+import tempfile
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -197,9 +199,17 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.out / f"{started:%Y-%m-%dT%H%M%SZ}-{plan.scale}"
     for sub in ("samples", "logs"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    work = args.cache_dir / "work"
-    work.mkdir(parents=True, exist_ok=True)
+    args.cache_dir.mkdir(parents=True, exist_ok=True)
+    # Each run's own scratch space: two benches on one machine must not share database copies.
+    work = Path(tempfile.mkdtemp(prefix="work-", dir=args.cache_dir))
     cpus = Cpus.plan()
+    try:
+        return measure(args, plan, folder, work, cpus, started)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: datetime) -> int:
     with RedisServer(work, cpus=cpus.redis) as redis:
         bench = Bench(plan, folder, work, cpus, redis)
         bench.say(f"bench {plan.scale} -> {folder}; {cpus.describe()}")
@@ -213,8 +223,6 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             meta.write(folder, plan, cpus, started, bench.phases, redis)
         summary.write(folder, plan, bench.phases, bench.lags, mean_followers(seeded))
-    for leftover in work.glob("*"):
-        leftover.unlink()
     bench.say("charts")
     from bench import charts  # matplotlib only once there is something to draw
     charts.draw_all(folder)

@@ -8,6 +8,7 @@ again instead of measuring a stale file.
 """
 
 import hashlib
+import os
 import shutil
 import sqlite3
 from contextlib import closing
@@ -20,6 +21,7 @@ from datagen.scales import Scale
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = (ROOT / "schema.sql", *sorted((ROOT / "datagen").glob("*.py")))
+KEY_LENGTH = 12
 CACHE_FLAVOUR = {"approach2": "fanout", "approach3_hybrid": "hybrid"}
 
 
@@ -27,7 +29,7 @@ def seed_key(dataset: Scale, threshold: int) -> str:
     digest = hashlib.sha256(repr((astuple(dataset), threshold)).encode())
     for source in SOURCES:
         digest.update(source.read_bytes())
-    return digest.hexdigest()[:12]
+    return digest.hexdigest()[:KEY_LENGTH]
 
 
 def seeded_database(dataset: Scale, threshold: int, cache_dir: Path, say) -> Path:
@@ -37,11 +39,12 @@ def seeded_database(dataset: Scale, threshold: int, cache_dir: Path, say) -> Pat
     if path.exists():
         say(f"seeded {dataset.name}: reusing {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
         return path
-    for stale in cache_dir.glob(f"{dataset.name}-*.db*"):
-        stale.unlink()
+    for stale in cache_dir.glob(f"{dataset.name}-{'?' * KEY_LENGTH}.db"):  # not other datasets' files
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{stale}{suffix}").unlink(missing_ok=True)
     say(f"seeding {dataset.name}: {dataset.users:,} users, ~{dataset.mean_tweets:g} tweets each (once)")
     graph, history = dataset.generate()
-    partial = path.with_suffix(".partial")
+    partial = path.with_suffix(f".{os.getpid()}.partial")  # a bench seeding beside us has its own
     load_sqlite(partial, graph, history, threshold, force=True)
     partial.rename(path)  # only a complete file carries the final name
     return path
