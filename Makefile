@@ -1,7 +1,7 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: test seed bench charts bench-fanout clean
+.PHONY: test seed bench charts bench-faults soak bench-fanout clean
 
 SCALE ?= default
 DATABASE ?= timelines.db
@@ -31,6 +31,22 @@ bench: $(VENV)/.installed
 # Redraws a run folder's charts: make charts RUN=results/<run>
 charts: $(VENV)/.installed
 	$(PYTHON) -m bench.charts $(RUN)
+
+# Faults at full size (bench/faults.py): Redis killed under load, the app killed mid-fanout,
+# concurrent writers on two workers; each writes results/faults-<scenario>-<date>/.
+bench-faults: $(VENV)/.installed
+	scripts/ensure-redis-server
+	$(PYTHON) -m bench.faults redis-kill --scale $(SCALE) --out $(OUT)
+	$(PYTHON) -m bench.faults app-kill --out $(OUT)
+	$(PYTHON) -m bench.faults writers --out $(OUT)
+
+# A long steady run (bench/soak.py) at 70 % of the throughput a bench run measured:
+# make soak RUN=results/<run> [APPROACH=approach2 MINUTES=30]
+APPROACH ?= approach2
+MINUTES ?= 30
+soak: $(VENV)/.installed
+	scripts/ensure-redis-server
+	$(PYTHON) -m bench.soak --approach $(APPROACH) --minutes $(MINUTES) --from-results $(RUN) --scale $(SCALE) --out $(OUT)
 
 bench-fanout: $(VENV)/.installed
 	scripts/ensure-redis-server

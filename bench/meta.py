@@ -47,12 +47,18 @@ def machine(cpus: Cpus, redis: RedisServer) -> dict:
             "pinning": cpus.describe()}
 
 
+def source_version() -> dict:
+    """Read when the run starts: a commit made while it runs must not be credited with it."""
+    return {"git_sha": git("rev-parse", "HEAD"),
+            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
 def write(folder: Path, plan: Plan, cpus: Cpus, started: datetime, phases: list[Phase],
-          redis: RedisServer) -> None:
+          redis: RedisServer, source: dict) -> None:
     meta = {
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_sha": git("rev-parse", "HEAD"), "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        **source,
         "command": "make bench SCALE=" + plan.scale,
         "scale": plan.scale, "plan": plan.as_json(),
         "settings": {"TIMELINE_LENGTH": plan.timeline_length, "CELEBRITY_THRESHOLD": plan.celebrity_threshold,

@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = PLANS[args.scale]
     if "steps" in args.skip:
         plan = plan.__class__(**{**plan.__dict__, "steps": ()})
-    started = datetime.now(UTC)
+    started, source = datetime.now(UTC), meta.source_version()
     folder = args.out / f"{started:%Y-%m-%dT%H%M%SZ}-{plan.scale}"
     for sub in ("samples", "logs"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -204,12 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="work-", dir=args.cache_dir))
     cpus = Cpus.plan()
     try:
-        return measure(args, plan, folder, work, cpus, started)
+        return measure(args, plan, folder, work, cpus, started, source)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: datetime) -> int:
+def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: datetime, source: dict) -> int:
     with RedisServer(work, cpus=cpus.redis) as redis:
         bench = Bench(plan, folder, work, cpus, redis)
         bench.say(f"bench {plan.scale} -> {folder}; {cpus.describe()}")
@@ -221,7 +221,7 @@ def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: dat
             if "depths" not in args.skip:
                 bench.depth_sweep(args.cache_dir)
         finally:
-            meta.write(folder, plan, cpus, started, bench.phases, redis)
+            meta.write(folder, plan, cpus, started, bench.phases, redis, source)
         summary.write(folder, plan, bench.phases, bench.lags, mean_followers(seeded))
     bench.say("charts")
     from bench import charts  # matplotlib only once there is something to draw
