@@ -93,6 +93,8 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise SystemExit(NO_REDIS)
+        # Absolute: redis-server changes into --dir before it opens --logfile.
+        self.directory = self.directory.resolve()
         log = self.directory / f"redis-{self.port}.log"
         command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                    "--appendonly", "no", "--dir", str(self.directory), "--logfile", str(log)]
