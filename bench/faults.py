@@ -777,7 +777,7 @@ def main(argv: list[str] | None = None) -> int:
     modules = args.approach or list(applicable)
     if not set(modules) <= set(applicable):
         raise SystemExit(f"{args.scenario} applies to {', '.join(applicable)}")
-    folder = args.out / f"faults-{args.scenario}-{datetime.now():%Y%m%d-%H%M%S}"
+    folder = args.out.resolve() / f"faults-{args.scenario}-{datetime.now():%Y%m%d-%H%M%S}"
     cpus = Cpus.plan()
     say_stamped(f"{args.scenario}: {', '.join(modules)}; {cpus.describe()}; results in {folder}")
     results, failed = [], False

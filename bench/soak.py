@@ -220,7 +220,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     rate = args.rate if args.rate is not None else SHARE_OF_MAX * max_rate(args.from_results, args.approach)
-    folder = args.out / f"soak-{args.approach}-{datetime.now():%Y%m%d-%H%M%S}"
+    folder = args.out.resolve() / f"soak-{args.approach}-{datetime.now():%Y%m%d-%H%M%S}"
     summary = soak(args, rate, folder)
     print(report(summary), flush=True)
     faults.say_stamped(f"results: {folder}")
