@@ -28,9 +28,11 @@ bench: $(VENV)/.installed
 	scripts/ensure-redis-server
 	$(PYTHON) -m bench --scale $(SCALE) --out $(OUT)
 
-# Redraws a run folder's charts: make charts RUN=results/<run>
+# Redraws a run folder's charts, and executes the notebook on it into RUN/notebook.ipynb:
+# make charts RUN=results/<run>
 charts: $(VENV)/.installed
 	$(PYTHON) -m bench.charts $(RUN)
+	$(PYTHON) -m bench.notebook $(RUN)
 
 # Faults at full size (bench/faults.py): Redis killed under load, the app killed mid-fanout,
 # concurrent writers on two workers; each writes results/faults-<scenario>-<date>/.

@@ -4,14 +4,13 @@ charts), then the notebook executed on that folder with nbclient."""
 
 import gzip
 import json
-import os
 import subprocess
 from pathlib import Path
 
-import jupytext
-import nbclient
 import pandas as pd
 import pytest
+
+from bench import notebook as bench_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 APPROACHES = {"join", "fanout", "hybrid"}
@@ -84,12 +83,9 @@ def test_charts_are_drawn(run_folder):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
 
 
-def test_notebook_executes_on_the_run(run_folder, monkeypatch):
-    notebook = jupytext.read(ROOT / "notebooks" / "timelines.py")
-    monkeypatch.setenv("RESULTS", str(run_folder))
-    client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(ROOT)}})
-    client.execute(env={**os.environ, "RESULTS": str(run_folder)})
+def test_notebook_executes_on_the_run(run_folder):
+    notebook = bench_notebook.execute(run_folder, timeout=120)
     images = [output for cell in notebook.cells if cell.cell_type == "code"
               for output in cell.get("outputs", []) if "image/png" in output.get("data", {})]
     assert len(images) == len(CHARTS)
+    assert run_folder.name in str(notebook.cells[1].outputs[0].get("text", ""))  # it read RESULTS
