@@ -4,33 +4,19 @@
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import redis
 
+# One way to find a port and to wait, shared with the bench's processes.
+from bench.processes import free_port, wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("approach1", "approach2", "approach3_hybrid")
 FANOUT_APPS = ("approach2", "approach3_hybrid")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition, timeout: float, what: str, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class RedisServer:
