@@ -256,7 +256,9 @@ def arithmetic(run: Run):
         ax.bar_label(bars, fmt="%.0f", fontsize=7)
     ax.set_xticks(x, table.approach)
     ax.set_ylabel("timeline writes/s")
-    ax.legend(fontsize=7)
+    if len(table):  # headroom above the bars for the legend
+        ax.set_ylim(top=1.4 * table[[column for column, *_ in series]].to_numpy().max())
+    ax.legend(fontsize=7, loc="upper left")
     ax.set_title("at Twitter's 2012 scale: 4.6k tweets/s x 75 followers = 345k writes/s", fontsize=9)
     return finish(fig)
 

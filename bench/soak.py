@@ -12,7 +12,7 @@ says) and Locust runs for --minutes. Every --interval seconds: the RSS of the ap
 processes and of redis-server (psutil), Redis's own used_memory, /stats fanout_backlog.
 
 Written to DIR/soak-<approach>-<date>/: memory.csv (time, app_rss_mb, redis_rss_mb,
-redis_used_mb, backlog), samples.csv (every request), locust.log, app.log, summary.json
+redis_used_mb, backlog), samples.csv.gz (every request), locust.log, app.log, summary.json
 (memory at start and end and its growth per hour over the second half, the backlog, the
 requests, errors and achieved rate, latency in the first and last tenth of the run).
 """
@@ -32,6 +32,7 @@ import pandas as pd
 import psutil
 
 from bench import faults
+from bench.phases import compress
 from bench.plan import APPROACHES
 from bench.processes import ROOT, Cpus
 from datagen.scales import SCALES
@@ -222,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     rate = args.rate if args.rate is not None else SHARE_OF_MAX * max_rate(args.from_results, args.approach)
     folder = args.out.resolve() / f"soak-{args.approach}-{datetime.now():%Y%m%d-%H%M%S}"
     summary = soak(args, rate, folder)
+    compress(folder / "samples.csv", folder / "samples.csv.gz")  # 30 min is ~50 MB of plain CSV
     print(report(summary), flush=True)
     faults.say_stamped(f"results: {folder}")
     return 0
