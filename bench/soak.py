@@ -12,7 +12,8 @@ says) and Locust runs for --minutes. Every --interval seconds: the RSS of the ap
 processes and of redis-server (psutil), Redis's own used_memory, /stats fanout_backlog.
 
 Written to DIR/soak-<approach>-<date>/: memory.csv (time, app_rss_mb, redis_rss_mb,
-redis_used_mb, backlog), samples.csv.gz (every request), locust.log, app.log, summary.json
+redis_used_mb, backlog), latency.csv (per minute and operation: count, errors,
+p50/p99/p99.9), samples.csv.gz (every request), locust.log, app.log, summary.json
 (memory at start and end and its growth per hour over the second half, the backlog, the
 requests, errors and achieved rate, latency in the first and last tenth of the run).
 """
@@ -154,7 +155,20 @@ def summarise(folder: Path, args, rate: float, idle: list[float], rows: list[lis
         "app_stats": stats,
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    latency_by_minute(requests).to_csv(folder / "latency.csv", index=False)
     return summary
+
+
+def latency_by_minute(requests: pd.DataFrame) -> pd.DataFrame:
+    """The drift over the run, a row per minute and operation: small enough to keep in git
+    where the raw samples (tens of MB for 30 minutes) are not."""
+    minute = ((requests["time"] - requests["time"].min()) // 60).astype(int).rename("minute")
+    ok = requests["status"].between(200, 299)
+    grouped = requests.assign(error=~ok).groupby([minute, "operation"])
+    table = grouped.agg(count=("latency_us", "size"), errors=("error", "sum"))
+    for name, q in (("p50_ms", 0.5), ("p99_ms", 0.99), ("p999_ms", 0.999)):
+        table[name] = (grouped["latency_us"].quantile(q) / 1000).round(3)
+    return table.reset_index()
 
 
 def row_of(memory: pd.DataFrame, index: int) -> dict:
