@@ -9,18 +9,19 @@ Without API_TOKEN the writes need nothing: test_contract.py makes every write wi
 import os
 import subprocess
 from dataclasses import dataclass
+from typing import ClassVar
 
 import httpx
 import pytest
 from harness import ROOT, AppServer
-from test_hostile import changes_nothing
+from test_hostile import Placeholders, changes_nothing
 from test_loadtest import LOCUST, SMALL_GRAPH, assert_clean, run_locust
 
 JSON = {"content-type": "application/json"}
 
 
 @dataclass
-class Secured:
+class Secured(Placeholders):
     """An app started with API_TOKEN; `app.http` sends no token, `writer` sends it."""
 
     app: AppServer
@@ -29,13 +30,7 @@ class Secured:
     u: int
     v: int  # u follows v
     w: int  # follows nobody, followed by nobody
-
-    def fill(self, template):
-        for name in ("u", "v", "w"):
-            mark, value = "{" + name + "}", str(getattr(self, name))
-            template = (template.replace(mark.encode(), value.encode()) if isinstance(template, bytes)
-                        else template.replace(mark, value))
-        return template
+    PLACEHOLDERS: ClassVar = ("u", "v", "w")
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ import sqlite3
 import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -37,8 +38,22 @@ TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
 
 # --- the world the hostile requests aim at -----------------------------------------------------
 
+class Placeholders:
+    """Fills "{u}" and the like, in a str or bytes template, with the attributes named in
+    PLACEHOLDERS: one request written once, aimed at whichever users a test made."""
+
+    PLACEHOLDERS: ClassVar[tuple[str, ...]] = ()
+
+    def fill(self, template):
+        for name in self.PLACEHOLDERS:
+            mark, value = "{" + name + "}", str(getattr(self, name))
+            template = (template.replace(mark.encode(), value.encode()) if isinstance(template, bytes)
+                        else template.replace(mark, value))
+        return template
+
+
 @dataclass(frozen=True)
-class World:
+class World(Placeholders):
     """Real targets: users u and v (u follows v), and t, a tweet of v in u's home timeline.
     A request that a lax parser read as valid would change them or answer 2xx."""
 
@@ -46,12 +61,7 @@ class World:
     v: int
     t: int
 
-    def fill(self, template):
-        for name in ("u", "v", "t"):
-            mark, value = "{" + name + "}", str(getattr(self, name))
-            template = (template.replace(mark.encode(), value.encode()) if isinstance(template, bytes)
-                        else template.replace(mark, value))
-        return template
+    PLACEHOLDERS: ClassVar = ("u", "v", "t")
 
 
 @pytest.fixture(scope="module")
