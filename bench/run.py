@@ -17,6 +17,7 @@ charted from there by bench/summary.py and bench/charts.py.
 """
 
 import argparse
+import dataclasses
 import shutil
 import signal
 import sqlite3
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plan = PLANS[args.scale]
     if "steps" in args.skip:
-        plan = plan.__class__(**{**plan.__dict__, "steps": ()})
+        plan = dataclasses.replace(plan, steps=())
     started, source = datetime.now(UTC), meta.source_version()
     folder = args.out / f"{started:%Y-%m-%dT%H%M%SZ}-{plan.scale}"
     for sub in ("samples", "logs"):
