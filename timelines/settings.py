@@ -3,7 +3,7 @@ from pydantic_settings import BaseSettings
 
 
 class Settings(BaseSettings):
-    """Read from the environment; the same names in all three apps (CONTRACT.md)."""
+    """Read from the environment; the same names in all three apps (docs/CONTRACT.md)."""
 
     database_url: str = "sqlite:///timelines.db"
     redis_url: str = "redis://localhost:6379/0"
