@@ -85,6 +85,8 @@ class Live:
             "elapsed_s": round(time.monotonic() - self.began, 1), "window_s": WINDOW,
             "rate_per_app": self.stack.rate, "scale": self.stack.scale,
             "celebrity_threshold": self.stack.threshold, "presses": self.presses,
+            "apps": {name: app.url for name, app in self.stack.apps.items()},
+            "redis": self.stack.redis.url(),
             "celebrity": {"user_id": celebrity.user_id, "followers": celebrity.followers,
                           "last_follower": celebrity.last_follower},
             "first_figures_s": (round(self.first_figures_at - self.began, 1)
