@@ -28,11 +28,12 @@ def open_feed(environment, **_) -> None:
     path = environment.parsed_options.live_feed
     if not path:
         return
-    feed = open(path, "a", encoding="ascii", buffering=1 << 16)
+    # Open for the process's life: closed when Locust quits.
+    feed = open(path, "a", encoding="ascii", buffering=1 << 16)  # noqa: SIM115
 
     def write(name: str, response_time: float, exception=None, **_) -> None:
         operation = "read" if name == READ_NAME else "tweet"
-        feed.write("%.3f,%s,%.3f,%d\n" % (time.time(), operation, response_time, exception is None))
+        feed.write(f"{time.time():.3f},{operation},{response_time:.3f},{int(exception is None)}\n")
 
     def flush_each_second() -> None:
         while not feed.closed:

@@ -36,7 +36,11 @@ class Live:
 
     async def refresh_forever(self, client: httpx.AsyncClient) -> None:
         while True:
-            await self.refresh(client)
+            try:
+                await self.refresh(client)
+            except Exception as error:  # noqa: BLE001 - a view that freezes silently is worse
+                self.problem = f"refreshing the figures failed: {type(error).__name__}: {error}"
+                self.say(f"problem: {self.problem}")
             await asyncio.sleep(REFRESH_SECONDS)
 
     async def refresh(self, client: httpx.AsyncClient) -> None:

@@ -58,8 +58,10 @@ class Stack:
         self.say(f"redis-server on port {self.redis.port} (fanout in db 0, hybrid in db 1)")
         self.seed()
         self.say("starting uvicorn approach1:app, approach2:app, approach3_hybrid:app")
+        # Known before they start, so that stop() finds every one even if another fails to start.
+        self.apps = {name: self.app(name) for name in APPS}
         with ThreadPoolExecutor(len(APPS)) as pool:
-            self.apps = dict(zip(APPS, pool.map(self.start_app, APPS)))
+            list(pool.map(AppServer.start, self.apps.values()))
         self.say(f"load: {self.rate:g} requests/s open loop on each app, DDIA's 65 reads per tweet")
         self.locusts = {name: self.start_locust(name) for name in APPS}
         return self
@@ -77,11 +79,11 @@ class Stack:
                            force=True, progress=False)
         self.celebrity = most_followed(seeded)
 
-    def start_app(self, name: str) -> AppServer:
+    def app(self, name: str) -> AppServer:
         module, _, db = APPS[name]
         settings = {"timeline_length": TIMELINE_LENGTH, "celebrity_threshold": self.threshold}
         return AppServer(module, self.database(name), self.redis.url(db), self.work / f"{name}.log",
-                         settings=settings).start()
+                         settings=settings)
 
     def start_locust(self, name: str) -> subprocess.Popen:
         users = str(int(max(16, self.rate / 4)))  # ~0.25 s of arrivals: a slow app cannot throttle it

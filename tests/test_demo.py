@@ -8,7 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+from collections import deque
 from pathlib import Path
 
 import httpx
@@ -21,6 +21,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from bench.processes import ROOT, free_port, wait_until
+from demo.live import AppWindow, FeedTail, tweets_per_second
 
 APPS = ("join", "fanout", "hybrid")
 FIGURES = ("read_p50_ms", "read_p99_ms", "reads_per_s", "tweets_per_s")
@@ -35,10 +36,10 @@ def demo(tmp_path_factory):
     """The demo on a free port, at a light rate; stopped by SIGTERM, as a supervisor would."""
     work = tmp_path_factory.mktemp("demo")
     port = free_port()
-    output = open(work / "demo.out", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "demo", "--port", str(port), "--rate", "30",
-                                "--work", str(work)], cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    with open(work / "demo.out", "wb") as output:
+        process = subprocess.Popen([sys.executable, "-m", "demo", "--port", str(port), "--rate", "30",
+                                    "--work", str(work)], cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: first_figures(process, url, work), 60, "the demo's first live figures", 0.5)
@@ -51,7 +52,6 @@ def demo(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        output.close()
 
 
 def first_figures(process: subprocess.Popen, url: str, work: Path) -> bool:
@@ -148,3 +148,29 @@ def test_sigterm_stops_everything_it_started(demo):
 def processes_mentioning(work: Path) -> list[psutil.Process]:
     return [process for process in psutil.process_iter(["cmdline"])
             if any(str(work) in part for part in process.info["cmdline"] or ())]
+
+
+def test_a_half_flushed_feed_line_waits_for_the_next_read(tmp_path):
+    feed = tmp_path / "feed.csv"
+    feed.write_text("100.000,read,1.500,1\n100.100,tweet,3.0")
+    tail = FeedTail(feed)
+    assert tail.new_rows() == [(100.0, "read", 1.5, True)]
+    with open(feed, "a") as more:
+        more.write("00,0\n")
+    assert tail.new_rows() == [(100.1, "tweet", 3.0, False)]
+    assert tail.new_rows() == []
+
+
+def test_the_window_keeps_the_last_ten_seconds_of_reads(tmp_path):
+    feed = tmp_path / "feed.csv"
+    feed.write_text("".join(f"{100 + t}.000,read,{t}.000,1\n" for t in range(20)) + "119.500,read,99,0\n")
+    window = AppWindow(tmp_path / "unused.db", FeedTail(feed))
+    window.take_feed(now=120.0)
+    assert window.reads.values() == list(map(float, range(10, 20)))  # 110 s onwards; the failure apart
+    assert window.figures(120.0, fanout=False)["read_p50_ms"] == 14.5
+    assert window.figures(120.0, fanout=False)["errors"] == 1
+
+
+def test_tweets_per_second_is_the_apps_count_over_the_window():
+    assert tweets_per_second(deque([(100.0, 50), (104.0, 58)])) == 2.0
+    assert tweets_per_second(deque([(100.0, 50)])) is None
