@@ -26,9 +26,10 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import redis
@@ -54,7 +55,7 @@ class Encoding:
     name = ""
     catch = ""
     script = ""
-    config: dict[str, str] = {}
+    config: Mapping[str, str] = MappingProxyType({})
 
     def held(self, length: int, rng: random.Random) -> int:
         """How many ids a timeline holds in this encoding's steady state, before a push."""
@@ -126,7 +127,7 @@ class ZsetListpack(ZsetSlackTrim):
     name = "zset in listpack (max-listpack-entries 1024)"
     catch = ("server-wide config; each ZADD/ZRANGE on an 800-entry listpack is a linear scan "
              "and memmove, and READ's ZRANGE BYSCORE too")
-    config = {"zset-max-listpack-entries": "1024"}
+    config = MappingProxyType({"zset-max-listpack-entries": "1024"})
 
 
 ZSET_TRIM_EVERY_PUSH = """
@@ -499,20 +500,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args) -> list[Figures]:
-    with tempfile.TemporaryDirectory(prefix="encodings-") as directory:
-        with RedisServer(Path(directory), cpus=Cpus.plan().redis) as server:
-            client = server.client()
-            args.version = client.info("server")["redis_version"]
-            rows = []
-            for encoding in CANDIDATES:
-                start = time.monotonic()
-                rows.append(measure(client, encoding, args))
-                figures = rows[-1]
-                print(f"{encoding.name}: {figures.bytes_per_entry:.1f} B/entry, "
-                      f"{figures.redis_cpu_us_per_write:.2f} us/write "
-                      f"({time.monotonic() - start:.0f} s)", file=sys.stderr, flush=True)
-            client.close()
-            return rows
+    with (tempfile.TemporaryDirectory(prefix="encodings-") as directory,
+          RedisServer(Path(directory), cpus=Cpus.plan().redis) as server,
+          server.client() as client):
+        args.version = client.info("server")["redis_version"]
+        rows = []
+        for encoding in CANDIDATES:
+            start = time.monotonic()
+            rows.append(measure(client, encoding, args))
+            figures = rows[-1]
+            print(f"{encoding.name}: {figures.bytes_per_entry:.1f} B/entry, "
+                  f"{figures.redis_cpu_us_per_write:.2f} us/write "
+                  f"({time.monotonic() - start:.0f} s)", file=sys.stderr, flush=True)
+        return rows
 
 
 def main(argv: list[str] | None = None) -> int:
