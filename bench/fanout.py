@@ -87,6 +87,7 @@ class Tweet:
     follower_writes: int
     redis_cpu_seconds: float
     longest_call_us: int | None
+    longest_call: str | None  # its command, cut to 60 characters
 
 
 @dataclass
@@ -107,8 +108,13 @@ class Row:
         return statistics.median(t.redis_cpu_seconds / t.follower_writes * 1e6 for t in self.tweets)
 
     @property
+    def longest(self) -> Tweet | None:
+        timed = [t for t in self.tweets if t.longest_call_us]
+        return max(timed, key=lambda t: t.longest_call_us, default=None)
+
+    @property
     def longest_call_us(self) -> int | None:
-        return max((t.longest_call_us for t in self.tweets if t.longest_call_us), default=None)
+        return self.longest and self.longest.longest_call_us
 
     def as_json(self) -> dict:
         return {**asdict(self), "median_seconds": self.seconds, "median_writes_per_s": self.writes_per_s,
@@ -198,7 +204,7 @@ class Bench:
             raise BenchFailure(f"tweet {tweet_id}: logged {followers} followers, {writes} writes; "
                                f"expected {n}")
         await self.check_holds(tweet_id, n)
-        return Tweet(done_at - accepted_at, writes, cpu, await self.longest_call_us())
+        return Tweet(done_at - accepted_at, writes, cpu, *await self.longest_call())
 
     async def check_holds(self, tweet_id: int, n: int) -> None:
         for follower in {1, n // 2 or 1, n}:
@@ -211,11 +217,14 @@ class Bench:
         cpu = await self.redis.info("cpu")
         return cpu["used_cpu_user"] + cpu["used_cpu_sys"]
 
-    async def longest_call_us(self) -> int | None:
+    async def longest_call(self) -> tuple[int | None, str | None]:
         # The bench's own SLOWLOG, INFO and CONFIG land in the log too; they are not fanout.
-        entries = [entry["duration"] for entry in await self.redis.slowlog_get(10_000)
+        entries = [entry for entry in await self.redis.slowlog_get(10_000)
                    if not entry["command"].upper().startswith(BENCH_COMMANDS)]
-        return max(entries, default=None)
+        if not entries:
+            return None, None
+        longest = max(entries, key=lambda entry: entry["duration"])
+        return longest["duration"], longest["command"][:60].decode(errors="replace")
 
 
 async def measure(bench: Bench, n: int, reps: int) -> Row:
@@ -271,6 +280,9 @@ def report(args, rows: list[Row], redis_version: str, cpus: Cpus) -> None:
     for row in rows:
         print(f"{row.followers:>10,} {row.seconds:>18.3f} {row.writes_per_s:>10,.0f} "
               f"{row.redis_us_per_write:>14.2f} {call_text(row.longest_call_us, args.slowlog_us):>15}")
+    for row in rows:
+        if row.longest:
+            print(f"  longest call at {row.followers:,}: {row.longest.longest_call}")
     judged = rows[-1]
     longest = max((row.longest_call_us or 0 for row in rows), default=0)
     print(f"\n{'PASS' if judged.writes_per_s >= TARGET_WRITES_PER_S else 'BELOW'}: "
