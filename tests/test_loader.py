@@ -22,7 +22,7 @@ from datagen.caches import load_redis
 from datagen.graph import generate_graph
 from datagen.history import generate_history
 from datagen.load import load_sqlite
-from timelines.http import tweet_json
+from timelines.encoding import tweet_json
 
 LENGTH = 10
 APPROACH = {"approach2": "fanout", "approach3_hybrid": "hybrid"}
