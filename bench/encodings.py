@@ -35,6 +35,8 @@ import numpy as np
 import redis
 
 from bench.processes import Cpus, RedisServer
+from timelines.cache import PUSH as APP_PUSH
+from timelines.cache import TimelineCache, encode_timeline
 
 LOWEST_ID = 1_000_000  # ids of 7 digits, as in a mid-sized deployment
 MAX_GAP = 8_000  # between consecutive ids of one timeline: the tweets of people not followed
@@ -56,6 +58,9 @@ class Encoding:
     catch = ""
     script = ""
     config: Mapping[str, str] = MappingProxyType({})
+
+    def prepare(self, client: redis.Redis, length: int) -> None:
+        """Anything the encoding needs to know before it builds."""
 
     def held(self, length: int, rng: random.Random) -> int:
         """How many ids a timeline holds in this encoding's steady state, before a push."""
@@ -223,69 +228,29 @@ class ListTrimOneInTen(ListTrimEveryPush):
         return [tweet_id, length, *("1" if rng.random() < 0.1 else "0" for _ in keys)]
 
 
-# The app's contract in a list: ids newest first, one tail string "f<floor>[|...]".
-# ARGV: tweet id, length, slack. Returns timelines written.
-LIST_ORDERED = """
-local id, length, slack, written = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), 0
-local WINDOW = 64
-
--- The new length after inserting id into key, or nil when it is already there.
-local function insert_in_order(key)
-    local head = redis.call('LINDEX', key, 0)
-    local newest = tonumber(head)  -- nil when the list holds only the tail
-    if newest == nil or newest < id then return redis.call('LPUSH', key, ARGV[1]) end
-    if newest == id then return nil end
-    local start = 0
-    while true do
-        local window = redis.call('LRANGE', key, start, start + WINDOW - 1)
-        for _, entry in ipairs(window) do
-            local n = tonumber(entry)
-            if n == id then return nil end
-            if n == nil or n < id then
-                return redis.call('LINSERT', key, 'BEFORE', entry, ARGV[1])
-            end
-        end
-        start = start + WINDOW
-    end
-end
-
-for _, key in ipairs(KEYS) do
-    local tail = redis.call('LINDEX', key, -1)
-    if tail then
-        local floor = tonumber(string.match(tail, '^f(%d+)'))
-        if id > floor then
-            local size = insert_in_order(key)
-            if size then
-                written = written + 1
-                if size - 1 > length + slack then
-                    local dropped = redis.call('LINDEX', key, length)
-                    redis.call('LTRIM', key, 0, length - 1)
-                    redis.call('RPUSH', key, 'f' .. dropped .. (string.match(tail, '^f%d+(.*)') or ''))
-                end
-            end
-        end
-    end
-end
-return written
-"""
-
-
 class ListOrdered(ListTrimEveryPush):
-    name = "list, ordered dedup insert + tail floor + lazy trim (the app)"
-    catch = "the contract: floor, dedup, order; merge/unmerge are LINSERT/LREM scans"
-    script = LIST_ORDERED
+    """The app's own cache: timelines.cache's PUSH script and encode_timeline, so this row
+    always measures what the app runs."""
+
+    name = "list, ordered dedup insert + tail floor + slack trim (the app)"
+    catch = "the contract: floor, dedup, order; merge/unmerge rewrite the list (LRANGE + RPUSH)"
+    script = APP_PUSH
+    keep = 0
+
+    def prepare(self, client, length):
+        self.keep = TimelineCache(client, length).keep
 
     def held(self, length, rng):
-        return rng.randint(length, length + slack_of(length))
+        return rng.randint(self.keep, length)  # a push past length cuts back to keep
 
     def build(self, pipe, key, newest_first):
-        pipe.rpush(key, *newest_first, f"f{newest_first[-1] - 1}")
+        pipe.rpush(key, *encode_timeline(newest_first, len(newest_first)))
 
     def entries(self, reply):
         return reply - 1  # the tail
 
     def args(self, tweet_id, keys, length, rng):
-        return [tweet_id, length, slack_of(length)]
+        return [tweet_id, length, self.keep]
 
 
 # Fixed-width big-endian ids, oldest first after an 8-byte floor, so the newest tweet is an
@@ -432,6 +397,7 @@ def measure(client: redis.Redis, encoding: Encoding, args) -> Figures:
     for name, value in encoding.config.items():
         client.config_set(name, value)
     try:
+        encoding.prepare(client, args.length)
         empty = used_memory(client)
         entries = build(client, encoding, args, args.seed)
         built = used_memory(client)
