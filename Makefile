@@ -60,7 +60,7 @@ soak: $(VENV)/.installed
 
 bench-fanout: $(VENV)/.installed
 	scripts/ensure-redis-server
-	$(PYTHON) bench/fanout.py
+	$(PYTHON) -m bench.fanout
 
 # The three designs live, side by side, on http://127.0.0.1:8089 (demo/): tiny seeded, a private
 # Redis, the three apps under the same open-loop load; Ctrl-C stops it all. DEMO_ARGS="--port 8090"

@@ -18,7 +18,7 @@ app-kill    One account with N followers (written straight into SQLite and the c
             tweets a few times; once the fanout has written a checkpoint the app's process
             group is SIGKILLed, and it is started again on the same files. Figures: when the
             fanout resumed and finished, followers pushed twice (counted by Redis itself,
-            ZSCORE calls of the push script), and any follower missing a tweet.
+            LINDEX calls of the push script), and any follower missing a tweet.
 writers     --clients threads create users, follow, unfollow, tweet (and read a little)
             over a small shared set of users whose timelines are cached, against --workers
             uvicorn processes on one SQLite file. Figures: statuses (any 5xx, busy-database
@@ -473,7 +473,7 @@ def _app_kill_run(stack: Stack, app: AppServer, knobs: AppKill, say) -> dict:
     restarted = time.time()
     say(f"{app.module}: started again on the same files; waiting for the fanout to resume")
     backlog = _watch_backlog(app, len(at_kill), say, knobs.resume_timeout)
-    visits = checks.zscore_calls(cache)  # before anything else here reads a timeline
+    visits = checks.push_visits(cache)  # before anything else here reads a timeline
     return _judge_app_kill(stack, app, knobs, followers, tweet_ids, at_kill, held, visits,
                            killed, restarted, backlog)
 

@@ -36,7 +36,7 @@ async def built(cache: TimelineCache, user: int, ids: list[int]) -> TimelineCach
 
 
 async def push(cache: TimelineCache, tweet_id: int, users: list[int]) -> int:
-    return await cache.push(tweet_id, [timeline_key(u) for u in users])
+    return (await cache.push(tweet_id, [timeline_key(u) for u in users])).written
 
 
 async def page(cache: TimelineCache, user: int, before: int = 2**63 - 1, limit: int = 50) -> Page:

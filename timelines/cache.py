@@ -129,33 +129,43 @@ return {1, tonumber(floor), ids, bodies(ids)}
 """
 
 # KEYS: lists (followers' timelines, or an author's recent tweets). ARGV: id, length, keep.
+# Returns {lists written, µs the call took}: Redis's own clock, for sizing the next call.
 # Only lists already cached take the id (Haplo's RPUSHX); an id already there is not
 # pushed twice; one that arrives late (fanouts run side by side) goes to its place.
 PUSH = LIST + """
+local began = redis.call('TIME')
 local id, length, keep, written = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), 0
 local n = tonumber(id)
-for _, key in ipairs(KEYS) do
-    local tail = redis.call('LINDEX', key, -1)
-    if tail and n > tonumber((parse(tail))) then
-        local head = tonumber(redis.call('LINDEX', key, 0))
-        if not head or head < n then
-            redis.call('LPUSH', key, id)
-            written = written + 1
-        elseif head ~= n then
-            for _, other in ipairs(redis.call('LRANGE', key, 0, -1)) do
-                local o = tonumber(other)
-                if o == n then break end
-                if not o or o < n then
-                    redis.call('LINSERT', key, 'BEFORE', other, id)
-                    written = written + 1
-                    break
-                end
-            end
+local function insert(key)
+    for _, other in ipairs(redis.call('LRANGE', key, 0, -1)) do
+        local o = tonumber(other)
+        if o == n then return 0 end
+        if not o then  -- the tail: older than every id here, but is it above the floor?
+            if n <= tonumber((parse(other))) then return 0 end
+            return redis.call('LINSERT', key, 'BEFORE', other, id)
         end
-        trim(key, length, keep)
+        if o < n then return redis.call('LINSERT', key, 'BEFORE', other, id) end
+    end
+    return 0
+end
+for _, key in ipairs(KEYS) do
+    local head = redis.call('LINDEX', key, 0)
+    if head then
+        -- The common case, a new tweet: newer than the head, so above the floor too.
+        local size
+        if tonumber(head) and tonumber(head) < n then
+            size = redis.call('LPUSH', key, id)
+        else
+            size = insert(key)
+        end
+        if size > 0 then
+            written = written + 1
+            if size - 1 > length then trim(key, length, keep) end
+        end
     end
 end
-return written
+local ended = redis.call('TIME')
+return {written, (ended[1] - began[1]) * 1000000 + ended[2] - began[2]}
 """
 
 # KEYS: pairs of (timeline, token). ARGV: length, keep, source floor, author, tweet ids
@@ -282,6 +292,12 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
+class Pushed:
+    written: int  # lists that took the id (cached, above their floor, not there yet)
+    redis_seconds: float  # what the call cost Redis, by its own clock
+
+
+@dataclass(frozen=True, slots=True)
 class Miss:
     """A list Redis does not hold. `token` is what its rebuild must present."""
 
@@ -319,9 +335,10 @@ class TimelineCache:
                     pipe.set(f"tweet:{tweet_id}", body, ex=self.tweet_ttl)
                 await pipe.execute()
 
-    async def push(self, tweet_id: int, keys: list[str]) -> int:
-        """Pushes into the given cached lists; returns how many took it."""
-        return await self._push(keys=keys, args=[tweet_id, self.length, self.keep])
+    async def push(self, tweet_id: int, keys: list[str]) -> Pushed:
+        """Pushes into the given cached lists."""
+        written, micros = await self._push(keys=keys, args=[tweet_id, self.length, self.keep])
+        return Pushed(written, micros / 1e6)
 
     async def merge(self, user_ids: list[int], tweet_ids: list[int], source_floor: int,
                     author: int = 0) -> None:
