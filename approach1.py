@@ -13,7 +13,7 @@ orders of magnitude (300k timeline reads/s against 4.6k tweets/s).
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import Response
 
 from timelines import users
@@ -22,6 +22,7 @@ from timelines.encoding import tweet_json
 from timelines.http import ERRORS, WRITE, create_app, json_response
 from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
 from timelines.settings import Settings
+from timelines.state import JoinStores, Stores
 from timelines.users import NO_CURSOR, add_follow, insert_tweet, remove_follow, tweet_page
 
 APPROACH = "join-on-read"
@@ -43,9 +44,10 @@ TOTALS = "SELECT count(*), coalesce(sum(tweets), 0), coalesce(sum(following), 0)
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = Settings()
-    app.state.db = await Database.open(settings.database_url, settings.reader_connections)
+    db = await Database.open(settings.database_url, settings.reader_connections)
+    app.state.stores = JoinStores(db)
     yield
-    await app.state.db.close()
+    await db.close()
 
 
 # --- app -----------------------------------------------------------------------------------
@@ -58,29 +60,29 @@ app.include_router(users.router)
 
 @app.put("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
          responses={404: ERRORS[404], 422: ERRORS[422]})
-async def follow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
-    await request.app.state.db.write(lambda tx: add_follow(tx, follower_id, followee_id))
+async def follow(follower_id: UserId, followee_id: UserId, stores: Stores) -> Response:
+    await stores.db.write(lambda tx: add_follow(tx, follower_id, followee_id))
     return Response(status_code=204)
 
 
 @app.delete("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
             responses={404: ERRORS[404]})
-async def unfollow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
-    await request.app.state.db.write(lambda tx: remove_follow(tx, follower_id, followee_id))
+async def unfollow(follower_id: UserId, followee_id: UserId, stores: Stores) -> Response:
+    await stores.db.write(lambda tx: remove_follow(tx, follower_id, followee_id))
     return Response(status_code=204)
 
 
 @app.post("/tweets", status_code=201, response_model=Tweet, dependencies=WRITE,
           responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]})
-async def post_tweet(new_tweet: NewTweet, request: Request) -> Response:
-    tweet = await request.app.state.db.write(lambda tx: insert_tweet(tx, new_tweet.user_id, new_tweet.text))
+async def post_tweet(new_tweet: NewTweet, stores: Stores) -> Response:
+    tweet = await stores.db.write(lambda tx: insert_tweet(tx, new_tweet.user_id, new_tweet.text))
     return Response(tweet_json(tweet), 201, media_type="application/json")
 
 
 @app.get("/timeline/{user_id}", response_model=TweetList, responses={404: ERRORS[404]})
-async def home_timeline(user_id: UserId, request: Request, limit: Limit = 50,
+async def home_timeline(user_id: UserId, stores: Stores, limit: Limit = 50,
                         before: Before = None) -> Response:
-    return await tweet_page(request.app.state.db, HOME_TIMELINE, user_id, before or NO_CURSOR, limit)
+    return await tweet_page(stores.db, HOME_TIMELINE, user_id, before or NO_CURSOR, limit)
 
 
 @app.get("/health", response_model=Health)
@@ -89,7 +91,7 @@ async def health() -> Response:
 
 
 @app.get("/stats", response_model=Stats)
-async def stats(request: Request) -> Response:
-    users_count, tweets, follows = await request.app.state.db.fetchone(TOTALS)
+async def stats(stores: Stores) -> Response:
+    users_count, tweets, follows = await stores.db.fetchone(TOTALS)
     return json_response({"approach": APPROACH, "fanout_backlog": 0, "users": users_count,
                           "tweets": tweets, "follows": follows})

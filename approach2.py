@@ -16,10 +16,9 @@ from SQLite), Redis down (writes wait in the outbox; reads fall back to the join
 
 import sqlite3
 import time
-from collections import Counter
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import Response
 
 from timelines import cache as timeline_cache
@@ -31,6 +30,7 @@ from timelines.fanout import FanoutWorker
 from timelines.http import ERRORS, WRITE, create_app, json_response, problem, tweet_list
 from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
 from timelines.settings import Settings
+from timelines.state import Cached, CachedStores
 from timelines.stats import fanout_stats, redis_problem
 from timelines.users import NO_CURSOR, add_follow, insert_tweet, remove_follow
 
@@ -53,16 +53,15 @@ HOME_TIMELINE_IDS_ABOVE = """
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = Settings()
-    app.state.db = await Database.open(settings.database_url, settings.reader_connections)
-    app.state.cache = TimelineCache(timeline_cache.connect(settings.redis_url), settings.timeline_length,
-                                    settings.tweet_ttl)
-    redis_up = await timeline_cache.redis_reachable(app.state.cache, settings.redis_url)
-    app.state.counters = Counter()
-    async with FanoutWorker(app.state.db, app.state.cache, settings.fanout_chunk,
-                            redis_down=not redis_up) as app.state.worker:
+    db = await Database.open(settings.database_url, settings.reader_connections)
+    cache = TimelineCache(timeline_cache.connect(settings.redis_url), settings.timeline_length,
+                          settings.tweet_ttl)
+    redis_up = await timeline_cache.redis_reachable(cache, settings.redis_url)
+    async with FanoutWorker(db, cache, settings.fanout_chunk, redis_down=not redis_up) as worker:
+        app.state.stores = CachedStores(db, cache, worker)
         yield
-    await app.state.cache.redis.aclose()
-    await app.state.db.close()
+    await cache.redis.aclose()
+    await db.close()
 
 
 # --- app -----------------------------------------------------------------------------------
@@ -75,62 +74,62 @@ app.include_router(users.router)
 
 @app.put("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
          responses={404: ERRORS[404], 422: ERRORS[422]})
-async def follow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
-    followed = await request.app.state.db.write(lambda tx: add_follow(tx, follower_id, followee_id))
+async def follow(follower_id: UserId, followee_id: UserId, stores: Cached) -> Response:
+    followed = await stores.db.write(lambda tx: add_follow(tx, follower_id, followee_id))
     if followed:
-        await feed.update_cache(request.app, follower_id, feed.merge(request.app, follower_id, followee_id))
+        await feed.update_cache(stores, follower_id, feed.merge(stores, follower_id, followee_id))
     return Response(status_code=204)
 
 
 @app.delete("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
             responses={404: ERRORS[404]})
-async def unfollow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
-    unfollowed = await request.app.state.db.write(lambda tx: remove_follow(tx, follower_id, followee_id))
+async def unfollow(follower_id: UserId, followee_id: UserId, stores: Cached) -> Response:
+    unfollowed = await stores.db.write(lambda tx: remove_follow(tx, follower_id, followee_id))
     if unfollowed:
-        await feed.update_cache(request.app, follower_id, feed.unmerge(request.app, follower_id, followee_id))
+        await feed.update_cache(stores, follower_id, feed.unmerge(stores, follower_id, followee_id))
     return Response(status_code=204)
 
 
 @app.post("/tweets", status_code=201, response_model=Tweet, dependencies=WRITE,
           responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]})
-async def post_tweet(new_tweet: NewTweet, request: Request) -> Response:
+async def post_tweet(new_tweet: NewTweet, stores: Cached) -> Response:
     def post(tx: sqlite3.Connection) -> tuple:
         tweet = insert_tweet(tx, new_tweet.user_id, new_tweet.text)
         tx.execute(OWE_FANOUT, (new_tweet.user_id, tweet[0], time.time()))
         return tweet
 
-    tweet = await request.app.state.db.write(post)
-    request.app.state.worker.wake.set()
+    tweet = await stores.db.write(post)
+    stores.worker.wake.set()
     return Response(tweet_json(tweet), 201, media_type="application/json")
 
 
 @app.get("/timeline/{user_id}", response_model=TweetList, responses={404: ERRORS[404]})
-async def home_timeline(user_id: UserId, request: Request, limit: Limit = 50,
+async def home_timeline(user_id: UserId, stores: Cached, limit: Limit = 50,
                         before: Before = None) -> Response:
-    app, before = request.app, before or NO_CURSOR
+    before = before or NO_CURSOR
     try:
-        page = await app.state.cache.read(user_id, before, limit)
+        page = await stores.cache.read(user_id, before, limit)
     except feed.REDIS_DOWN:
-        app.state.counters["database_reads"] += 1
-        return await feed.page_from_database(app, user_id, before, limit)
+        stores.counters["database_reads"] += 1
+        return await feed.page_from_database(stores, user_id, before, limit)
     if isinstance(page, Miss):
-        app.state.counters["misses"] += 1
-        return await feed.regenerate_and_answer(app, user_id, page, before, limit, HOME_TIMELINE_IDS_ABOVE)
-    app.state.counters["hits"] += 1
-    tweets = await feed.hydrate(app, page)
+        stores.counters["misses"] += 1
+        return await feed.regenerate_and_answer(stores, user_id, page, before, limit, HOME_TIMELINE_IDS_ABOVE)
+    stores.counters["hits"] += 1
+    tweets = await feed.hydrate(stores, page)
     if len(tweets) < limit and page.floor > 0:
-        app.state.counters["beyond_cache"] += 1
-        tweets += await feed.beyond_the_cache(app, user_id, page, before, limit - len(tweets))
+        stores.counters["beyond_cache"] += 1
+        tweets += await feed.beyond_the_cache(stores, user_id, page, before, limit - len(tweets))
     return tweet_list(user_id, tweets)
 
 
 @app.get("/health", response_model=Health)
-async def health(request: Request) -> Response:
-    if reason := await redis_problem(request.app.state.cache.redis):
+async def health(stores: Cached) -> Response:
+    if reason := await redis_problem(stores.cache.redis):
         return problem(503, reason)
     return json_response({"status": "ok", "approach": APPROACH})
 
 
 @app.get("/stats", response_model=Stats)
-async def stats(request: Request) -> Response:
-    return json_response({"approach": APPROACH, **await fanout_stats(request.app)})
+async def stats(stores: Cached) -> Response:
+    return json_response({"approach": APPROACH, **await fanout_stats(stores)})

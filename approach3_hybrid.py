@@ -19,11 +19,13 @@ through the outbox like any other fanout.
 
 import sqlite3
 import time
-from collections import Counter
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.responses import Response
+from redis.commands.core import AsyncScript
 
 from timelines import cache as timeline_cache
 from timelines import feed, users
@@ -34,6 +36,7 @@ from timelines.fanout import FanoutWorker
 from timelines.http import ERRORS, WRITE, create_app, json_response, problem, tweet_list
 from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
 from timelines.settings import Settings
+from timelines.state import CachedStores, opened
 from timelines.stats import fanout_stats, redis_problem
 from timelines.users import NO_CURSOR, add_follow, insert_tweet, remove_follow
 
@@ -112,28 +115,36 @@ return {1, floor, ids, bodies(ids)}
 """
 
 
+@dataclass
+class HybridStores(CachedStores):
+    threshold: int = field(kw_only=True)
+    read_with_celebrities: AsyncScript = field(kw_only=True)
+
+
+Hybrid = Annotated[HybridStores, Depends(opened)]
+
+
 # --- lifespan ------------------------------------------------------------------------------
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = Settings()
-    app.state.db = await Database.open(settings.database_url, settings.reader_connections)
-    app.state.threshold = settings.celebrity_threshold
+    db = await Database.open(settings.database_url, settings.reader_connections)
+
     def reconcile(tx: sqlite3.Connection) -> None:
         for statement in RECONCILE_CELEBRITIES:
             tx.execute(statement, {"threshold": settings.celebrity_threshold, "now": time.time()})
 
-    await app.state.db.write(reconcile)
-    app.state.cache = TimelineCache(timeline_cache.connect(settings.redis_url), settings.timeline_length,
-                                    settings.tweet_ttl)
-    app.state.read_with_celebrities = app.state.cache.script(READ_WITH_CELEBRITIES)
-    redis_up = await timeline_cache.redis_reachable(app.state.cache, settings.redis_url)
-    app.state.counters = Counter()
-    async with FanoutWorker(app.state.db, app.state.cache, settings.fanout_chunk,
-                            redis_down=not redis_up) as app.state.worker:
+    await db.write(reconcile)
+    cache = TimelineCache(timeline_cache.connect(settings.redis_url), settings.timeline_length,
+                          settings.tweet_ttl)
+    redis_up = await timeline_cache.redis_reachable(cache, settings.redis_url)
+    async with FanoutWorker(db, cache, settings.fanout_chunk, redis_down=not redis_up) as worker:
+        app.state.stores = HybridStores(db, cache, worker, threshold=settings.celebrity_threshold,
+                                        read_with_celebrities=cache.script(READ_WITH_CELEBRITIES))
         yield
-    await app.state.cache.redis.aclose()
-    await app.state.db.close()
+    await cache.redis.aclose()
+    await db.close()
 
 
 # --- app -----------------------------------------------------------------------------------
@@ -146,100 +157,100 @@ app.include_router(users.router)
 
 @app.put("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
          responses={404: ERRORS[404], 422: ERRORS[422]})
-async def follow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
+async def follow(follower_id: UserId, followee_id: UserId, stores: Hybrid) -> Response:
     def follow_and_classify(tx: sqlite3.Connection) -> tuple[bool, bool]:
         followed = add_follow(tx, follower_id, followee_id)
         if followed and tx.execute(BECOME_CELEBRITY, {"user": followee_id,
-                                                      "threshold": request.app.state.threshold}).rowcount:
+                                                      "threshold": stores.threshold}).rowcount:
             tx.execute(OWE_PULL, (followee_id, time.time()))
         return followed, tx.execute(IS_CELEBRITY, (followee_id,)).fetchone() is not None
 
-    followed, pulled = await request.app.state.db.write(follow_and_classify)
+    followed, pulled = await stores.db.write(follow_and_classify)
     if followed:
-        request.app.state.worker.wake.set()
+        stores.worker.wake.set()
         change = feed.pull if pulled else feed.merge
-        await feed.update_cache(request.app, follower_id, change(request.app, follower_id, followee_id))
+        await feed.update_cache(stores, follower_id, change(stores, follower_id, followee_id))
     return Response(status_code=204)
 
 
 @app.delete("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
             responses={404: ERRORS[404]})
-async def unfollow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
+async def unfollow(follower_id: UserId, followee_id: UserId, stores: Hybrid) -> Response:
     def unfollow_and_classify(tx: sqlite3.Connection) -> bool:
         unfollowed = remove_follow(tx, follower_id, followee_id)
         if unfollowed and tx.execute(STOP_BEING_CELEBRITY, {"user": followee_id,
-                                                           "threshold": request.app.state.threshold}).rowcount:
+                                                           "threshold": stores.threshold}).rowcount:
             tx.execute(OWE_BACKFILL, (followee_id, time.time()))
         return unfollowed
 
-    unfollowed = await request.app.state.db.write(unfollow_and_classify)
+    unfollowed = await stores.db.write(unfollow_and_classify)
     if unfollowed:
-        request.app.state.worker.wake.set()
-        await feed.update_cache(request.app, follower_id, feed.unmerge(request.app, follower_id, followee_id))
+        stores.worker.wake.set()
+        await feed.update_cache(stores, follower_id, feed.unmerge(stores, follower_id, followee_id))
     return Response(status_code=204)
 
 
 @app.post("/tweets", status_code=201, response_model=Tweet, dependencies=WRITE,
           responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]})
-async def post_tweet(new_tweet: NewTweet, request: Request) -> Response:
+async def post_tweet(new_tweet: NewTweet, stores: Hybrid) -> Response:
     def post(tx: sqlite3.Connection) -> tuple:
         tweet = insert_tweet(tx, new_tweet.user_id, new_tweet.text)
         tx.execute(OWE_FANOUT, {"author": new_tweet.user_id, "tweet": tweet[0], "now": time.time()})
         return tweet
 
-    tweet = await request.app.state.db.write(post)
-    request.app.state.worker.wake.set()
+    tweet = await stores.db.write(post)
+    stores.worker.wake.set()
     return Response(tweet_json(tweet), 201, media_type="application/json")
 
 
 @app.get("/timeline/{user_id}", response_model=TweetList, responses={404: ERRORS[404]})
-async def home_timeline(user_id: UserId, request: Request, limit: Limit = 50,
+async def home_timeline(user_id: UserId, stores: Hybrid, limit: Limit = 50,
                         before: Before = None) -> Response:
-    app, before = request.app, before or NO_CURSOR
+    before = before or NO_CURSOR
     try:
-        page = await read_with_celebrities(app, user_id, before, limit)
+        page = await read_with_celebrities(stores, user_id, before, limit)
     except feed.REDIS_DOWN:
-        app.state.counters["database_reads"] += 1
-        return await feed.page_from_database(app, user_id, before, limit)
+        stores.counters["database_reads"] += 1
+        return await feed.page_from_database(stores, user_id, before, limit)
     if isinstance(page, Miss):
-        app.state.counters["misses"] += 1
-        return await feed.regenerate_and_answer(app, user_id, page, before, limit, HOME_TIMELINE_IDS_ABOVE,
+        stores.counters["misses"] += 1
+        return await feed.regenerate_and_answer(stores, user_id, page, before, limit, HOME_TIMELINE_IDS_ABOVE,
                                                 CELEBRITIES_FOLLOWED)
     if isinstance(page, list):
-        app.state.counters["misses"] += 1
+        stores.counters["misses"] += 1
         for author, miss in page:
-            if await feed.regenerate(app, miss, AUTHOR_IDS_ABOVE, author):
-                app.state.counters["recent_regenerations"] += 1
-        return await feed.page_from_database(app, user_id, before, limit)
-    app.state.counters["hits"] += 1
-    tweets = await feed.hydrate(app, page)
+            if await feed.regenerate(stores, miss, AUTHOR_IDS_ABOVE, author):
+                stores.counters["recent_regenerations"] += 1
+        return await feed.page_from_database(stores, user_id, before, limit)
+    stores.counters["hits"] += 1
+    tweets = await feed.hydrate(stores, page)
     if len(tweets) < limit and page.floor > 0:
-        app.state.counters["beyond_cache"] += 1
-        tweets += await feed.beyond_the_cache(app, user_id, page, before, limit - len(tweets))
+        stores.counters["beyond_cache"] += 1
+        tweets += await feed.beyond_the_cache(stores, user_id, page, before, limit - len(tweets))
     return tweet_list(user_id, tweets)
 
 
 @app.get("/health", response_model=Health)
-async def health(request: Request) -> Response:
-    if reason := await redis_problem(request.app.state.cache.redis):
+async def health(stores: Hybrid) -> Response:
+    if reason := await redis_problem(stores.cache.redis):
         return problem(503, reason)
     return json_response({"status": "ok", "approach": APPROACH})
 
 
 @app.get("/stats", response_model=Stats)
-async def stats(request: Request) -> Response:
-    (celebrities,) = await request.app.state.db.fetchone(COUNT_CELEBRITIES)
-    return json_response({"approach": APPROACH, **await fanout_stats(request.app),
-                          "celebrities": celebrities, "celebrity_threshold": request.app.state.threshold})
+async def stats(stores: Hybrid) -> Response:
+    (celebrities,) = await stores.db.fetchone(COUNT_CELEBRITIES)
+    return json_response({"approach": APPROACH, **await fanout_stats(stores),
+                          "celebrities": celebrities, "celebrity_threshold": stores.threshold})
 
 
 # --- helpers -------------------------------------------------------------------------------
 
-async def read_with_celebrities(app: FastAPI, user_id: int, before: int,
+async def read_with_celebrities(stores: HybridStores, user_id: int, before: int,
                                 limit: int) -> Page | Miss | list[tuple[int, Miss]]:
     """A page, a miss of the timeline, or the celebrities whose recent lists are missing."""
     key = timeline_key(user_id)
-    reply = await app.state.read_with_celebrities(keys=[key, token_key(key)], args=[before, limit])
+    reply = await stores.read_with_celebrities(keys=[key, token_key(key)], args=[before, limit])
     if reply[0] != 2:
         return page_or_miss(key, reply)
     missing = reply[1]

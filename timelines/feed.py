@@ -8,12 +8,12 @@ pulls) are passed in."""
 import time
 
 import orjson
-from fastapi import FastAPI
 from fastapi.responses import Response
 
 from timelines.cache import REDIS_DOWN, Miss, Page, source_floor, timeline_key
 from timelines.encoding import tweet_json
 from timelines.http import problem
+from timelines.state import CachedStores
 from timelines.users import SELECT_USER_EXISTS, tweet_page
 
 OWE_EVICTION = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('evict', ?, ?)"
@@ -33,103 +33,103 @@ TWEETS_BY_ID = """
     WHERE id IN (SELECT value FROM json_each(?))"""
 
 
-async def merge(app: FastAPI, follower_id: int, followee_id: int) -> None:
+async def merge(stores: CachedStores, follower_id: int, followee_id: int) -> None:
     """The followee's newest tweets join the follower's cached timeline."""
-    length = app.state.cache.length
-    rows = await app.state.db.fetchall(NEWEST_TWEET_IDS, (followee_id, length))
+    length = stores.cache.length
+    rows = await stores.db.fetchall(NEWEST_TWEET_IDS, (followee_id, length))
     tweet_ids = [tweet_id for (tweet_id,) in rows]
-    await app.state.cache.merge([follower_id], tweet_ids, source_floor(tweet_ids, length), followee_id)
-    await settle(app, follower_id, followee_id, following=True)
+    await stores.cache.merge([follower_id], tweet_ids, source_floor(tweet_ids, length), followee_id)
+    await settle(stores, follower_id, followee_id, following=True)
 
 
-async def pull(app: FastAPI, follower_id: int, celebrity_id: int) -> None:
+async def pull(stores: CachedStores, follower_id: int, celebrity_id: int) -> None:
     """The hybrid: a celebrity's tweets are read from its own list at read time, not merged."""
-    await app.state.cache.pull([follower_id], celebrity_id)
-    await settle(app, follower_id, celebrity_id, following=True)
+    await stores.cache.pull([follower_id], celebrity_id)
+    await settle(stores, follower_id, celebrity_id, following=True)
 
 
-async def unmerge(app: FastAPI, follower_id: int, followee_id: int) -> None:
+async def unmerge(stores: CachedStores, follower_id: int, followee_id: int) -> None:
     """The followee's tweets leave the follower's cached timeline (those above its floor are
     all it can hold), and the followee is no longer pulled (the hybrid)."""
-    floor = await app.state.cache.floor(follower_id)
+    floor = await stores.cache.floor(follower_id)
     if floor is None:
         # Nothing cached, but a regeneration that read the old graph may be about to write
         # it: evicting drops its token, so that regeneration gives up (a merge drops it too).
-        await app.state.cache.evict(timeline_key(follower_id))
+        await stores.cache.evict(timeline_key(follower_id))
     else:
-        rows = await app.state.db.fetchall(TWEET_IDS_ABOVE, (followee_id, floor))
-        await app.state.cache.unmerge(follower_id, followee_id, [tweet_id for (tweet_id,) in rows])
-    await settle(app, follower_id, followee_id, following=False)
+        rows = await stores.db.fetchall(TWEET_IDS_ABOVE, (followee_id, floor))
+        await stores.cache.unmerge(follower_id, followee_id, [tweet_id for (tweet_id,) in rows])
+    await settle(stores, follower_id, followee_id, following=False)
 
 
-async def settle(app: FastAPI, follower_id: int, followee_id: int, following: bool) -> None:
+async def settle(stores: CachedStores, follower_id: int, followee_id: int, following: bool) -> None:
     """A follow and an unfollow of one pair, racing (two clients, two worker processes), can
     reach Redis in the opposite order to the one they committed in, and the cache would keep
     the loser's change (tests/test_faults.py found it). So each looks at the pair again once
     its change is in: whichever change reaches Redis last then sees the final state, and
     if that is not what it applied, the timeline is dropped, to be rebuilt from SQLite."""
-    if (await app.state.db.fetchone(FOLLOWS_NOW, (follower_id, followee_id)) is not None) != following:
-        await app.state.cache.evict(timeline_key(follower_id))
+    if (await stores.db.fetchone(FOLLOWS_NOW, (follower_id, followee_id)) is not None) != following:
+        await stores.cache.evict(timeline_key(follower_id))
 
 
-async def update_cache(app: FastAPI, user_id: int, change) -> None:
+async def update_cache(stores: CachedStores, user_id: int, change) -> None:
     """The follow is committed whatever happens here: if Redis cannot take the change now,
     the outbox owes this user a rebuild, so the cache never answers from the old graph."""
     try:
         await change
     except REDIS_DOWN:
-        await app.state.db.write(lambda tx: tx.execute(OWE_EVICTION, (user_id, time.time())))
-        app.state.worker.wake.set()
+        await stores.db.write(lambda tx: tx.execute(OWE_EVICTION, (user_id, time.time())))
+        stores.worker.wake.set()
 
 
-async def regenerate_and_answer(app: FastAPI, user_id: int, miss: Miss, before: int, limit: int,
+async def regenerate_and_answer(stores: CachedStores, user_id: int, miss: Miss, before: int, limit: int,
                                 timeline_ids_above: str, pulled_accounts: str | None = None) -> Response:
     """Regenerates a timeline Redis does not hold, and answers this page from SQLite.
     `timeline_ids_above` (user_id, above, limit) -> ids, newest first: what the design caches;
     `pulled_accounts` (user_id) -> the accounts whose tweets it reads at read time instead."""
-    async with app.state.db.snapshot() as db:
+    async with stores.db.snapshot() as db:
         if not await (await db.execute(SELECT_USER_EXISTS, (user_id,))).fetchone():
             return problem(404, f"no user {user_id}")
         pulled = [] if pulled_accounts is None else [
             account for (account,) in await (await db.execute(pulled_accounts, (user_id,))).fetchall()]
-    if await regenerate(app, miss, timeline_ids_above, user_id, pulled):
-        app.state.counters["regenerations"] += 1
-    return await page_from_database(app, user_id, before, limit)
+    if await regenerate(stores, miss, timeline_ids_above, user_id, pulled):
+        stores.counters["regenerations"] += 1
+    return await page_from_database(stores, user_id, before, limit)
 
 
-async def regenerate(app: FastAPI, miss: Miss, ids_above: str, owner: int, pulled: list[int] = ()) -> bool:
+async def regenerate(stores: CachedStores, miss: Miss, ids_above: str, owner: int, pulled: list[int] = ()) -> bool:
     """Rebuilds one cached list from `ids_above` (owner, above, limit) -> ids. SQLite assigns
     ids in commit order, so a tweet the snapshot missed has an id above its last one:
     reading those again once the key exists catches any push that found no key meanwhile.
     True when this call wrote the list."""
-    length = app.state.cache.length
-    async with app.state.db.snapshot() as db:
+    length = stores.cache.length
+    async with stores.db.snapshot() as db:
         (last_id,) = await (await db.execute(LAST_TWEET_ID)).fetchone()
         rows = await (await db.execute(ids_above, (owner, 0, length))).fetchall()
-    if not await app.state.cache.regenerate(miss, [tweet_id for (tweet_id,) in rows], pulled):
+    if not await stores.cache.regenerate(miss, [tweet_id for (tweet_id,) in rows], pulled):
         return False
-    for (late_id,) in await app.state.db.fetchall(ids_above, (owner, last_id, length)):
-        await app.state.cache.push(late_id, [miss.key])
+    for (late_id,) in await stores.db.fetchall(ids_above, (owner, last_id, length)):
+        await stores.cache.push(late_id, [miss.key])
     return True
 
 
-async def page_from_database(app: FastAPI, user_id: int, before: int, limit: int) -> Response:
-    return await tweet_page(app.state.db, HOME_TIMELINE, user_id, before, limit)
+async def page_from_database(stores: CachedStores, user_id: int, before: int, limit: int) -> Response:
+    return await tweet_page(stores.db, HOME_TIMELINE, user_id, before, limit)
 
 
-async def beyond_the_cache(app: FastAPI, user_id: int, page: Page, before: int, limit: int) -> list[bytes]:
+async def beyond_the_cache(stores: CachedStores, user_id: int, page: Page, before: int, limit: int) -> list[bytes]:
     """The rest of a page the cache could not fill: below its floor, only SQLite knows."""
-    rows = await app.state.db.fetchall(HOME_TIMELINE, (user_id, min(before, page.floor + 1), limit))
+    rows = await stores.db.fetchall(HOME_TIMELINE, (user_id, min(before, page.floor + 1), limit))
     return [tweet_json(row) for row in rows]
 
 
-async def hydrate(app: FastAPI, page: Page) -> list[bytes]:
+async def hydrate(stores: CachedStores, page: Page) -> list[bytes]:
     """Bodies for a page of ids; the few Redis no longer holds come from SQLite."""
     missing = [tweet_id for tweet_id, body in zip(page.ids, page.bodies) if body is None]
     if not missing:
         return page.bodies
-    app.state.counters["body_misses"] += len(missing)
-    rows = await app.state.db.fetchall(TWEETS_BY_ID, (orjson.dumps(missing).decode(),))
+    stores.counters["body_misses"] += len(missing)
+    rows = await stores.db.fetchall(TWEETS_BY_ID, (orjson.dumps(missing).decode(),))
     found = {row[0]: tweet_json(row) for row in rows}
-    await app.state.cache.store_tweets(found)
+    await stores.cache.store_tweets(found)
     return [body or found[tweet_id] for tweet_id, body in zip(page.ids, page.bodies)]

@@ -4,7 +4,8 @@ paid, and how the cache is doing. Shared so both fanout designs report the same 
 import numpy as np
 import redis.asyncio as redis
 import redis.exceptions
-from fastapi import FastAPI
+
+from timelines.state import CachedStores
 
 BACKLOG = "SELECT count(*) FROM fanout_outbox"
 TWEETS = "SELECT coalesce(sum(tweets), 0) FROM users"
@@ -15,8 +16,8 @@ RECENT_LAGS = "SELECT done_at - accepted_at FROM fanout_log ORDER BY tweet_id DE
 PERCENTILES = (50, 95, 99, 99.9)
 
 
-async def fanout_stats(app: FastAPI) -> dict:
-    db = app.state.db
+async def fanout_stats(stores: CachedStores) -> dict:
+    db = stores.db
     (backlog,) = await db.fetchone(BACKLOG)
     (tweets,) = await db.fetchone(TWEETS)
     fanned_out, fanout_writes, repeated = await db.fetchone(FANOUT_TOTALS)
@@ -30,7 +31,7 @@ async def fanout_stats(app: FastAPI) -> dict:
         "fanout_lag_ms": lag_percentiles(lags),
         "sqlite_round_trips": dict(db.round_trips),
         # Counted by this process only: under --workers N each worker counts its own.
-        "cache": {name: app.state.counters[name] for name in
+        "cache": {name: stores.counters[name] for name in
                   ("hits", "misses", "regenerations", "recent_regenerations", "beyond_cache",
                    "body_misses", "database_reads")},
     }

@@ -4,7 +4,7 @@ lives in the approach files."""
 
 import sqlite3
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
 from timelines.encoding import tweet_json
@@ -17,6 +17,7 @@ from timelines.http import (
     problem,
     tweet_list,
 )
+from timelines.state import Stores
 from timelines.models import Before, Limit, NewUser, Profile, TweetList, User, UserId
 
 INSERT_USER = "INSERT INTO users (username, created_at) VALUES (?, ?)"
@@ -43,29 +44,29 @@ router = APIRouter(route_class=ContractRoute)
 
 @router.post("/users", status_code=201, response_model=User, dependencies=WRITE,
              responses={409: {**ERRORS[422], "description": "Username taken"}, 422: ERRORS[422]})
-async def create_user(new_user: NewUser, request: Request) -> Response:
+async def create_user(new_user: NewUser, stores: Stores) -> Response:
     def insert(tx: sqlite3.Connection) -> int:
         return tx.execute(INSERT_USER, (new_user.username, now_iso())).lastrowid
 
     try:
-        user_id = await request.app.state.db.write(insert)
+        user_id = await stores.db.write(insert)
     except sqlite3.IntegrityError:
         return problem(409, f"username {new_user.username!r} is taken")
     return json_response({"id": user_id, "username": new_user.username}, 201)
 
 
 @router.get("/users/{user_id}", response_model=Profile, responses={404: ERRORS[404]})
-async def profile(user_id: UserId, request: Request) -> Response:
-    row = await request.app.state.db.fetchone(SELECT_PROFILE, (user_id,))
+async def profile(user_id: UserId, stores: Stores) -> Response:
+    row = await stores.db.fetchone(SELECT_PROFILE, (user_id,))
     if row is None:
         return problem(404, f"no user {user_id}")
     return json_response(dict(zip(("id", "username", "followers", "following", "tweets"), row)))
 
 
 @router.get("/users/{user_id}/tweets", response_model=TweetList, responses={404: ERRORS[404]})
-async def own_tweets(user_id: UserId, request: Request, limit: Limit = 50,
+async def own_tweets(user_id: UserId, stores: Stores, limit: Limit = 50,
                      before: Before = None) -> Response:
-    return await tweet_page(request.app.state.db, SELECT_OWN_TWEETS, user_id, before or NO_CURSOR, limit)
+    return await tweet_page(stores.db, SELECT_OWN_TWEETS, user_id, before or NO_CURSOR, limit)
 
 
 async def tweet_page(db, query: str, user_id: int, before: int, limit: int) -> Response:
