@@ -21,11 +21,11 @@ from datagen.graph import Graph
 from datagen.history import History
 from datagen.load import load_sqlite
 from datagen.scales import Scale
+from timelines.designs import by_module
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = (ROOT / "schema.sql", *sorted((ROOT / "datagen").glob("*.py")))
 KEY_LENGTH = 12
-CACHE_FLAVOUR = {"approach2": "fanout", "approach3_hybrid": "hybrid"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -78,4 +78,4 @@ def set_celebrities(database: Path, threshold: int) -> None:
 def load_caches(redis_url: str, module: str, dataset: Scale, length: int, threshold: int) -> None:
     """What the fanout app's caches hold on a warm system: every timeline, loaded."""
     graph, history = generated(dataset)
-    load_redis(redis_url, graph, history, CACHE_FLAVOUR[module], length, threshold)
+    load_redis(redis_url, graph, history, by_module(module).name, length, threshold)

@@ -32,9 +32,10 @@ from datagen.history import History
 from datagen.home import home_timelines
 from datagen.load import Refused, celebrities, tweet_rows
 from timelines.cache import source_floor, timeline_key
+from timelines.designs import FANOUT_NAMES
 from timelines.http import tweet_json
 
-APPROACHES = ("fanout", "hybrid")  # approach2, approach3_hybrid
+APPROACHES = FANOUT_NAMES  # the fanout designs' short names: their caches differ
 BODIES_PER_MSET = 5_000
 TIMELINES_PER_SEND = 2_000  # ~40 MB of ZADDs at TIMELINE_LENGTH 800
 APP_KEYS = ("timeline:*", "timeline-version:*", "tweet:*")  # what force replaces

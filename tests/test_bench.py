@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from bench import notebook as bench_notebook
+from timelines.designs import NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
-APPROACHES = {"join", "fanout", "hybrid"}
+APPROACHES = set(NAMES)
 CHARTS = ("1-latency", "2-write-cost", "3-fanout-lag", "4-crossover", "5-thresholds",
           "6-max-throughput", "7-arithmetic")
 

@@ -22,10 +22,10 @@ from datagen.caches import load_redis
 from datagen.graph import generate_graph
 from datagen.history import generate_history
 from datagen.load import load_sqlite
+from timelines.designs import by_module
 from timelines.http import tweet_json
 
 LENGTH = 10
-APPROACH = {"approach2": "fanout", "approach3_hybrid": "hybrid"}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def load_app(start_app):
         def load(database, redis_url) -> None:
             load_sqlite(database, graph, history, celebrity_threshold, progress=False)
             if module in FANOUT_APPS:
-                load_redis(redis_url, graph, history, APPROACH[module], timeline_length,
+                load_redis(redis_url, graph, history, by_module(module).name, timeline_length,
                            celebrity_threshold, progress=False)
 
         return start_app(module, prepare=load, timeline_length=timeline_length,
