@@ -79,3 +79,12 @@ def load_caches(redis_url: str, module: str, dataset: Scale, length: int, thresh
     """What the fanout app's caches hold on a warm system: every timeline, loaded."""
     graph, history = generated(dataset)
     load_redis(redis_url, graph, history, by_module(module).name, length, threshold)
+
+
+def seed_stores(database: Path, redis_url: str, module: str, graph: Graph, history: History,
+                length: int, threshold: int, progress: bool) -> None:
+    """What `python -m datagen` does, for any graph: the SQLite file, and the caches of a
+    fanout app (the runs that seed a store of their own each time: faults, soak)."""
+    load_sqlite(database, graph, history, threshold, progress=progress)
+    if by_module(module).fans_out:
+        load_redis(redis_url, graph, history, by_module(module).name, length, threshold, progress=progress)
