@@ -1,7 +1,7 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: test seed bench charts bench-faults soak bench-fanout clean
+.PHONY: test lint seed bench charts bench-faults soak bench-fanout clean
 
 SCALE ?= default
 DATABASE ?= timelines.db
@@ -16,6 +16,11 @@ $(VENV)/.installed: requirements.txt
 test: $(VENV)/.installed
 	scripts/ensure-redis-server
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+
+# ruff, configured in pyproject.toml: the lint rules, then the formatting, both checked only.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Seeds DATABASE with a named scale (SQLite only: join-on-read's whole state). For a fanout
 # app's caches too: .venv/bin/python -m datagen SCALE --database F --redis-url URL --approach fanout
@@ -34,7 +39,7 @@ charts: $(VENV)/.installed
 	$(PYTHON) -m bench.charts $(RUN)
 	$(PYTHON) -m bench.notebook $(RUN)
 
-# Faults at full size (bench/faults.py): Redis killed under load, the app killed mid-fanout,
+# Faults at full size (bench/faults/): Redis killed under load, the app killed mid-fanout,
 # concurrent writers on two workers; each writes results/faults-<scenario>-<date>/.
 bench-faults: $(VENV)/.installed
 	scripts/ensure-redis-server

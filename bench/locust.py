@@ -24,10 +24,12 @@ def locust_command(host: str, users: int, seconds: float, options: tuple[str, ..
 
 
 def start_locust(host: str, users: int, seconds: float, log: Path, options: tuple[str, ...] = (),
-                 cpus: tuple[int, ...] = (), cwd: Path = ROOT) -> subprocess.Popen:
-    """The running Locust process; its stdout and stderr appended to `log`."""
+                 cpus: tuple[int, ...] = (), cwd: Path = ROOT,
+                 env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The running Locust process; its stdout and stderr appended to `log`; our environment
+    unless `env` (the suite reads API_TOKEN from it)."""
     if not LOCUST.exists():
         raise SystemExit(NO_LOCUST)
     with open(log, "ab") as output:
         return subprocess.Popen(pinned(locust_command(host, users, seconds, options), cpus), cwd=cwd,
-                                stdout=output, stderr=subprocess.STDOUT)
+                                env=env, stdout=output, stderr=subprocess.STDOUT)

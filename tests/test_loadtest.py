@@ -10,13 +10,16 @@ the open loop's achieved rate; a seeded app found through --database and over HT
 import csv
 import json
 import math
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from bench.locust import start_locust
-from bench.processes import stop
+from bench.processes import ROOT, stop
 from harness import APPS, AppServer
 
 READ_RATIO = 10  # tweets frequent enough to count in a few seconds (the default is DDIA's 65)
@@ -167,3 +170,17 @@ def test_processes_share_one_schedule_and_one_csv(start_app, tmp_path):
     assert summary["openloop"]["achieved_rate"] == pytest.approx(200, rel=0.10)
     assert open_loop_rate(run.rows) == pytest.approx(200, rel=0.10)
     assert_counts_are_the_users(run.rows, profiles(app))
+
+
+def test_the_load_generator_measures_itself(tmp_path):
+    """`python -m bench.loadgen`: the suite against an app that does nothing, as a person runs it."""
+    finished = subprocess.run([sys.executable, "-m", "bench.loadgen", "--seconds", "6", "--users", "8"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    assert finished.returncode == 0, finished.stdout + finished.stderr[-3000:]
+    line = finished.stdout.strip().splitlines()[-1]
+    figures = re.match(r"(\d+) requests/s over (\d+) s of steady state.* (\d+) failures$", line)
+    assert figures, line
+    requests_per_s, seconds, failures = map(int, figures.groups())
+    assert requests_per_s > 100 and seconds >= 1 and failures == 0, line
+    assert "samples on (" in line
