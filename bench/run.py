@@ -35,7 +35,7 @@ import pandas as pd
 from bench import meta, summary
 from bench.phases import Load, Phase, run_phase
 from bench.plan import PLANS, Plan
-from bench.processes import ROOT, AppServer, Cpus, RedisServer, wait_until
+from bench.processes import ROOT, AppServer, Cpus, RedisServer
 from bench.seeding import fresh_copy, load_caches, seeded_database, set_celebrities
 from timelines import designs
 
@@ -94,7 +94,7 @@ class Bench:
     def drain(self, app: AppServer, name: str) -> None:
         if app.stats().get("fanout_backlog", 0):
             self.say(f"{name}: waiting for the fanout backlog to drain")
-            wait_until(lambda: app.stats()["fanout_backlog"] == 0, DRAIN_SECONDS, f"{name}'s backlog")
+            app.wait_for_fanout(DRAIN_SECONDS)
 
     def record_lags(self, app: AppServer, phase: Phase, threshold: int) -> None:
         """Every tweet of the phase with how long its fanout took; the hybrid's pulled

@@ -72,7 +72,8 @@ def set_celebrities(database: Path, threshold: int) -> None:
     reconciled instead of owing a backfill for every account the new threshold moves."""
     with closing(sqlite3.connect(database)) as db, db:
         db.execute("DELETE FROM celebrities")
-        db.execute("INSERT INTO celebrities (user_id) SELECT id FROM users WHERE followers >= ?", (threshold,))
+        db.execute("INSERT INTO celebrities (user_id) SELECT id FROM users WHERE followers >= ?",
+                   (threshold,))
 
 
 def load_caches(redis_url: str, module: str, dataset: Scale, length: int, threshold: int) -> None:

@@ -32,7 +32,7 @@ def run_folder(tmp_path_factory) -> Path:
 
 def test_summary_has_one_row_per_approach_and_operation_without_errors(run_folder):
     summary = pd.read_csv(run_folder / "summary.csv")
-    assert set(zip(summary.approach, summary.operation)) == {
+    assert set(zip(summary.approach, summary.operation, strict=True)) == {
         (a, op) for a in APPROACHES for op in ("read", "tweet")}
     assert (summary.errors == 0).all(), summary
     assert (summary.p50_ms <= summary.p99_ms).all() and (summary.p99_ms <= summary.p999_ms).all()

@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from harness import FANOUT_APPS
-
 from timelines.designs import by_module
 
 MAX_ID = 2**63 - 1      # the largest valid id: well-formed, and nobody has it
@@ -796,4 +795,4 @@ def test_openapi_lists_every_contract_route_and_method(app):
     listed = {(re.sub(r"\{[^}]*\}", "{}", path), method)
               for path, operations in schema["paths"].items() for method in operations
               if method in ("get", "put", "post", "delete", "patch")}
-    assert CONTRACT_ROUTES <= listed, f"missing: {CONTRACT_ROUTES - listed}"
+    assert listed >= CONTRACT_ROUTES, f"missing: {CONTRACT_ROUTES - listed}"
