@@ -1,7 +1,7 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: test lint seed bench charts bench-faults soak bench-fanout clean
+.PHONY: test lint seed bench charts notebook bench-faults soak bench-fanout clean
 
 SCALE ?= default
 DATABASE ?= timelines.db
@@ -38,6 +38,13 @@ bench: $(VENV)/.installed
 charts: $(VENV)/.installed
 	$(PYTHON) -m bench.charts $(RUN)
 	$(PYTHON) -m bench.notebook $(RUN)
+
+# The lesson in JupyterLab: notebooks/timelines.py opens as a notebook (jupytext), reading
+# the reference run, or RUN=results/<run>. The settings folder makes .py open as a notebook.
+# LAB_ARGS go to jupyter lab (--no-browser on a server; --allow-root when root).
+notebook: $(VENV)/.installed
+	RESULTS=$(if $(RUN),$(abspath $(RUN))) JUPYTERLAB_SETTINGS_DIR=$(CURDIR)/notebooks/jupyterlab-settings \
+		$(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks/timelines.py
 
 # Faults at full size (bench/faults/): Redis killed under load, the app killed mid-fanout,
 # concurrent writers on two workers; each writes results/faults-<scenario>-<date>/.

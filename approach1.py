@@ -18,7 +18,8 @@ from fastapi.responses import Response
 
 from timelines import users
 from timelines.db import Database
-from timelines.http import ERRORS, WRITE, create_app, json_response, tweet_json
+from timelines.encoding import tweet_json
+from timelines.http import ERRORS, WRITE, create_app, json_response
 from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
 from timelines.settings import Settings
 from timelines.users import NO_CURSOR, add_follow, insert_tweet, remove_follow, tweet_page

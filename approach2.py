@@ -2,7 +2,7 @@
 
 Each user's home timeline is kept ready, like a mailbox. Posting a tweet commits it to
 SQLite together with an outbox row, and returns; a worker then pushes the tweet id into
-the cached timeline of every follower (a Redis sorted set, trimmed to TIMELINE_LENGTH).
+the cached timeline of every follower (a Redis list of ids, trimmed to TIMELINE_LENGTH).
 Reading a timeline is one Lua call that returns the newest ids and their pre-encoded
 bodies.
 
@@ -14,7 +14,6 @@ handled: a flush or restart (rebuild from SQLite), a page deeper than the cache 
 from SQLite), Redis down (writes wait in the outbox; reads fall back to the join).
 """
 
-import asyncio
 import sqlite3
 import time
 from collections import Counter
@@ -25,10 +24,11 @@ from fastapi.responses import Response
 
 from timelines import cache as timeline_cache
 from timelines import feed, users
-from timelines.cache import Page, TimelineCache
+from timelines.cache import Miss, TimelineCache
 from timelines.db import Database
+from timelines.encoding import tweet_json
 from timelines.fanout import FanoutWorker
-from timelines.http import ERRORS, WRITE, create_app, json_response, problem, tweet_json, tweet_list
+from timelines.http import ERRORS, WRITE, create_app, json_response, problem, tweet_list
 from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
 from timelines.settings import Settings
 from timelines.stats import fanout_stats, redis_problem
@@ -54,14 +54,13 @@ HOME_TIMELINE_IDS_ABOVE = """
 async def lifespan(app: FastAPI):
     settings = Settings()
     app.state.db = await Database.open(settings.database_url, settings.reader_connections)
-    app.state.cache = TimelineCache(timeline_cache.connect(settings.redis_url), settings.timeline_length)
-    redis_up = await timeline_cache.say_if_unreachable(app.state.cache, settings.redis_url)
+    app.state.cache = TimelineCache(timeline_cache.connect(settings.redis_url), settings.timeline_length,
+                                    settings.tweet_ttl)
+    redis_up = await timeline_cache.redis_reachable(app.state.cache, settings.redis_url)
     app.state.counters = Counter()
-    app.state.worker = FanoutWorker(app.state.db, app.state.cache, settings.fanout_chunk,
-                                    redis_down=not redis_up)
-    worker = asyncio.create_task(app.state.worker.run())
-    yield
-    worker.cancel()
+    async with FanoutWorker(app.state.db, app.state.cache, settings.fanout_chunk,
+                            redis_down=not redis_up) as app.state.worker:
+        yield
     await app.state.cache.redis.aclose()
     await app.state.db.close()
 
@@ -114,7 +113,7 @@ async def home_timeline(user_id: UserId, request: Request, limit: Limit = 50,
     except feed.REDIS_DOWN:
         app.state.counters["database_reads"] += 1
         return await feed.page_from_database(app, user_id, before, limit)
-    if not isinstance(page, Page):
+    if isinstance(page, Miss):
         app.state.counters["misses"] += 1
         return await feed.regenerate_and_answer(app, user_id, page, before, limit, HOME_TIMELINE_IDS_ABOVE)
     app.state.counters["hits"] += 1

@@ -1,20 +1,22 @@
 """Approach 3 — the hybrid (DDIA, chapter 1: what Twitter moved to).
 
-Fanout-on-write for most accounts, join-on-read for the few with huge followings. An
-account with at least CELEBRITY_THRESHOLD followers is a celebrity: its tweets get no
-outbox row and are fanned out to nobody. A read takes the cached timeline (as in approach
-2) and, at the same time, the celebrities' recent tweets from SQLite (the join of approach
-1, restricted to the celebrities the reader follows), and merges the two by id.
+Fanout-on-write for most accounts, a pull at read time for the few with huge followings. An
+account with at least CELEBRITY_THRESHOLD followers is a celebrity: its tweets are fanned out
+to nobody. Each celebrity's newest tweet ids are kept in Redis instead (`recent:{id}`, a list
+bounded like a timeline, pushed when the tweet is committed), and each cached timeline names
+the celebrities its owner follows. A read is one Lua call: the reader's timeline, the recent
+ids of the celebrities it names, merged by id, and the bodies, in one round trip, as Twitter
+read them from memory.
 
 Costs: no write costs more than CELEBRITY_THRESHOLD cache writes, so one celebrity's tweet
-no longer means millions of writes; every read pays a small join over the celebrities it
-follows (most readers follow a few). Crossing the threshold must not change any answer:
-an account that becomes a celebrity keeps its fanned-out tweets in caches and the merge
-drops the duplicates; one that stops being a celebrity is owed a backfill of its recent
-tweets into every follower's cache, through the outbox like any other fanout.
+no longer means millions of writes; every read merges the few celebrities it follows (most
+readers follow a few). Crossing the threshold must not change any answer: an account that
+becomes a celebrity is owed a pull (each follower's timeline starts naming it; its fanned-out
+tweets stay, and the merge drops the duplicates); one that stops being a celebrity is owed a
+backfill of its recent tweets into every follower's timeline, which also ends the pull, both
+through the outbox like any other fanout.
 """
 
-import asyncio
 import sqlite3
 import time
 from collections import Counter
@@ -25,10 +27,11 @@ from fastapi.responses import Response
 
 from timelines import cache as timeline_cache
 from timelines import feed, users
-from timelines.cache import Page, TimelineCache
+from timelines.cache import Miss, Page, TimelineCache, page_or_miss, recent_key, timeline_key, token_key
 from timelines.db import Database
+from timelines.encoding import tweet_json
 from timelines.fanout import FanoutWorker
-from timelines.http import ERRORS, WRITE, create_app, json_response, problem, tweet_json, tweet_list
+from timelines.http import ERRORS, WRITE, create_app, json_response, problem, tweet_list
 from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
 from timelines.settings import Settings
 from timelines.stats import fanout_stats, redis_problem
@@ -38,11 +41,13 @@ APPROACH = "hybrid"
 
 # --- queries -------------------------------------------------------------------------------
 
+# A celebrity's tweet goes into its own recent list only; anyone else's to every follower.
 OWE_FANOUT = """
     INSERT INTO fanout_outbox (kind, user_id, tweet_id, accepted_at)
-    SELECT 'tweet', :author, :tweet, :now
-    WHERE NOT EXISTS (SELECT 1 FROM celebrities WHERE user_id = :author)"""
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM celebrities WHERE user_id = :author)
+                THEN 'recent' ELSE 'tweet' END, :author, :tweet, :now"""
 OWE_BACKFILL = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('backfill', ?, ?)"
+OWE_PULL = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('pull', ?, ?)"
 BECOME_CELEBRITY = """
     INSERT OR IGNORE INTO celebrities (user_id)
     SELECT id FROM users WHERE id = :user AND followers >= :threshold"""
@@ -53,6 +58,9 @@ IS_CELEBRITY = "SELECT 1 FROM celebrities WHERE user_id = ?"
 COUNT_CELEBRITIES = "SELECT count(*) FROM celebrities"
 # CELEBRITY_THRESHOLD may differ from the last run's: bring the table in line at start.
 RECONCILE_CELEBRITIES = (
+    """INSERT INTO fanout_outbox (kind, user_id, accepted_at)
+       SELECT 'pull', id, :now FROM users
+       WHERE followers >= :threshold AND id NOT IN (SELECT user_id FROM celebrities)""",
     "INSERT OR IGNORE INTO celebrities (user_id) SELECT id FROM users WHERE followers >= :threshold",
     """INSERT INTO fanout_outbox (kind, user_id, accepted_at)
        SELECT 'backfill', user_id, :now FROM celebrities JOIN users ON users.id = celebrities.user_id
@@ -68,14 +76,40 @@ HOME_TIMELINE_IDS_ABOVE = """
       AND follows.followee_id NOT IN (SELECT user_id FROM celebrities)
     ORDER BY tweets.id DESC
     LIMIT ?"""
-CELEBRITY_TIMELINE = """
-    SELECT tweets.id, tweets.user_id, tweets.text, tweets.created_at
-    FROM tweets
-    JOIN follows ON tweets.user_id = follows.followee_id
+CELEBRITIES_FOLLOWED = """
+    SELECT follows.followee_id
+    FROM follows
     JOIN celebrities ON celebrities.user_id = follows.followee_id
-    WHERE follows.follower_id = ? AND tweets.id < ?
-    ORDER BY tweets.id DESC
-    LIMIT ?"""
+    WHERE follows.follower_id = ?"""
+AUTHOR_IDS_ABOVE = "SELECT id FROM tweets WHERE user_id = ? AND id > ? ORDER BY id DESC LIMIT ?"
+
+# KEYS: timeline, its token. ARGV: before, limit. {1, floor, ids, bodies} when every list is
+# cached; {0, token} when the timeline must be rebuilt; {2, author, token, ...} for the
+# celebrities' recent lists that must be. Each list is complete above its own floor, so the
+# merge is complete above the highest of them.
+READ_WITH_CELEBRITIES = """
+local tail = redis.call('LINDEX', KEYS[1], -1)
+if not tail then return {0, token(KEYS[2])} end
+local floor, pulled = parse(tail)
+local before, limit = ARGV[1], tonumber(ARGV[2])
+floor = tonumber(floor)
+local lists, missing = {below(KEYS[1], before, limit, floor)}, {}
+for author in string.gmatch(pulled, '%d+') do
+    local recent = 'recent:' .. author
+    local recent_tail = redis.call('LINDEX', recent, -1)
+    if recent_tail then
+        local recent_floor = tonumber((parse(recent_tail)))
+        floor = math.max(floor, recent_floor)
+        lists[#lists + 1] = below(recent, before, limit, recent_floor)
+    else
+        missing[#missing + 1] = author
+        missing[#missing + 1] = token('token:' .. recent)
+    end
+end
+if #missing > 0 then return {2, missing} end
+local ids = newest(lists, floor, limit)
+return {1, floor, ids, bodies(ids)}
+"""
 
 
 # --- lifespan ------------------------------------------------------------------------------
@@ -90,14 +124,14 @@ async def lifespan(app: FastAPI):
             tx.execute(statement, {"threshold": settings.celebrity_threshold, "now": time.time()})
 
     await app.state.db.write(reconcile)
-    app.state.cache = TimelineCache(timeline_cache.connect(settings.redis_url), settings.timeline_length)
-    redis_up = await timeline_cache.say_if_unreachable(app.state.cache, settings.redis_url)
+    app.state.cache = TimelineCache(timeline_cache.connect(settings.redis_url), settings.timeline_length,
+                                    settings.tweet_ttl)
+    app.state.read_with_celebrities = app.state.cache.script(READ_WITH_CELEBRITIES)
+    redis_up = await timeline_cache.redis_reachable(app.state.cache, settings.redis_url)
     app.state.counters = Counter()
-    app.state.worker = FanoutWorker(app.state.db, app.state.cache, settings.fanout_chunk,
-                                    redis_down=not redis_up)
-    worker = asyncio.create_task(app.state.worker.run())
-    yield
-    worker.cancel()
+    async with FanoutWorker(app.state.db, app.state.cache, settings.fanout_chunk,
+                            redis_down=not redis_up) as app.state.worker:
+        yield
     await app.state.cache.redis.aclose()
     await app.state.db.close()
 
@@ -115,13 +149,16 @@ app.include_router(users.router)
 async def follow(follower_id: UserId, followee_id: UserId, request: Request) -> Response:
     def follow_and_classify(tx: sqlite3.Connection) -> tuple[bool, bool]:
         followed = add_follow(tx, follower_id, followee_id)
-        if followed:
-            tx.execute(BECOME_CELEBRITY, {"user": followee_id, "threshold": request.app.state.threshold})
+        if followed and tx.execute(BECOME_CELEBRITY, {"user": followee_id,
+                                                      "threshold": request.app.state.threshold}).rowcount:
+            tx.execute(OWE_PULL, (followee_id, time.time()))
         return followed, tx.execute(IS_CELEBRITY, (followee_id,)).fetchone() is not None
 
     followed, pulled = await request.app.state.db.write(follow_and_classify)
-    if followed and not pulled:  # a celebrity's tweets are read from SQLite, not merged
-        await feed.update_cache(request.app, follower_id, feed.merge(request.app, follower_id, followee_id))
+    if followed:
+        request.app.state.worker.wake.set()
+        change = feed.pull if pulled else feed.merge
+        await feed.update_cache(request.app, follower_id, change(request.app, follower_id, followee_id))
     return Response(status_code=204)
 
 
@@ -160,17 +197,21 @@ async def home_timeline(user_id: UserId, request: Request, limit: Limit = 50,
                         before: Before = None) -> Response:
     app, before = request.app, before or NO_CURSOR
     try:
-        page, celebrity_rows = await asyncio.gather(
-            app.state.cache.read(user_id, before, limit),
-            app.state.db.fetchall(CELEBRITY_TIMELINE, (user_id, before, limit)))
+        page = await read_with_celebrities(app, user_id, before, limit)
     except feed.REDIS_DOWN:
         app.state.counters["database_reads"] += 1
         return await feed.page_from_database(app, user_id, before, limit)
-    if not isinstance(page, Page):
+    if isinstance(page, Miss):
         app.state.counters["misses"] += 1
-        return await feed.regenerate_and_answer(app, user_id, page, before, limit, HOME_TIMELINE_IDS_ABOVE)
+        return await feed.regenerate_and_answer(app, user_id, page, before, limit, HOME_TIMELINE_IDS_ABOVE,
+                                                CELEBRITIES_FOLLOWED)
+    if isinstance(page, list):
+        app.state.counters["misses"] += 1
+        for author, miss in page:
+            await feed.regenerate(app, miss, AUTHOR_IDS_ABOVE, author)
+        return await feed.page_from_database(app, user_id, before, limit)
     app.state.counters["hits"] += 1
-    tweets = merge_by_id(page, await feed.hydrate(app, page), celebrity_rows, limit)
+    tweets = await feed.hydrate(app, page)
     if len(tweets) < limit and page.floor > 0:
         app.state.counters["beyond_cache"] += 1
         tweets += await feed.beyond_the_cache(app, user_id, page, before, limit - len(tweets))
@@ -193,12 +234,13 @@ async def stats(request: Request) -> Response:
 
 # --- helpers -------------------------------------------------------------------------------
 
-def merge_by_id(page: Page, cached: list[bytes], celebrity_rows: list, limit: int) -> list[bytes]:
-    """The newest `limit` of both sources above the cache's floor (below it the cache
-    knows nothing, so neither may answer there). A tweet fanned out before its author
-    became a celebrity comes from both: one copy is kept."""
-    tweets = dict(zip(page.ids, cached))
-    for row in celebrity_rows:
-        if row[0] > page.floor and row[0] not in tweets:
-            tweets[row[0]] = tweet_json(row)
-    return [tweets[tweet_id] for tweet_id in sorted(tweets, reverse=True)[:limit]]
+async def read_with_celebrities(app: FastAPI, user_id: int, before: int,
+                                limit: int) -> Page | Miss | list[tuple[int, Miss]]:
+    """A page, a miss of the timeline, or the celebrities whose recent lists are missing."""
+    key = timeline_key(user_id)
+    reply = await app.state.read_with_celebrities(keys=[key, token_key(key)], args=[before, limit])
+    if reply[0] != 2:
+        return page_or_miss(key, reply)
+    missing = reply[1]
+    return [(int(missing[i]), Miss(recent_key(int(missing[i])), missing[i + 1].decode()))
+            for i in range(0, len(missing), 2)]

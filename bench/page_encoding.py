@@ -5,7 +5,8 @@ import timeit
 
 import orjson
 
-from timelines.http import tweet_json, tweet_list
+from timelines.encoding import tweet_json
+from timelines.http import tweet_list
 from timelines.models import TweetList
 
 PAGE = 50

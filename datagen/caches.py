@@ -1,26 +1,25 @@
 """Bulk loading into Redis: the caches of the fanout apps as they would be once every
 user's timeline has been read (regenerated) on a quiet system.
 
-`tweet:{id}`: the bytes timelines.http.tweet_json makes, for every tweet the app would have
-fanned out (all of them for approach2; the hybrid fans out none of its celebrities', so
-caches none of their bodies). `timeline:{id}` for every user: the newest TIMELINE_LENGTH
-ids, and the floor marker at timelines.cache.source_floor(), as the REGENERATE script
-writes them. No `timeline-version:{id}`: a missing version reads as 0, as on a fresh app.
+`timeline:{id}` for every user: the list timelines.cache.encode_timeline makes of the newest
+TIMELINE_LENGTH ids (the hybrid's leave out its celebrities and name those the user follows
+in the tail). `recent:{id}` for each of the hybrid's celebrities, the same of its own
+tweets. `tweet:{id}`, with the app's TTL: the bytes timelines.encoding.tweet_json makes, for
+every tweet some loaded list holds. No `token:` keys: a fresh app has none either.
 
 Only those key families are written. A db that already holds timelines is refused unless
 forced, and forcing deletes just those families (SCAN + UNLINK), never FLUSHDB: the db may
 hold someone else's keys.
 
-Speed: a timeline's ZADD is assembled as RESP bytes from each id's pre-encoded
-"score member" pair (redis-py would spend ~1 µs per argument in Python, 30 s at `default`),
-and a thread sends one batch while the next is computed, so that Python and Redis, each on
-its own core, work at the same time.
+Speed: a timeline's RPUSH is assembled as RESP bytes from each id's pre-encoded bulk string
+(redis-py would spend ~1 µs per argument in Python, 30 s at `default`), and a thread sends
+one batch while the next is computed, so that Python and Redis, each on its own core, work
+at the same time.
 """
 
 import queue
 import sys
 import threading
-from itertools import chain
 
 import hiredis
 import numpy as np
@@ -31,14 +30,16 @@ from datagen.graph import Graph
 from datagen.history import History
 from datagen.home import home_timelines
 from datagen.load import Refused, celebrities, tweet_rows
-from timelines.cache import source_floor, timeline_key
+from timelines.cache import recent_key, source_floor, timeline_key
 from timelines.designs import FANOUT_NAMES
-from timelines.http import tweet_json
+from timelines.encoding import tweet_json
+from timelines.settings import Settings
 
 APPROACHES = FANOUT_NAMES  # the fanout designs' short names: their caches differ
-BODIES_PER_MSET = 5_000
-TIMELINES_PER_SEND = 2_000  # ~40 MB of ZADDs at TIMELINE_LENGTH 800
-APP_KEYS = ("timeline:*", "timeline-version:*", "tweet:*")  # what force replaces
+BODIES_PER_SEND = 5_000
+TIMELINES_PER_SEND = 2_000  # ~20 MB of RPUSHes at TIMELINE_LENGTH 800
+APP_KEYS = ("timeline:*", "recent:*", "token:*", "tweet:*")  # what force replaces
+TWEET_TTL = Settings.model_fields["tweet_ttl"].default
 
 
 def load_redis(url: str, graph: Graph, history: History, approach: str, length: int,
@@ -53,9 +54,12 @@ def load_redis(url: str, graph: Graph, history: History, approach: str, length: 
         make_room(client, url, force)
         sender = Sender(client)
         try:
-            write_bodies(sender, history, ~pulled, progress)
+            held = np.zeros(history.tweets + 1, dtype=bool)
             write_timelines(sender, graph, history, length, pulled if approach == "hybrid" else None,
-                            progress)
+                            held, progress)
+            if approach == "hybrid":
+                write_recent(sender, history, np.flatnonzero(pulled), length, held)
+            write_bodies(sender, history, held, progress)
         finally:
             sender.close()
     finally:
@@ -83,40 +87,60 @@ def make_room(client: redis.Redis, url: str, force: bool) -> None:
                 client.unlink(*keys[at:at + 10_000])
 
 
-def write_bodies(sender: "Sender", history: History, keep: np.ndarray, progress: bool) -> None:
-    for rows in tweet_rows(history, progress, "tweet bodies", keep):
-        items = [(f"tweet:{row[0]}", tweet_json(row)) for row in rows]
-        sender.send([hiredis.pack_command(("MSET", *chain.from_iterable(items[at:at + BODIES_PER_MSET])))
-                     for at in range(0, len(items), BODIES_PER_MSET)])
+def write_bodies(sender: "Sender", history: History, held: np.ndarray, progress: bool) -> None:
+    """The bodies of the tweets some list holds; the others' would be unreachable."""
+    for rows in tweet_rows(history, progress, "tweet bodies"):
+        commands = [hiredis.pack_command(("SET", f"tweet:{row[0]}", tweet_json(row), "EX", TWEET_TTL))
+                    for row in rows if held[row[0]]]
+        for at in range(0, len(commands), BODIES_PER_SEND):
+            sender.send(commands[at:at + BODIES_PER_SEND])
 
 
 def write_timelines(sender: "Sender", graph: Graph, history: History, length: int,
-                    pulled: np.ndarray | None, progress: bool) -> None:
-    pairs = encoded_pairs(history.tweets)
+                    pulled: np.ndarray | None, held: np.ndarray, progress: bool) -> None:
+    ids = encoded_ids(history.tweets)
+    followees = graph.offsets()
     with tqdm(total=graph.users, desc="timelines", unit="user", disable=not progress,
               file=sys.stderr) as bar:
         for batch in home_timelines(graph, history, length, pulled):
+            held[batch.ids] = True
             for start in range(0, len(batch), TIMELINES_PER_SEND):
                 users = range(start, min(start + TIMELINES_PER_SEND, len(batch)))
-                sender.send([zadd(batch.first_user + i, batch.newest(i), length, pairs) for i in users])
+                sender.send([rpush(timeline_key(batch.first_user + i), batch.newest(i), length, ids,
+                                   pulled_by(graph, followees, pulled, batch.first_user + i))
+                             for i in users])
                 bar.update(len(users))
 
 
-def encoded_pairs(tweets: int) -> list[bytes]:
-    """pairs[id]: the RESP of the ZADD arguments score, member for tweet `id` (both the id)."""
-    pairs = [b""]
-    for tweet_id in range(1, tweets + 1):
-        one = bulk(b"%d" % tweet_id)
-        pairs.append(one + one)
-    return pairs
+def write_recent(sender: "Sender", history: History, authors: np.ndarray, length: int,
+                 held: np.ndarray) -> None:
+    """Each celebrity's newest tweet ids, as the hybrid's read would rebuild them."""
+    ids = encoded_ids(history.tweets)
+    for author in authors.tolist():
+        newest = (np.flatnonzero(history.author == author) + 1)[::-1][:length]
+        held[newest] = True
+        sender.send([rpush(recent_key(author), newest, length, ids, ())])
 
 
-def zadd(user_id: int, newest: np.ndarray, length: int, pairs: list[bytes]) -> bytes:
-    """ZADD timeline:{user} floor 'floor' id id ...: what REGENERATE writes, as RESP."""
-    floor = b"%d" % source_floor(newest, length)
-    header = b"*%d\r\n$4\r\nZADD\r\n%s%s$5\r\nfloor\r\n" % (
-        4 + 2 * len(newest), bulk(timeline_key(user_id).encode()), bulk(floor))
-    return header + b"".join(map(pairs.__getitem__, newest.tolist()))
+def pulled_by(graph: Graph, followees: np.ndarray, pulled: np.ndarray | None, user: int) -> list[int]:
+    if pulled is None:
+        return []
+    accounts = graph.followee[followees[user]:followees[user + 1]]
+    return sorted(accounts[pulled[accounts]].tolist())
+
+
+def encoded_ids(tweets: int) -> list[bytes]:
+    """ids[id]: tweet `id` as a RESP bulk string."""
+    return [b""] + [bulk(b"%d" % tweet_id) for tweet_id in range(1, tweets + 1)]
+
+
+def rpush(key: str, newest: np.ndarray, length: int, ids: list[bytes], pulled: list[int]) -> bytes:
+    """RPUSH key id ... tail: what a rebuild writes (timelines.cache.encode_timeline), as RESP."""
+    tail = b"f%d" % source_floor(newest, length)
+    if pulled:
+        tail += b"|" + b",".join(b"%d" % account for account in pulled)
+    header = b"*%d\r\n$5\r\nRPUSH\r\n%s" % (3 + len(newest), bulk(key.encode()))
+    return header + b"".join(map(ids.__getitem__, newest.tolist())) + bulk(tail)
 
 
 def bulk(value: bytes) -> bytes:

@@ -1,4 +1,4 @@
-"""The load suite: `locust -f loadtest/` against any app that speaks ../shared/CONTRACT.md.
+"""The load suite: `locust -f loadtest/` against any app that speaks docs/CONTRACT.md.
 
 Locust imports every .py file under the directory it is given, each as a top-level module
 named after the file, except files whose names start with "_". So locustfile.py, the one

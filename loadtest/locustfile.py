@@ -1,4 +1,4 @@
-"""DDIA's Twitter workload against any app that speaks ../shared/CONTRACT.md:
+"""DDIA's Twitter workload against any app that speaks docs/CONTRACT.md:
 
     locust -f loadtest/ --host http://127.0.0.1:8000 --headless -u 64 -r 64 -t 60s \\
         [--read-ratio 65] [--arrival-rate 2000] [--samples-csv run.csv] [--database app.db]

@@ -4,6 +4,7 @@ charts), then the notebook executed on that folder with nbclient."""
 
 import gzip
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -84,9 +85,20 @@ def test_charts_are_drawn(run_folder):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
 
 
-def test_notebook_executes_on_the_run(run_folder):
+def outputs(notebook, kind: str) -> list[str]:
+    return [output["data"][kind] for cell in notebook.cells if cell.cell_type == "code"
+            for output in cell.get("outputs", []) if kind in output.get("data", {})]
+
+
+def test_notebook_teaches_from_the_run(run_folder):
     notebook = bench_notebook.execute(run_folder, timeout=120)
-    images = [output for cell in notebook.cells if cell.cell_type == "code"
-              for output in cell.get("outputs", []) if "image/png" in output.get("data", {})]
-    assert len(images) == len(CHARTS)
     assert run_folder.name in str(notebook.cells[1].outputs[0].get("text", ""))  # it read RESULTS
+    # Seven findings, each stated in words computed from the run, then the model's answer.
+    findings = [text for text in outputs(notebook, "text/markdown") if text.startswith("**Finding:**")]
+    assert len(findings) == len(CHARTS)
+    answer = [text for text in outputs(notebook, "text/markdown") if text.startswith("**The model says:**")]
+    assert len(answer) == 1 and "needs the fewest cores" in answer[0]
+    assert not any(re.search(r"\bnan\b", text) for text in findings + answer)  # every figure was there
+    # Each finding's chart, and the model's, drawn by the notebook's own cells.
+    assert len(outputs(notebook, "image/png")) == len(CHARTS) + 1
+    assert "bench.charts" not in "".join(cell.source for cell in notebook.cells)

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from timelines.cache import Page, TimelineCache, connect, source_floor
+from timelines.cache import Miss, Page, TimelineCache, connect, source_floor, timeline_key
 
 LENGTH = 4
 
@@ -29,8 +29,14 @@ def run(redis_server):
 
 
 async def built(cache: TimelineCache, user: int, ids: list[int]) -> TimelineCache:
-    assert await cache.regenerate(user, "0", sorted(ids, reverse=True))
+    miss = await cache.read(user, 2**63 - 1, 1)
+    assert isinstance(miss, Miss)
+    assert await cache.regenerate(miss, ids)
     return cache
+
+
+async def push(cache: TimelineCache, tweet_id: int, users: list[int]) -> int:
+    return await cache.push(tweet_id, [timeline_key(u) for u in users])
 
 
 async def page(cache: TimelineCache, user: int, before: int = 2**63 - 1, limit: int = 50) -> Page:
@@ -42,20 +48,20 @@ async def page(cache: TimelineCache, user: int, before: int = 2**63 - 1, limit: 
 def test_push_skips_timelines_that_are_not_cached(run):
     async def scenario(cache):
         await built(cache, 1, [])
-        written = await cache.push(10, [1, 2])
+        written = await push(cache, 10, [1, 2])
         return written, await page(cache, 1), await cache.read(2, 2**63 - 1, 50)
 
     written, cached, missing = run(scenario)
     assert written == 1
     assert cached.ids == [10] and cached.floor == 0
-    assert missing == "0", "an uncached timeline is a miss (with its version), not an empty page"
+    assert isinstance(missing, Miss) and missing.token, "an uncached timeline is a miss, not an empty page"
 
 
 def test_trimming_keeps_the_newest_and_raises_the_floor(run):
     async def scenario(cache):
         await built(cache, 1, [1, 2, 3])
         for tweet_id in (5, 6, 7):
-            await cache.push(tweet_id, [1])
+            await push(cache, tweet_id, [1])
         return await page(cache, 1)
 
     cached = run(scenario)
@@ -68,10 +74,10 @@ def test_a_full_timeline_is_cut_back_a_slack_at_a_time(redis_server):
         client = connect(redis_server.url(db))
         cache = TimelineCache(client, 32)  # keeps 30 when it cuts
         try:
-            await cache.regenerate(1, "0", list(range(32, 0, -1)))  # full: ids 1..32
+            await built(cache, 1, list(range(32, 0, -1)))  # full: ids 1..32
             sizes = []
             for tweet_id in range(33, 37):
-                await cache.push(tweet_id, [1])
+                await push(cache, tweet_id, [1])
                 sizes.append(len((await page(cache, 1)).ids))
             return sizes, await page(cache, 1)
         finally:
@@ -90,7 +96,7 @@ def test_push_below_the_floor_is_ignored(run):
     async def scenario(cache):
         await built(cache, 1, [10, 11, 12, 13, 14])  # five ids, LENGTH 4: floor 10
         assert (await page(cache, 1)).floor == 10
-        written = await cache.push(9, [1])  # a late fanout of an old tweet
+        written = await push(cache, 9, [1])  # a late fanout of an old tweet
         return written, await page(cache, 1)
 
     written, cached = run(scenario)
@@ -125,7 +131,7 @@ def test_merge_then_unmerge_restores_the_timeline(run):
         await built(cache, 1, [1, 3])
         await cache.merge([1], [4, 2], 0)
         after_merge = (await page(cache, 1)).ids
-        await cache.unmerge(1, [4, 2])
+        await cache.unmerge(1, 7, [4, 2])
         return after_merge, await page(cache, 1)
 
     after_merge, after_unmerge = run(scenario)
@@ -135,10 +141,10 @@ def test_merge_then_unmerge_restores_the_timeline(run):
 
 def test_regeneration_yields_to_a_change_made_since_it_read_sqlite(run):
     async def scenario(cache):
-        version = await cache.read(1, 2**63 - 1, 50)  # a miss: the version to present
+        miss = await cache.read(1, 2**63 - 1, 50)  # a miss: the token to present
         await cache.merge([1], [5], 0)  # a follow lands meanwhile (no key yet: no-op)
-        refused = await cache.regenerate(1, version, [3, 2])
-        retried = await cache.regenerate(1, await cache.read(1, 2**63 - 1, 50), [5, 3, 2])
+        refused = await cache.regenerate(miss, [3, 2])
+        retried = await cache.regenerate(await cache.read(1, 2**63 - 1, 50), [5, 3, 2])
         return refused, retried, await page(cache, 1)
 
     refused, retried, cached = run(scenario)
@@ -155,3 +161,34 @@ def test_bodies_come_back_with_the_ids(run):
     cached = run(scenario)
     assert cached.ids == [2, 1]
     assert cached.bodies == [b'{"id":2}', None], "a body Redis lost is a None to fetch from SQLite"
+
+
+def test_a_late_push_goes_to_its_place_and_a_repeated_one_is_not_pushed_twice(run):
+    async def scenario(cache):
+        await built(cache, 1, [2, 6])
+        late, again, newest = await push(cache, 4, [1]), await push(cache, 4, [1]), await push(cache, 6, [1])
+        return (late, again, newest), await page(cache, 1)
+
+    written, cached = run(scenario)
+    assert written == (1, 0, 0)
+    assert cached.ids == [6, 4, 2]
+
+
+def test_the_pulled_accounts_survive_trims_merges_and_unmerges(run):
+    async def scenario(cache):
+        await built(cache, 1, [1, 2])
+        await cache.pull([1], 70)
+        await cache.pull([1], 80)
+        await cache.pull([1], 70)  # already pulled: named once
+        for tweet_id in (3, 4, 5, 6):  # LENGTH 4: a trim
+            await push(cache, tweet_id, [1])
+        await cache.merge([1], [7], 0, author=99)
+        await cache.unmerge(1, 99, [7])
+        tail_before = await cache.redis.lindex(timeline_key(1), -1)
+        await cache.merge([1], [8], 0, author=70)  # 70 is merged now: no longer pulled
+        return tail_before, await cache.redis.lindex(timeline_key(1), -1), await page(cache, 1)
+
+    tail_before, tail_after, cached = run(scenario)
+    assert tail_before.split(b"|")[1] == b"70,80"
+    assert tail_after.split(b"|")[1] == b"80"
+    assert cached.ids == [8, 6, 5, 4] and cached.floor == 3

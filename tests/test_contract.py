@@ -1,4 +1,4 @@
-"""Every endpoint and every status of CONTRACT.md, over real HTTP, for all three apps.
+"""Every endpoint and every status of docs/CONTRACT.md, over real HTTP, for all three apps.
 
 The `app` fixture is one running app per approach, shared by this whole module, so every
 test makes its own users (unique names) and never assumes an absolute id. Fanout apps
@@ -105,7 +105,7 @@ def state_of(app, *user_ids: int) -> dict:
 
 @contextmanager
 def nothing_changes(app, *user_ids: int):
-    """A response other than 2xx means the call changed nothing (CONTRACT.md)."""
+    """A response other than 2xx means the call changed nothing (docs/CONTRACT.md)."""
     before = state_of(app, *user_ids)
     yield
     assert state_of(app, *user_ids) == before, "a refused call changed something"

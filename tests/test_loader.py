@@ -23,7 +23,7 @@ from datagen.load import load_sqlite
 from harness import APPS, FANOUT_APPS, ROOT, AppServer
 from model import TimelineModel
 from timelines.designs import by_module
-from timelines.http import tweet_json
+from timelines.encoding import tweet_json
 
 LENGTH = 10
 

@@ -1,132 +1,236 @@
 """The cached home timeline of the two fanout designs, in Mastodon's FeedManager vocabulary:
-push, merge (on follow), unmerge (on unfollow), regenerate (after a flush or a restart).
+push, merge (on follow), unmerge (on unfollow), regenerate (after a flush, a restart or an
+eviction).
 
-One sorted set per user, `timeline:{id}`, members and scores both tweet ids (ids grow with
-time, so the id is the order and the cursor). Besides tweets it holds one marker member,
-`floor`, whose score f says: every tweet of this timeline with an id above f is here. A
-rebuilt timeline shorter than TIMELINE_LENGTH has f = 0 (it is complete); trimming the
-oldest entries raises f to the highest id trimmed. That marker is what lets a cache that
-is bounded, trimmed, merged into and unmerged from still answer exactly what the join
-answers: a page that runs below f is finished from SQLite. A missing key (never built,
-flushed, Redis restarted) is not an empty timeline; it is rebuilt from SQLite.
+One Redis list per user, `timeline:{id}`: tweet ids, newest first, then one tail element,
+the marker `f<floor>[|<pulled>]`. A native list of small integers is what Twitter kept (and
+what `python -m bench.encodings` measured cheapest: a few bytes an entry against ~100 for a
+sorted set, and less Redis CPU per push). The floor f says: every tweet of this timeline with
+an id above f is here. A rebuilt timeline shorter than TIMELINE_LENGTH has f = 0 (it is
+complete); trimming the oldest entries raises f to the highest id trimmed. That marker is
+what lets a cache that is bounded, trimmed, merged into and unmerged from still answer
+exactly what the join answers: a page that runs below f is finished from SQLite. `pulled`
+(the hybrid only) lists the celebrities the owner follows, whose tweets are read from their
+own lists, `recent:{id}`, which have the same layout. A missing key (never built, flushed,
+evicted) is not an empty timeline; it is rebuilt from SQLite.
 
-`timeline-version:{id}` counts merges and unmerges, so that a regeneration that read SQLite
-before a follow change gives up instead of writing a stale timeline over it.
+`token:{key}` guards a rebuild: a read that misses leaves a fresh token, every follow change
+deletes it, and a rebuild writes only while its token is still there, so a rebuild that read
+SQLite before a follow change never writes a stale timeline over it. Any of these keys may
+be evicted at any moment (maxmemory-policy allkeys-lru): each absence is read as "rebuild".
 
-Tweet bodies live once each in `tweet:{id}`, encoded as JSON, so a page is one Lua call:
-ids, then bodies, in one round trip.
+Tweet bodies live once each in `tweet:{id}`, encoded as JSON, for TWEET_TTL seconds, so a
+page is one Lua call: ids, then bodies, in one round trip; a body that has gone is read
+from SQLite.
 
-Every script keeps a single call short: the fanout sends followers in chunks sized to
-take ~2 ms (timelines/fanout.py), so no call holds Redis for more than a few milliseconds.
+Every script keeps a single call short: the fanout sends followers in chunks sized to take
+~2 ms (timelines/fanout.py). The scripts read `recent:` and `token:` keys they are not
+passed, which a single Redis allows and a Redis Cluster would not.
 """
 
 import logging
+from dataclasses import dataclass
 
 import redis.asyncio as redis
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError, OutOfMemoryError, TimeoutError
 from redis.retry import Retry
 
 log = logging.getLogger("uvicorn.error")
 
-READ = """
-local floor = redis.call('ZSCORE', KEYS[1], 'floor')
-if not floor then
-    return {0, redis.call('GET', KEYS[2]) or '0'}
-end
-local ids = redis.call('ZRANGE', KEYS[1], '(' .. ARGV[1], '(' .. floor, 'BYSCORE', 'REV',
-                       'LIMIT', 0, ARGV[2])
-local bodies = {}
-if #ids > 0 then
-    local keys = {}
-    for i, id in ipairs(ids) do keys[i] = 'tweet:' .. id end
-    bodies = redis.call('MGET', unpack(keys))
-end
-return {1, floor, ids, bodies}
-"""
+# Redis cannot take a call now: down, too slow, or full under maxmemory-policy noeviction.
+# The apps answer from SQLite and the outbox keeps what is owed.
+REDIS_DOWN = (ConnectionError, TimeoutError, OutOfMemoryError)
 
-# Shared by the scripts that add: a timeline never holds more than `length` tweets; one
-# that would is cut back to the newest `keep` (a little fewer), and the floor rises to the
-# highest id dropped. Cutting a slack at a time makes the cut, three commands on a cold
-# sorted set, happen once every (length - keep) pushes instead of on every push: about a
-# third of the fanout's cost on full timelines (bench/fanout.py). Rank 0 is always the
-# floor marker, since every tweet scores above it.
-TRIM = """
-local function trim(key, length, keep)
-    local size = redis.call('ZCARD', key) - 1
-    if size > length then
-        local drop = size - keep
-        local cut = redis.call('ZRANGE', key, drop, drop, 'WITHSCORES')
-        redis.call('ZREMRANGEBYRANK', key, 1, drop)
-        redis.call('ZADD', key, cut[2], 'floor')
+# Shared by every script. Ids stay strings as Redis returns them; only comparisons convert.
+LIST = """
+local function parse(marker)
+    local bar = string.find(marker, '|', 1, true)
+    if bar then return string.sub(marker, 2, bar - 1), string.sub(marker, bar + 1) end
+    return string.sub(marker, 2), ''
+end
+local function marker(floor, pulled)
+    if pulled == '' then return 'f' .. floor end
+    return 'f' .. floor .. '|' .. pulled
+end
+local function token(key)
+    local current = redis.call('GET', key)
+    if current then return current end
+    local now = redis.call('TIME')
+    current = now[1] .. '.' .. now[2]
+    redis.call('SET', key, current)
+    return current
+end
+-- Up to `limit` ids below `before` and above `floor`, newest first, from the head down.
+local function below(key, before, limit, floor)
+    local out, start, window = {}, 0, limit + 1
+    before, floor = tonumber(before), tonumber(floor)
+    while true do
+        local ids = redis.call('LRANGE', key, start, start + window - 1)
+        if #ids == 0 then return out end
+        for _, id in ipairs(ids) do
+            local n = tonumber(id)
+            if not n or n <= floor then return out end
+            if n < before then
+                out[#out + 1] = id
+                if #out == limit then return out end
+            end
+        end
+        start, window = start + window, window * 4
     end
 end
+-- Ids from several lists, newest first, each once, above `floor`, at most `limit`.
+local function newest(lists, floor, limit)
+    local seen, all = {}, {}
+    for _, ids in ipairs(lists) do
+        for _, id in ipairs(ids) do
+            if not seen[id] and tonumber(id) > floor then seen[id] = true; all[#all + 1] = id end
+        end
+    end
+    table.sort(all, function(a, b) return tonumber(a) > tonumber(b) end)
+    local out = {}
+    for i = 1, math.min(limit, #all) do out[i] = all[i] end
+    return out
+end
+local function bodies(ids)
+    if #ids == 0 then return {} end
+    local keys = {}
+    for i, id in ipairs(ids) do keys[i] = 'tweet:' .. id end
+    return redis.call('MGET', unpack(keys))
+end
+-- A list that grew past `length` is cut back to the newest `keep`: a slack at a time, so
+-- the cut happens once every (length - keep) pushes, not on each. The floor rises to the
+-- highest id dropped.
+local function trim(key, length, keep)
+    if redis.call('LLEN', key) - 1 > length then
+        local cut = redis.call('LINDEX', key, keep)
+        local _, pulled = parse(redis.call('LINDEX', key, -1))
+        redis.call('LTRIM', key, 0, keep - 1)
+        redis.call('RPUSH', key, marker(cut, pulled))
+    end
+end
+local function rewrite(key, ids, floor, pulled)
+    redis.call('DEL', key)
+    for i = 1, #ids, 4000 do
+        redis.call('RPUSH', key, unpack(ids, i, math.min(i + 3999, #ids)))
+    end
+    redis.call('RPUSH', key, marker(floor, pulled))
+end
 """
 
-# KEYS: followers' timelines. ARGV: tweet id, length, keep. Returns timelines written.
-PUSH = TRIM + """
+# KEYS: timeline, its token. ARGV: before, limit.
+# {1, floor, ids, bodies} when cached; {0, token} when it must be rebuilt.
+READ = LIST + """
+local tail = redis.call('LINDEX', KEYS[1], -1)
+if not tail then return {0, token(KEYS[2])} end
+local floor = parse(tail)
+local ids = below(KEYS[1], ARGV[1], tonumber(ARGV[2]), floor)
+return {1, tonumber(floor), ids, bodies(ids)}
+"""
+
+# KEYS: lists (followers' timelines, or an author's recent tweets). ARGV: id, length, keep.
+# Only lists already cached take the id (Haplo's RPUSHX); an id already there is not
+# pushed twice; one that arrives late (fanouts run side by side) goes to its place.
+PUSH = LIST + """
 local id, length, keep, written = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), 0
-local score = tonumber(id)
+local n = tonumber(id)
 for _, key in ipairs(KEYS) do
-    local floor = redis.call('ZSCORE', key, 'floor')
-    if floor and score > tonumber(floor) and redis.call('ZADD', key, id, id) == 1 then
-        written = written + 1
+    local tail = redis.call('LINDEX', key, -1)
+    if tail and n > tonumber((parse(tail))) then
+        local head = tonumber(redis.call('LINDEX', key, 0))
+        if not head or head < n then
+            redis.call('LPUSH', key, id)
+            written = written + 1
+        elseif head ~= n then
+            for _, other in ipairs(redis.call('LRANGE', key, 0, -1)) do
+                local o = tonumber(other)
+                if o == n then break end
+                if not o or o < n then
+                    redis.call('LINSERT', key, 'BEFORE', other, id)
+                    written = written + 1
+                    break
+                end
+            end
+        end
         trim(key, length, keep)
     end
 end
 return written
 """
 
-# KEYS: pairs of (timeline, version). ARGV: length, keep, source floor, tweet ids.
-# The ids are complete above the source floor (a user's newest N tweets, say), so the
-# merged timeline can only claim completeness above the higher of the two floors.
-MERGE = TRIM + """
-local length, keep, source_floor = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+# KEYS: pairs of (timeline, token). ARGV: length, keep, source floor, author, tweet ids
+# newest first. The ids are complete above the source floor (an author's newest N, say), so
+# the merged timeline can only claim completeness above the higher of the two floors. The
+# author's tweets are now in the timeline, so the author is no longer pulled (the hybrid).
+MERGE = LIST + """
+local length, keep, source_floor, author = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local incoming = {}
+for i = 5, #ARGV do incoming[#incoming + 1] = ARGV[i] end
 for k = 1, #KEYS, 2 do
     local key = KEYS[k]
-    redis.call('INCR', KEYS[k + 1])
-    local floor = redis.call('ZSCORE', key, 'floor')
-    if floor then
-        floor = math.max(tonumber(floor), source_floor)
-        redis.call('ZREMRANGEBYSCORE', key, '-inf', floor)
-        redis.call('ZADD', key, floor, 'floor')
-        for i = 4, #ARGV do
-            if tonumber(ARGV[i]) > floor then redis.call('ZADD', key, ARGV[i], ARGV[i]) end
-        end
+    redis.call('DEL', KEYS[k + 1])
+    local tail = redis.call('LINDEX', key, -1)
+    if tail then
+        local floor, pulled = parse(tail)
+        if tonumber(source_floor) > tonumber(floor) then floor = source_floor end
+        local ids = redis.call('LRANGE', key, 0, -2)
+        local merged = newest({ids, incoming}, tonumber(floor), #ids + #incoming)
+        pulled = string.gsub(',' .. pulled .. ',', ',' .. author .. ',', ',')
+        rewrite(key, merged, floor, string.sub(pulled, 2, -2))
         trim(key, length, keep)
     end
 end
 return 1
 """
 
-# KEYS: timeline, version. ARGV: tweet ids to take out.
-UNMERGE = """
-redis.call('INCR', KEYS[2])
-for i = 1, #ARGV, 4000 do
-    redis.call('ZREM', KEYS[1], unpack(ARGV, i, math.min(i + 3999, #ARGV)))
+# KEYS: timeline, token. ARGV: author, the author's tweet ids to take out. The author is no
+# longer pulled either.
+UNMERGE = LIST + """
+redis.call('DEL', KEYS[2])
+local tail = redis.call('LINDEX', KEYS[1], -1)
+if not tail then return 0 end
+local gone = {}
+for i = 2, #ARGV do gone[ARGV[i]] = true end
+local kept = {}
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -2)) do
+    if not gone[id] then kept[#kept + 1] = id end
 end
+local floor, pulled = parse(tail)
+pulled = string.gsub(',' .. pulled .. ',', ',' .. ARGV[1] .. ',', ',')
+rewrite(KEYS[1], kept, floor, string.sub(pulled, 2, -2))
 return 1
 """
 
-# KEYS: timeline, version. ARGV: the version read before the regeneration's SQL, floor, ids.
-REGENERATE = """
-if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
-redis.call('ZADD', KEYS[1], ARGV[2], 'floor')
-for i = 3, #ARGV, 2000 do
-    local last = math.min(i + 1999, #ARGV)
-    local args = {}
-    for j = i, last do
-        args[#args + 1] = ARGV[j]
-        args[#args + 1] = ARGV[j]
+# KEYS: pairs of (timeline, token). ARGV: a celebrity its owners now read at read time.
+PULL = LIST + """
+for k = 1, #KEYS, 2 do
+    redis.call('DEL', KEYS[k + 1])
+    local tail = redis.call('LINDEX', KEYS[k], -1)
+    if tail then
+        local floor, pulled = parse(tail)
+        if not string.find(',' .. pulled .. ',', ',' .. ARGV[1] .. ',', 1, true) then
+            if pulled ~= '' then pulled = pulled .. ',' end
+            redis.call('LSET', KEYS[k], -1, marker(floor, pulled .. ARGV[1]))
+        end
     end
-    redis.call('ZADD', KEYS[1], unpack(args))
 end
 return 1
 """
 
-# KEYS: timeline, version. Drops a timeline whose follows changed while Redis was away.
+# KEYS: list, token. ARGV: the token read with the miss, floor, pulled, ids newest first.
+# 1 when the list exists afterwards (written now, or by a concurrent rebuild).
+REGENERATE = LIST + """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+local ids = {}
+for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
+rewrite(KEYS[1], ids, ARGV[2], ARGV[3])
+return 1
+"""
+
+# KEYS: list, token. Drops a list whose sources changed while Redis was away.
 EVICT = """
-redis.call('INCR', KEYS[2])
+redis.call('DEL', KEYS[2])
 return redis.call('DEL', KEYS[1])
 """
 
@@ -135,8 +239,13 @@ def timeline_key(user_id: int) -> str:
     return f"timeline:{user_id}"
 
 
-def version_key(user_id: int) -> str:
-    return f"timeline-version:{user_id}"
+def recent_key(author_id: int) -> str:
+    """A celebrity's newest tweet ids (the hybrid), laid out like a timeline."""
+    return f"recent:{author_id}"
+
+
+def token_key(key: str) -> str:
+    return f"token:{key}"
 
 
 def connect(redis_url: str) -> redis.Redis:
@@ -146,81 +255,118 @@ def connect(redis_url: str) -> redis.Redis:
                                 retry=Retry(NoBackoff(), 1))
 
 
-class Page:
-    """What the cache holds for one page: ids newest first, bodies (None where evicted),
-    and the floor below which the cache knows nothing."""
-
-    __slots__ = ("ids", "bodies", "floor")
-
-    def __init__(self, ids: list[int], bodies: list[bytes | None], floor: int):
-        self.ids, self.bodies, self.floor = ids, bodies, floor
-
-
-class TimelineCache:
-    def __init__(self, client: redis.Redis, length: int):
-        self.redis = client
-        self.length = length
-        self.keep = length - length // 16
-        self._read = client.register_script(READ)
-        self._push = client.register_script(PUSH)
-        self._merge = client.register_script(MERGE)
-        self._unmerge = client.register_script(UNMERGE)
-        self._regenerate = client.register_script(REGENERATE)
-        self._evict = client.register_script(EVICT)
-
-    async def read(self, user_id: int, before: int, limit: int) -> Page | str:
-        """A Page, or (timeline not cached) the version string a regeneration must present."""
-        reply = await self._read(keys=[timeline_key(user_id), version_key(user_id)],
-                                 args=[before, limit])
-        if reply[0] == 0:
-            return reply[1].decode()
-        _, floor, ids, bodies = reply
-        return Page([int(i) for i in ids], bodies, int(float(floor)))
-
-    async def store_tweets(self, encoded: dict[int, bytes]) -> None:
-        if encoded:
-            await self.redis.mset({f"tweet:{tweet_id}": body for tweet_id, body in encoded.items()})
-
-    async def push(self, tweet_id: int, follower_ids: list[int]) -> int:
-        return await self._push(keys=[timeline_key(f) for f in follower_ids],
-                                args=[tweet_id, self.length, self.keep])
-
-    async def merge(self, user_ids: list[int], tweet_ids: list[int], source_floor: int) -> None:
-        keys = [key for u in user_ids for key in (timeline_key(u), version_key(u))]
-        await self._merge(keys=keys, args=[self.length, self.keep, source_floor, *tweet_ids])
-
-    async def unmerge(self, user_id: int, tweet_ids: list[int]) -> None:
-        await self._unmerge(keys=[timeline_key(user_id), version_key(user_id)], args=tweet_ids)
-
-    async def floor(self, user_id: int) -> int | None:
-        score = await self.redis.zscore(timeline_key(user_id), "floor")
-        return None if score is None else int(score)
-
-    async def regenerate(self, user_id: int, version: str, tweet_ids: list[int]) -> bool:
-        """Writes the newest TIMELINE_LENGTH ids of a timeline read from SQLite, unless a
-        merge or unmerge happened since `version` was read. True when the key exists."""
-        tweet_ids = tweet_ids[: self.length]
-        floor = source_floor(tweet_ids, self.length)
-        written = await self._regenerate(keys=[timeline_key(user_id), version_key(user_id)],
-                                         args=[version, floor, *tweet_ids])
-        return written == 1
-
-    async def evict(self, user_id: int) -> None:
-        await self._evict(keys=[timeline_key(user_id), version_key(user_id)])
+def encode_timeline(tweet_ids: list[int], length: int, pulled: list[int] = ()) -> list[bytes]:
+    """The elements of a cached list holding someone's newest ids (newest first), as a
+    rebuild writes them: what a loader RPUSHes to build one without the app."""
+    tweet_ids = list(tweet_ids[:length])
+    tail = b"f%d" % source_floor(tweet_ids, length)
+    if pulled:
+        tail += b"|" + b",".join(b"%d" % author for author in pulled)
+    return [b"%d" % tweet_id for tweet_id in tweet_ids] + [tail]
 
 
 def source_floor(newest_ids: list[int], length: int) -> int:
     """The floor of a list of someone's newest `length` ids: complete above its last id
     when it was cut at `length`, complete altogether when it was shorter."""
-    return newest_ids[-1] - 1 if len(newest_ids) >= length else 0
+    return int(newest_ids[-1]) - 1 if len(newest_ids) >= length else 0
 
 
-async def say_if_unreachable(cache: TimelineCache, redis_url: str) -> bool:
+@dataclass(frozen=True, slots=True)
+class Page:
+    """What the cache holds for one page: ids newest first, bodies (None where gone), and
+    the floor below which the cache knows nothing."""
+
+    ids: list[int]
+    bodies: list[bytes | None]
+    floor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Miss:
+    """A list Redis does not hold. `token` is what its rebuild must present."""
+
+    key: str
+    token: str
+
+
+class TimelineCache:
+    def __init__(self, client: redis.Redis, length: int, tweet_ttl: int = 86_400):
+        self.redis = client
+        self.length = length
+        self.keep = length - length // 16
+        self.tweet_ttl = tweet_ttl
+        self._read = client.register_script(READ)
+        self._push = client.register_script(PUSH)
+        self._merge = client.register_script(MERGE)
+        self._unmerge = client.register_script(UNMERGE)
+        self._pull = client.register_script(PULL)
+        self._regenerate = client.register_script(REGENERATE)
+        self._evict = client.register_script(EVICT)
+
+    def script(self, lua: str):
+        """A design's own script, with the shared list functions in front of it."""
+        return self.redis.register_script(LIST + lua)
+
+    async def read(self, user_id: int, before: int, limit: int) -> Page | Miss:
+        key = timeline_key(user_id)
+        reply = await self._read(keys=[key, token_key(key)], args=[before, limit])
+        return page_or_miss(key, reply)
+
+    async def store_tweets(self, encoded: dict[int, bytes]) -> None:
+        if encoded:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for tweet_id, body in encoded.items():
+                    pipe.set(f"tweet:{tweet_id}", body, ex=self.tweet_ttl)
+                await pipe.execute()
+
+    async def push(self, tweet_id: int, keys: list[str]) -> int:
+        """Pushes into the given cached lists; returns how many took it."""
+        return await self._push(keys=keys, args=[tweet_id, self.length, self.keep])
+
+    async def merge(self, user_ids: list[int], tweet_ids: list[int], source_floor: int,
+                    author: int = 0) -> None:
+        keys = [key for u in user_ids for key in (timeline_key(u), token_key(timeline_key(u)))]
+        newest_first = sorted(tweet_ids, reverse=True)
+        await self._merge(keys=keys, args=[self.length, self.keep, source_floor, author, *newest_first])
+
+    async def unmerge(self, user_id: int, author: int, tweet_ids: list[int]) -> None:
+        key = timeline_key(user_id)
+        await self._unmerge(keys=[key, token_key(key)], args=[author, *tweet_ids])
+
+    async def pull(self, user_ids: list[int], author: int) -> None:
+        keys = [key for u in user_ids for key in (timeline_key(u), token_key(timeline_key(u)))]
+        await self._pull(keys=keys, args=[author])
+
+    async def floor(self, user_id: int) -> int | None:
+        tail = await self.redis.lindex(timeline_key(user_id), -1)
+        return None if tail is None else int(tail[1:].split(b"|")[0])
+
+    async def regenerate(self, miss: Miss, tweet_ids: list[int], pulled: list[int] = ()) -> bool:
+        """Writes the newest TIMELINE_LENGTH ids read from SQLite, unless a follow change
+        happened since the miss. True when the list exists afterwards."""
+        elements = encode_timeline(sorted(tweet_ids, reverse=True), self.length, pulled)
+        floor, _, pulled_text = elements[-1][1:].partition(b"|")
+        written = await self._regenerate(keys=[miss.key, token_key(miss.key)],
+                                         args=[miss.token, floor, pulled_text, *elements[:-1]])
+        return written == 1
+
+    async def evict(self, key: str) -> None:
+        await self._evict(keys=[key, token_key(key)])
+
+
+def page_or_miss(key: str, reply: list) -> Page | Miss:
+    if reply[0] == 0:
+        return Miss(key, reply[1].decode())
+    _, floor, ids, bodies = reply
+    return Page([int(i) for i in ids], bodies, int(floor))
+
+
+async def redis_reachable(cache: TimelineCache, redis_url: str) -> bool:
     """Redis is a cache: the app starts without it, answers from SQLite and keeps what it
-    owes in the outbox. One line says so; no traceback. True when Redis answered."""
+    owes in the outbox. One line says so when it is not there; no traceback."""
     try:
         await cache.redis.ping()
-    except (redis.ConnectionError, redis.TimeoutError) as error:
+    except REDIS_DOWN as error:
         log.warning("Redis unreachable at REDIS_URL=%s (%s): answering from SQLite until it "
                     "is back; start redis-server or set REDIS_URL", redis_url, error)
         return False

@@ -5,8 +5,8 @@ the tweet. Each app process runs one worker in its lifespan. A worker claims row
 leasing them inside a write transaction (SQLite has one writer at a time, so two processes
 cannot claim the same row), walks the author's followers in id order in batches, pushes the
 tweet id into each batch's cached timelines, and records how far it got. A worker killed
-half-way leaves its lease to expire; the next one resumes at the recorded follower. Pushing
-a tweet id into a sorted set twice leaves one entry, so the few followers between the last
+half-way leaves its lease to expire; the next one resumes at the recorded follower. The push
+script never inserts an id a timeline already holds, so the few followers between the last
 checkpoint and the crash are not served twice either. The row is deleted, and the fanout
 lag logged, only after the last follower has it.
 
@@ -20,13 +20,13 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass
+from typing import Self
 
 import orjson
-import redis.exceptions
 
-from timelines.cache import TimelineCache, source_floor
+from timelines.cache import REDIS_DOWN, TimelineCache, recent_key, source_floor, timeline_key
 from timelines.db import Database
-from timelines.http import tweet_json
+from timelines.encoding import tweet_json
 
 log = logging.getLogger("uvicorn.error")
 
@@ -74,6 +74,15 @@ class CallSizer:
 
 
 @dataclass
+class WorkerTotals:
+    """What this worker has done since it started: the fanout benchmark reads these."""
+    jobs_done: int = 0
+    follower_writes: int = 0  # followers walked by tweet fanouts (cached or not)
+    redis_calls: int = 0
+    redis_seconds: float = 0.0  # waiting on the calls that deliver
+
+
+@dataclass
 class Job:
     id: int
     kind: str
@@ -91,6 +100,19 @@ class FanoutWorker:
         self.batch = 10_000  # followers per SQLite read
         self.wake = asyncio.Event()
         self.redis_down = redis_down  # said once already, at start-up
+        self.totals = WorkerTotals()
+        self._task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> Self:
+        self._task = asyncio.create_task(self.run())
+        return self
+
+    async def __aexit__(self, *_) -> None:
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
 
     async def run(self) -> None:
         while True:
@@ -102,7 +124,7 @@ class FanoutWorker:
                     continue
                 await self.deliver(unfinished)
                 self._redis_back()
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            except REDIS_DOWN as error:
                 await self._redis_lost(error, unfinished)
             except sqlite3.OperationalError as error:
                 log.warning("fanout worker: SQLite busy (%s); retrying", error)
@@ -133,10 +155,12 @@ class FanoutWorker:
         await self._store_bodies(jobs)
         done = await self._deliver_all(jobs)
         await self.db.write(lambda tx: self._finish(tx, done))
+        self.totals.jobs_done += len(done)
+        self.totals.follower_writes += sum(followers for _, followers, _ in done)
 
     async def _store_bodies(self, jobs: list[Job]) -> None:
         """The claimed tweets' bodies, cached in one read and one write for the batch."""
-        tweet_ids = [job.tweet_id for job in jobs if job.kind == "tweet"]
+        tweet_ids = [job.tweet_id for job in jobs if job.kind in ("tweet", "recent")]
         if tweet_ids:
             rows = await self.db.fetchall(SELECT_TWEETS, (orjson.dumps(tweet_ids).decode(),))
             await self.cache.store_tweets({row[0]: tweet_json(row) for row in rows})
@@ -158,16 +182,31 @@ class FanoutWorker:
         if job.kind == "tweet":
             return await self._walk_followers(job, self._pusher(job.tweet_id), [job.tweet_id],
                                               self.push_size)
-        if job.kind == "backfill":
+        if job.kind == "recent":
+            await self.cache.push(job.tweet_id, [recent_key(job.user_id)])
+        elif job.kind == "backfill":
             await self._deliver_backfill(job)
+        elif job.kind == "pull":
+            await self._deliver_pull(job)
         elif job.kind == "evict":
-            await self.cache.evict(job.user_id)
+            await self.cache.evict(timeline_key(job.user_id))
         return 0
 
     def _pusher(self, tweet_id: int):
         async def push(followers: list[int]) -> None:
-            await self.cache.push(tweet_id, followers)
+            await self.cache.push(tweet_id, [timeline_key(f) for f in followers])
         return push
+
+    async def _deliver_pull(self, job: Job) -> None:
+        """An account became a celebrity: its followers read its tweets from `recent:{id}`
+        from now on. The list may be left from an earlier spell and miss what was fanned out
+        since, so it goes, to be rebuilt whole on the next read."""
+        await self.cache.evict(recent_key(job.user_id))
+
+        async def pull(followers: list[int]) -> None:
+            await self.cache.pull(followers, job.user_id)
+
+        await self._walk_followers(job, pull, [], self.push_size)
 
     async def _deliver_backfill(self, job: Job) -> None:
         rows = await self.db.fetchall(NEWEST_TWEET_IDS, (job.user_id, self.cache.length))
@@ -175,11 +214,12 @@ class FanoutWorker:
         floor = source_floor(tweet_ids, self.cache.length)
 
         async def merge(followers: list[int]) -> None:
-            await self.cache.merge(followers, tweet_ids, floor)
+            await self.cache.merge(followers, tweet_ids, floor, author=job.user_id)
 
-        if tweet_ids:
-            # Each follower takes up to TIMELINE_LENGTH ids: far fewer followers per call.
-            await self._walk_followers(job, merge, tweet_ids, CallSizer(1, low=1))
+        # Each follower takes up to TIMELINE_LENGTH ids: far fewer followers per call. With
+        # no tweets the walk still matters: it ends the followers' pull of the account.
+        await self._walk_followers(job, merge, tweet_ids, CallSizer(1, low=1))
+        await self.cache.evict(recent_key(job.user_id))
 
     @staticmethod
     def _finish(tx: sqlite3.Connection, done: list[tuple[Job, int, float]]) -> None:
@@ -202,7 +242,10 @@ class FanoutWorker:
                     chunk = followers[start:start + sizer.size]
                     began = time.perf_counter()
                     await deliver(chunk)
-                    sizer.measured(len(chunk), time.perf_counter() - began)
+                    took = time.perf_counter() - began
+                    sizer.measured(len(chunk), took)
+                    self.totals.redis_calls += 1
+                    self.totals.redis_seconds += took
                     start += len(chunk)
                 await self._take_back_from_unfollowers(job.user_id, followers, delivered_ids)
                 count += len(followers)
@@ -222,7 +265,7 @@ class FanoutWorker:
         rows = await self.db.fetchall(FOLLOWERS_BETWEEN, (user_id, delivered_to[0], delivered_to[-1]))
         still_following = {follower for (follower,) in rows}
         for gone in set(delivered_to) - still_following:
-            await self.cache.unmerge(gone, tweet_ids)
+            await self.cache.unmerge(gone, user_id, tweet_ids)
 
     async def _redis_lost(self, error: Exception, unfinished: list[Job]) -> None:
         if not self.redis_down:

@@ -1,21 +1,20 @@
 """What both fanout designs do between SQLite and the timeline cache, in Mastodon's
 FeedManager vocabulary: merge a followee's tweets on follow, unmerge them on unfollow,
-regenerate a timeline Redis does not hold, hydrate a page's bodies, and answer from SQLite
-where the cache cannot. Identical for approach 2 and the hybrid, so it lives once; the one
-query that differs by design (which tweets a regenerated timeline holds) is passed in."""
+regenerate a list Redis does not hold, hydrate a page's bodies, and answer from SQLite
+where the cache cannot. Identical for approach 2 and the hybrid, so it lives once; the
+queries that differ by design (which tweets a regenerated timeline holds, which accounts it
+pulls) are passed in."""
 
 import time
 
 import orjson
-import redis.exceptions
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from timelines.cache import Page, source_floor
-from timelines.http import problem, tweet_json
+from timelines.cache import REDIS_DOWN, Miss, Page, source_floor, timeline_key
+from timelines.encoding import tweet_json
+from timelines.http import problem
 from timelines.users import SELECT_USER_EXISTS, tweet_page
-
-REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 OWE_EVICTION = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('evict', ?, ?)"
 HOME_TIMELINE = """
@@ -39,21 +38,27 @@ async def merge(app: FastAPI, follower_id: int, followee_id: int) -> None:
     length = app.state.cache.length
     rows = await app.state.db.fetchall(NEWEST_TWEET_IDS, (followee_id, length))
     tweet_ids = [tweet_id for (tweet_id,) in rows]
-    await app.state.cache.merge([follower_id], tweet_ids, source_floor(tweet_ids, length))
+    await app.state.cache.merge([follower_id], tweet_ids, source_floor(tweet_ids, length), followee_id)
     await settle(app, follower_id, followee_id, following=True)
+
+
+async def pull(app: FastAPI, follower_id: int, celebrity_id: int) -> None:
+    """The hybrid: a celebrity's tweets are read from its own list at read time, not merged."""
+    await app.state.cache.pull([follower_id], celebrity_id)
+    await settle(app, follower_id, celebrity_id, following=True)
 
 
 async def unmerge(app: FastAPI, follower_id: int, followee_id: int) -> None:
     """The followee's tweets leave the follower's cached timeline (those above its floor are
-    all it can hold)."""
+    all it can hold), and the followee is no longer pulled (the hybrid)."""
     floor = await app.state.cache.floor(follower_id)
     if floor is None:
         # Nothing cached, but a regeneration that read the old graph may be about to write
-        # it: evicting bumps the version, so that regeneration gives up (a merge bumps it too).
-        await app.state.cache.evict(follower_id)
+        # it: evicting drops its token, so that regeneration gives up (a merge drops it too).
+        await app.state.cache.evict(timeline_key(follower_id))
     else:
         rows = await app.state.db.fetchall(TWEET_IDS_ABOVE, (followee_id, floor))
-        await app.state.cache.unmerge(follower_id, [tweet_id for (tweet_id,) in rows])
+        await app.state.cache.unmerge(follower_id, followee_id, [tweet_id for (tweet_id,) in rows])
     await settle(app, follower_id, followee_id, following=False)
 
 
@@ -64,7 +69,7 @@ async def settle(app: FastAPI, follower_id: int, followee_id: int, following: bo
     its change is in: whichever change reaches Redis last then sees the final state, and
     if that is not what it applied, the timeline is dropped, to be rebuilt from SQLite."""
     if (await app.state.db.fetchone(FOLLOWS_NOW, (follower_id, followee_id)) is not None) != following:
-        await app.state.cache.evict(follower_id)
+        await app.state.cache.evict(timeline_key(follower_id))
 
 
 async def update_cache(app: FastAPI, user_id: int, change) -> None:
@@ -77,24 +82,32 @@ async def update_cache(app: FastAPI, user_id: int, change) -> None:
         app.state.worker.wake.set()
 
 
-async def regenerate_and_answer(app: FastAPI, user_id: int, version: str, before: int, limit: int,
-                                timeline_ids_above: str) -> Response:
-    """Regenerates a timeline Redis does not hold. SQLite assigns ids in commit order, so a
-    tweet the snapshot missed has an id above its last one: reading those again once the
-    key exists catches any fanout that found no key to push into meanwhile.
-    `timeline_ids_above` (user_id, above, limit) -> ids, newest first: what the design caches."""
+async def regenerate_and_answer(app: FastAPI, user_id: int, miss: Miss, before: int, limit: int,
+                                timeline_ids_above: str, pulled_accounts: str | None = None) -> Response:
+    """Regenerates a timeline Redis does not hold, and answers this page from SQLite.
+    `timeline_ids_above` (user_id, above, limit) -> ids, newest first: what the design caches;
+    `pulled_accounts` (user_id) -> the accounts whose tweets it reads at read time instead."""
     async with app.state.db.snapshot() as db:
         if not await (await db.execute(SELECT_USER_EXISTS, (user_id,))).fetchone():
             return problem(404, f"no user {user_id}")
-        (last_id,) = await (await db.execute(LAST_TWEET_ID)).fetchone()
-        rows = await (await db.execute(timeline_ids_above, (user_id, 0, app.state.cache.length))).fetchall()
-    if await app.state.cache.regenerate(user_id, version, [tweet_id for (tweet_id,) in rows]):
-        app.state.counters["regenerations"] += 1
-        length = app.state.cache.length
-        rows = await app.state.db.fetchall(timeline_ids_above, (user_id, last_id, length))
-        late_ids = [tweet_id for (tweet_id,) in rows]
-        await app.state.cache.merge([user_id], late_ids, source_floor(late_ids, length))
+        pulled = [] if pulled_accounts is None else [
+            account for (account,) in await (await db.execute(pulled_accounts, (user_id,))).fetchall()]
+    await regenerate(app, miss, timeline_ids_above, user_id, pulled)
     return await page_from_database(app, user_id, before, limit)
+
+
+async def regenerate(app: FastAPI, miss: Miss, ids_above: str, owner: int, pulled: list[int] = ()) -> None:
+    """Rebuilds one cached list from `ids_above` (owner, above, limit) -> ids. SQLite assigns
+    ids in commit order, so a tweet the snapshot missed has an id above its last one:
+    reading those again once the key exists catches any push that found no key meanwhile."""
+    length = app.state.cache.length
+    async with app.state.db.snapshot() as db:
+        (last_id,) = await (await db.execute(LAST_TWEET_ID)).fetchone()
+        rows = await (await db.execute(ids_above, (owner, 0, length))).fetchall()
+    if await app.state.cache.regenerate(miss, [tweet_id for (tweet_id,) in rows], pulled):
+        app.state.counters["regenerations"] += 1
+        for (late_id,) in await app.state.db.fetchall(ids_above, (owner, last_id, length)):
+            await app.state.cache.push(late_id, [miss.key])
 
 
 async def page_from_database(app: FastAPI, user_id: int, before: int, limit: int) -> Response:

@@ -46,6 +46,7 @@ def create_app(title: str, lifespan) -> FastAPI:
     app.add_exception_handler(sqlite3.OperationalError, database_busy)
     app.add_exception_handler(redis.exceptions.ConnectionError, redis_unreachable)
     app.add_exception_handler(redis.exceptions.TimeoutError, redis_unreachable)
+    app.add_exception_handler(redis.exceptions.OutOfMemoryError, redis_unreachable)
     return app
 
 
@@ -59,12 +60,6 @@ def problem(status_code: int, detail: str) -> Response:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def tweet_json(row) -> bytes:
-    """One tweet, encoded once; cached as these bytes and joined into pages as they are."""
-    tweet_id, user_id, text, created_at = row
-    return orjson.dumps({"id": tweet_id, "user_id": user_id, "text": text, "created_at": created_at})
 
 
 def tweet_list(user_id: int, encoded_tweets: list[bytes]) -> Response:

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
-MAX_ID = 2**63  # ids are positive and fit a signed 64-bit integer (CONTRACT.md)
+MAX_ID = 2**63  # ids are positive and fit a signed 64-bit integer (docs/CONTRACT.md)
 
 
 def _decimal(value):

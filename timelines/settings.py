@@ -3,7 +3,7 @@ from pydantic_settings import BaseSettings
 
 
 class Settings(BaseSettings):
-    """Read from the environment; the same names in all three apps (CONTRACT.md)."""
+    """Read from the environment; the same names in all three apps (docs/CONTRACT.md)."""
 
     database_url: str = "sqlite:///timelines.db"
     redis_url: str = "redis://localhost:6379/0"
@@ -12,6 +12,9 @@ class Settings(BaseSettings):
     # Followers in the fanout's first Redis call; later calls are sized from measured
     # cost to take ~2 ms each (timelines/fanout.py), under the 5 ms a call may hold Redis.
     fanout_chunk: int = Field(256, ge=1)
+    # Seconds a tweet's body stays in Redis: one no timeline reads any more must go, and a
+    # body that has gone is read from SQLite again.
+    tweet_ttl: int = Field(86_400, ge=1)
     reader_connections: int = Field(4, ge=1)
     # When set, the calls that change state need `Authorization: Bearer <token>`; reads stay
     # open. Unset or empty: everything is open, as the demo wants (timelines/http.py).

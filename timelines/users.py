@@ -7,6 +7,7 @@ import sqlite3
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
+from timelines.encoding import tweet_json
 from timelines.http import (
     ERRORS,
     WRITE,
@@ -14,7 +15,6 @@ from timelines.http import (
     json_response,
     now_iso,
     problem,
-    tweet_json,
     tweet_list,
 )
 from timelines.models import Before, Limit, NewUser, Profile, TweetList, User, UserId
