@@ -114,7 +114,7 @@ def stop(process: subprocess.Popen | None, timeout: float = 10) -> None:
         process.wait()
 
 
-@dataclass
+@dataclass(eq=False)  # a process is itself: equal, and hashed, by identity
 class RedisServer:
     """A redis-server of our own, persistence off: the bench may flush, kill and restart it."""
     directory: Path
@@ -167,7 +167,7 @@ class RedisServer:
         self.stop()
 
 
-@dataclass
+@dataclass(eq=False)  # a process is itself: equal, and hashed, by identity
 class AppServer:
     """`uvicorn MODULE:app` with identical flags for every approach; settings by environment."""
     module: str
@@ -254,7 +254,7 @@ class AppServer:
         self.stop()
 
 
-@dataclass
+@dataclass(eq=False)
 class Stack:
     """A private redis-server and one app on it: logs in `workdir`, the SQLite file in
     `data_dir` (default: `workdir` too), for the runs that own both (faults, soak)."""

@@ -18,7 +18,7 @@ APPS = MODULES
 FANOUT_APPS = FANOUT_MODULES
 
 
-@dataclass
+@dataclass(eq=False)
 class RedisServer(processes.RedisServer):
     """A redis-server of our own, whose databases the tests take one each and give back flushed."""
     free_dbs: list[int] = field(default_factory=lambda: list(range(16)))

@@ -93,8 +93,8 @@ def without_times(body: bytes) -> list[tuple]:
     return [(t["id"], t["user_id"], t["text"]) for t in orjson.loads(body)["tweets"]]
 
 
-def cached(app: AppServer, redis_server, db_of: dict, user: int) -> list[tuple[bytes, float]]:
-    return redis_server.client(db_of[app]).zrange(f"timeline:{user}", 0, -1, withscores=True)
+def cached(app: AppServer, redis_server, db_of: dict, key: str) -> list[bytes]:
+    return redis_server.client(db_of[app]).lrange(key, 0, -1)
 
 
 def test_loaded_apps_answer_as_apps_built_through_the_api(data, load_app, start_app, redis_server):
@@ -122,21 +122,28 @@ def test_loaded_apps_answer_as_apps_built_through_the_api(data, load_app, start_
     for loaded_app, built_app in zip(loaded[1:], built[1:], strict=True):
         assert built_app.stats()["cache"]["regenerations"] == graph.users
         assert loaded_app.stats()["cache"]["misses"] == 0, "a loaded timeline was missing"
-        for user in range(1, graph.users + 1):
-            assert cached(loaded_app, redis_server, db_of, user) == \
-                cached(built_app, redis_server, db_of, user), f"{loaded_app.module} timeline:{user}"
+        recent = sorted(redis_server.client(db_of[loaded_app]).scan_iter(match="recent:*"))
+        assert (loaded_app.module == "approach3_hybrid") == bool(recent)
+        for key in [f"timeline:{user}" for user in range(1, graph.users + 1)] + [k.decode() for k in recent]:
+            assert cached(loaded_app, redis_server, db_of, key) == \
+                cached(built_app, redis_server, db_of, key), f"{loaded_app.module} {key}"
         assert_bodies_match(redis_server.client(db_of[loaded_app]), redis_server.client(db_of[built_app]),
                             loaded_app.database)
 
 
 def assert_bodies_match(loaded, built, database) -> None:
-    """Same tweet:{id} keys as the API-built app; bodies tweet_json of the loaded rows."""
+    """A body for each tweet a loaded list holds and no other (the API-built app has those
+    and maybe more, until their TTL); bodies tweet_json of the loaded rows, with a TTL."""
     keys = set(loaded.scan_iter(match="tweet:*", count=1000))
-    assert keys == set(built.scan_iter(match="tweet:*", count=1000))
+    held = {b"tweet:" + tweet_id for pattern in ("timeline:*", "recent:*")
+            for key in loaded.scan_iter(match=pattern, count=1000) for tweet_id in loaded.lrange(key, 0, -2)}
+    assert keys == held
+    assert keys <= set(built.scan_iter(match="tweet:*", count=1000))
     with sqlite3.connect(database) as connection:
         rows = {row[0]: row for row in connection.execute("SELECT id, user_id, text, created_at FROM tweets")}
     for key in keys:
         assert loaded.get(key) == tweet_json(rows[int(key.split(b":")[1])])
+        assert loaded.ttl(key) > 0
 
 
 def test_sqlite_file_is_what_the_apps_expect(data, tmp_path):
@@ -179,7 +186,7 @@ def test_cli_loads_refuses_to_overwrite_and_replaces_only_its_keys(tmp_path, red
         assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1, again.stderr
         assert "tiny.db already exists; pass --force" in again.stderr
 
-        client.zadd("timeline:5000", {"floor": 0})  # left by an earlier, bigger load
+        client.rpush("timeline:5000", "f0")  # left by an earlier, bigger load
         forced = subprocess.run(command + ["--force"], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert forced.returncode == 0, forced.stderr
         assert not client.exists("timeline:5000") and client.get("someone:else") == b"kept"
@@ -191,7 +198,7 @@ def test_cli_loads_refuses_to_overwrite_and_replaces_only_its_keys(tmp_path, red
 def test_redis_with_timelines_is_refused_before_anything_is_written(data, tmp_path, redis_server):
     db = redis_server.take_db()
     try:
-        redis_server.client(db).zadd("timeline:1", {"floor": 0})
+        redis_server.client(db).rpush("timeline:1", "f0")
         database = tmp_path / "never.db"
         result = subprocess.run(
             [sys.executable, "-m", "datagen", "tiny", "--database", str(database),
