@@ -1,7 +1,7 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: test lint seed bench charts notebook bench-faults soak bench-fanout clean
+.PHONY: test lint seed bench charts notebook bench-faults soak bench-fanout demo clean
 
 SCALE ?= default
 DATABASE ?= timelines.db
@@ -15,6 +15,7 @@ $(VENV)/.installed: requirements.txt
 
 test: $(VENV)/.installed
 	scripts/ensure-redis-server
+	scripts/ensure-chromium
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
 
 # ruff, configured in pyproject.toml: the lint rules, then the formatting, both checked only.
@@ -65,6 +66,12 @@ soak: $(VENV)/.installed
 bench-fanout: $(VENV)/.installed
 	scripts/ensure-redis-server
 	$(PYTHON) bench/fanout.py
+
+# The three designs live, side by side, on http://127.0.0.1:8089 (demo/): tiny seeded, a private
+# Redis, the three apps under the same open-loop load; Ctrl-C stops it all. DEMO_ARGS="--port 8090"
+demo: $(VENV)/.installed
+	scripts/ensure-redis-server
+	$(PYTHON) -m demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .bench-cache

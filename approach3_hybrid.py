@@ -208,7 +208,8 @@ async def home_timeline(user_id: UserId, request: Request, limit: Limit = 50,
     if isinstance(page, list):
         app.state.counters["misses"] += 1
         for author, miss in page:
-            await feed.regenerate(app, miss, AUTHOR_IDS_ABOVE, author)
+            if await feed.regenerate(app, miss, AUTHOR_IDS_ABOVE, author):
+                app.state.counters["recent_regenerations"] += 1
         return await feed.page_from_database(app, user_id, before, limit)
     app.state.counters["hits"] += 1
     tweets = await feed.hydrate(app, page)

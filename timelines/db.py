@@ -15,9 +15,11 @@ makes the second one wait for it rather than fail at once.
 
 import asyncio
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +34,8 @@ PRAGMAS = (
     "PRAGMA foreign_keys = ON",
 )
 Result = TypeVar("Result")
+# Who is asking: the fanout worker sets it for its task (and the tasks it starts).
+ROLE: ContextVar[str] = ContextVar("sqlite_role", default="requests")
 
 
 def sqlite_path(database_url: str) -> str:
@@ -46,6 +50,9 @@ class Database:
         self._writer = writer
         self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._readers = readers
+        # Reads and transactions handed to SQLite by this process, by whom (ROLE): /stats
+        # shows them, so that one can tell a read the cache answered alone.
+        self.round_trips: Counter[str] = Counter()
         self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         for reader in readers:
             self._idle.put_nowait(reader)
@@ -76,6 +83,7 @@ class Database:
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
         """Several reads that must see one consistent state of the database."""
+        self.round_trips[ROLE.get()] += 1
         async with self.reading() as connection:
             await connection.execute("BEGIN")
             try:
@@ -86,6 +94,7 @@ class Database:
     async def write(self, work: Callable[[sqlite3.Connection], Result]) -> Result:
         """`work(connection)` in one transaction on the writer thread; what it raises rolls
         the transaction back and reaches the caller (an HTTPException answers the client)."""
+        self.round_trips[ROLE.get()] += 1
         return await asyncio.get_running_loop().run_in_executor(self._writer_thread, self._transact, work)
 
     def _transact(self, work: Callable[[sqlite3.Connection], Result]) -> Result:
@@ -100,6 +109,7 @@ class Database:
 
     async def fetchall(self, sql: str, parameters=()) -> list[sqlite3.Row]:
         # One hop to the connection's thread instead of two (execute, then fetch).
+        self.round_trips[ROLE.get()] += 1
         async with self.reading() as connection:
             return list(await connection.execute_fetchall(sql, parameters))
 

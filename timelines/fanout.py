@@ -25,7 +25,7 @@ from typing import Self
 import orjson
 
 from timelines.cache import REDIS_DOWN, TimelineCache, recent_key, source_floor, timeline_key
-from timelines.db import Database
+from timelines.db import ROLE, Database
 from timelines.encoding import tweet_json
 
 log = logging.getLogger("uvicorn.error")
@@ -115,6 +115,7 @@ class FanoutWorker:
             pass
 
     async def run(self) -> None:
+        ROLE.set("fanout worker")
         while True:
             unfinished: list[Job] = []
             try:

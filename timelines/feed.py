@@ -92,22 +92,25 @@ async def regenerate_and_answer(app: FastAPI, user_id: int, miss: Miss, before: 
             return problem(404, f"no user {user_id}")
         pulled = [] if pulled_accounts is None else [
             account for (account,) in await (await db.execute(pulled_accounts, (user_id,))).fetchall()]
-    await regenerate(app, miss, timeline_ids_above, user_id, pulled)
+    if await regenerate(app, miss, timeline_ids_above, user_id, pulled):
+        app.state.counters["regenerations"] += 1
     return await page_from_database(app, user_id, before, limit)
 
 
-async def regenerate(app: FastAPI, miss: Miss, ids_above: str, owner: int, pulled: list[int] = ()) -> None:
+async def regenerate(app: FastAPI, miss: Miss, ids_above: str, owner: int, pulled: list[int] = ()) -> bool:
     """Rebuilds one cached list from `ids_above` (owner, above, limit) -> ids. SQLite assigns
     ids in commit order, so a tweet the snapshot missed has an id above its last one:
-    reading those again once the key exists catches any push that found no key meanwhile."""
+    reading those again once the key exists catches any push that found no key meanwhile.
+    True when this call wrote the list."""
     length = app.state.cache.length
     async with app.state.db.snapshot() as db:
         (last_id,) = await (await db.execute(LAST_TWEET_ID)).fetchone()
         rows = await (await db.execute(ids_above, (owner, 0, length))).fetchall()
-    if await app.state.cache.regenerate(miss, [tweet_id for (tweet_id,) in rows], pulled):
-        app.state.counters["regenerations"] += 1
-        for (late_id,) in await app.state.db.fetchall(ids_above, (owner, last_id, length)):
-            await app.state.cache.push(late_id, [miss.key])
+    if not await app.state.cache.regenerate(miss, [tweet_id for (tweet_id,) in rows], pulled):
+        return False
+    for (late_id,) in await app.state.db.fetchall(ids_above, (owner, last_id, length)):
+        await app.state.cache.push(late_id, [miss.key])
+    return True
 
 
 async def page_from_database(app: FastAPI, user_id: int, before: int, limit: int) -> Response:

@@ -28,9 +28,11 @@ async def fanout_stats(app: FastAPI) -> dict:
         "fanout_writes": fanout_writes,
         "fanout_repeated_deliveries": repeated,
         "fanout_lag_ms": lag_percentiles(lags),
+        "sqlite_round_trips": dict(db.round_trips),
         # Counted by this process only: under --workers N each worker counts its own.
         "cache": {name: app.state.counters[name] for name in
-                  ("hits", "misses", "regenerations", "beyond_cache", "body_misses", "database_reads")},
+                  ("hits", "misses", "regenerations", "recent_regenerations", "beyond_cache",
+                   "body_misses", "database_reads")},
     }
 
 
