@@ -1,7 +1,7 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: test seed bench charts notebook bench-faults soak bench-fanout demo clean
+.PHONY: test lint seed bench charts notebook bench-faults soak bench-fanout demo clean
 
 SCALE ?= default
 DATABASE ?= timelines.db
@@ -17,6 +17,11 @@ test: $(VENV)/.installed
 	scripts/ensure-redis-server
 	scripts/ensure-chromium
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+
+# ruff, configured in pyproject.toml: the lint rules, then the formatting, both checked only.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Seeds DATABASE with a named scale (SQLite only: join-on-read's whole state). For a fanout
 # app's caches too: .venv/bin/python -m datagen SCALE --database F --redis-url URL --approach fanout
@@ -42,7 +47,7 @@ notebook: $(VENV)/.installed
 	RESULTS=$(if $(RUN),$(abspath $(RUN))) JUPYTERLAB_SETTINGS_DIR=$(CURDIR)/notebooks/jupyterlab-settings \
 		$(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks/timelines.py
 
-# Faults at full size (bench/faults.py): Redis killed under load, the app killed mid-fanout,
+# Faults at full size (bench/faults/): Redis killed under load, the app killed mid-fanout,
 # concurrent writers on two workers; each writes results/faults-<scenario>-<date>/.
 bench-faults: $(VENV)/.installed
 	scripts/ensure-redis-server

@@ -1,5 +1,5 @@
 """How the fault scenarios judge what a run left behind, against the real stores and over
-HTTP. One module for tests/test_faults.py (which asserts on the figures) and bench/faults.py
+HTTP. One module for tests/test_faults.py (which asserts on the figures) and bench/faults/
 (which reports them at full size), so that a test and a bench run mean the same thing.
 
 The SQLite file is the source of truth (docs/CONTRACT.md): what the apps answer is compared
@@ -136,17 +136,17 @@ def tweet_problems(audit: TweetAudit) -> list[str]:
 
 # --- per-request samples --------------------------------------------------------------------
 
-def status_counts(rows, phases: list[tuple[str, float]]) -> dict[str, dict[str, dict[int, int]]]:
-    """{phase: {operation: {status: count}}}; rows are (time, operation, status); a row
-    belongs to the last phase that began at or before its time (phases in time order)."""
-    counts: dict = {name: defaultdict(Counter) for name, _ in phases}
+def status_counts(rows, periods: list[tuple[str, float]]) -> dict[str, dict[str, dict[int, int]]]:
+    """{period: {operation: {status: count}}}; rows are (time, operation, status); a row
+    belongs to the last period that began at or before its time (periods in time order)."""
+    counts: dict = {name: defaultdict(Counter) for name, _ in periods}
     for when, operation, status in rows:
-        phase = phases[0][0]
-        for name, start in phases:
+        period = periods[0][0]
+        for name, start in periods:
             if when >= start:
-                phase = name
-        counts[phase][operation][status] += 1
-    return {phase: {op: dict(sorted(c.items())) for op, c in ops.items()} for phase, ops in counts.items()}
+                period = name
+        counts[period][operation][status] += 1
+    return {period: {op: dict(sorted(c.items())) for op, c in ops.items()} for period, ops in counts.items()}
 
 
 def samples(path: Path) -> list[tuple[float, str, int]]:
@@ -157,19 +157,19 @@ def samples(path: Path) -> list[tuple[float, str, int]]:
 
 
 def status_problems(counts: dict, allowed: dict[str, dict[str, set[int]]]) -> list[str]:
-    """allowed: {phase: {operation: statuses}}."""
+    """allowed: {period: {operation: statuses}}."""
     problems = []
-    for phase, operations in counts.items():
+    for period, operations in counts.items():
         for operation, statuses in operations.items():
-            bad = {status: n for status, n in statuses.items() if status not in allowed[phase][operation]}
+            bad = {status: n for status, n in statuses.items() if status not in allowed[period][operation]}
             if bad:
-                problems.append(f"{phase}: {operation} answered {bad} (allowed: "
-                                f"{sorted(allowed[phase][operation])}; 0 = no answer)")
+                problems.append(f"{period}: {operation} answered {bad} (allowed: "
+                                f"{sorted(allowed[period][operation])}; 0 = no answer)")
     return problems
 
 
-def total(counts: dict, status: int, phase: str | None = None) -> int:
-    return sum(statuses.get(status, 0) for name, operations in counts.items() if phase in (None, name)
+def total(counts: dict, status: int, period: str | None = None) -> int:
+    return sum(statuses.get(status, 0) for name, operations in counts.items() if period in (None, name)
                for statuses in operations.values())
 
 

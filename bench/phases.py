@@ -1,6 +1,6 @@
-"""One measured phase: the load suite run headless against a running app, exactly as a
-person runs it (`locust -f loadtest/ ...`), pinned to the load generator's CPUs, writing
-its per-request samples and the app's /stats to the run folder.
+"""A phase: one headless run of the load suite against one running app (bench/locust.py
+starts it), writing its per-request samples and the app's /stats to the run folder. A
+bench run is a sequence of phases (warm-up, fixed, celebrities, each step, each sweep point).
 
 Around it the runner reads /stats itself, so that a phase knows what the app did during
 it (fanout writes, tweets fanned out), not only what the clients saw.
@@ -10,16 +10,15 @@ import gzip
 import json
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from bench.processes import ROOT, AppServer, pinned
+from bench.locust import start_locust
+from bench.processes import AppServer
 
-LOCUST = Path(sys.executable).with_name("locust")
 BAR = "{desc}: {bar} {n}/{total} s"
 
 
@@ -81,19 +80,16 @@ class Phase:
 def run_phase(app: AppServer, phase: Phase, database: Path, cpus: tuple[int, ...], log: Path) -> Phase:
     load = phase.load
     raw = phase.samples.with_suffix("")  # locust writes plain CSV; compressed once it is done
-    command = [str(LOCUST), "-f", str(ROOT / "loadtest"), "--headless", "--only-summary",
-               "--host", app.url, "-u", str(load.users()), "-r", str(load.users()),
-               "-t", f"{load.seconds:g}s", "--stop-timeout", "5", "--loglevel", "WARNING",
+    options = ("--only-summary", "--stop-timeout", "5", "--loglevel", "WARNING",
                "--database", str(database), "--samples-csv", str(raw),
                "--read-ratio", f"{load.read_ratio:g}", "--author-bias", f"{load.author_bias:g}",
-               "--seed", str(load.seed)]
+               "--seed", str(load.seed))
     if load.rate:
-        command += ["--arrival-rate", f"{load.rate:g}"]
+        options += ("--arrival-rate", f"{load.rate:g}")
     phase.stats_before = app.stats()
     phase.began = time.time()
-    with open(log, "ab") as output:
-        locust = subprocess.Popen(pinned(command, cpus), cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
-        returncode = wait_with_progress(locust, f"{phase.approach} {phase.name}", load.seconds)
+    locust = start_locust(app.url, load.users(), load.seconds, log, options, cpus)
+    returncode = wait_with_progress(locust, f"{phase.approach} {phase.name}", load.seconds)
     phase.ended = time.time()
     phase.stats_after = app.stats()
     if returncode not in (0, 1):  # 1: Locust saw failed requests, which the samples count

@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass
 
 from datagen.scales import SCALES, Scale
 
-APPROACHES = {"join": "approach1", "fanout": "approach2", "hybrid": "approach3_hybrid"}
 COLOURS = {"join": "#1f77b4", "fanout": "#d62728", "hybrid": "#2ca02c"}
 
 

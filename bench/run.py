@@ -12,8 +12,9 @@ of the load suite (loadtest/) on the other CPU:
   depth-D    join and fanout on a graph with D tweets per author,     experiment 4
              closed loop, reads only
 
-Everything lands in one folder (bench/results.py says what is in it), summarised and
-charted from there by bench/summary.py and bench/charts.py.
+Everything lands in one run folder: samples/ and logs/ from the phases, meta.json
+(bench/meta.py), the tables bench/summary.py lists in its docstring, and charts/
+(bench/charts.py, which redraws them from the folder alone).
 """
 
 import argparse
@@ -33,9 +34,10 @@ import pandas as pd
 
 from bench import meta, summary
 from bench.phases import Load, Phase, run_phase
-from bench.plan import APPROACHES, PLANS, Plan
-from bench.processes import ROOT, AppServer, Cpus, RedisServer, wait_until
-from bench.seeding import CACHE_FLAVOUR, fresh_copy, load_caches, seeded_database, set_celebrities
+from bench.plan import PLANS, Plan
+from bench.processes import ROOT, AppServer, Cpus, RedisServer
+from bench.seeding import fresh_copy, load_caches, seeded_database, set_celebrities
+from timelines import designs
 
 FANOUT_LOG = """SELECT tweet_id, author_id, followers, accepted_at, done_at, deliveries
     FROM fanout_log WHERE accepted_at BETWEEN ? AND ? ORDER BY tweet_id"""
@@ -64,15 +66,15 @@ class Bench:
     # --- one app on fresh stores -------------------------------------------------------------
 
     def start(self, name: str, seeded: Path, dataset, threshold: int, tag: str) -> AppServer:
-        module = APPROACHES[name]
+        design = designs.by_name(name)
         database = fresh_copy(seeded, self.work / f"{tag}.db")
         set_celebrities(database, threshold)
         self.redis.client().flushall()  # our own server: every app starts on an empty Redis
-        if module in CACHE_FLAVOUR:
+        if design.fans_out:
             self.say(f"{tag}: loading {name}'s caches into an empty Redis database")
-            load_caches(self.redis.url(), module, dataset, self.plan.timeline_length, threshold)
+            load_caches(self.redis.url(), design.module, dataset, self.plan.timeline_length, threshold)
         settings = {"timeline_length": self.plan.timeline_length, "celebrity_threshold": threshold}
-        app = AppServer(module, database, self.redis.url(), self.folder / "logs" / f"{tag}.log",
+        app = AppServer(design.module, database, self.redis.url(), self.folder / "logs" / f"{tag}.log",
                         cpus=self.cpus.app, settings=settings)
         return app.start()
 
@@ -92,7 +94,7 @@ class Bench:
     def drain(self, app: AppServer, name: str) -> None:
         if app.stats().get("fanout_backlog", 0):
             self.say(f"{name}: waiting for the fanout backlog to drain")
-            wait_until(lambda: app.stats()["fanout_backlog"] == 0, DRAIN_SECONDS, f"{name}'s backlog")
+            app.wait_for_fanout(DRAIN_SECONDS)
 
     def record_lags(self, app: AppServer, phase: Phase, threshold: int) -> None:
         """Every tweet of the phase with how long its fanout took; the hybrid's pulled
@@ -181,7 +183,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=PLANS, default="default")
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="the run folder goes under it")
-    parser.add_argument("--approaches", nargs="+", choices=APPROACHES, default=list(APPROACHES))
+    parser.add_argument("--approaches", nargs="+", choices=designs.NAMES, default=list(designs.NAMES))
     parser.add_argument("--skip", nargs="*", default=[], choices=("steps", "thresholds", "depths"),
                         help="leave experiments out (a quicker look)")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache",

@@ -21,11 +21,11 @@ from datagen.graph import Graph
 from datagen.history import History
 from datagen.load import load_sqlite
 from datagen.scales import Scale
+from timelines.designs import by_module
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = (ROOT / "schema.sql", *sorted((ROOT / "datagen").glob("*.py")))
 KEY_LENGTH = 12
-CACHE_FLAVOUR = {"approach2": "fanout", "approach3_hybrid": "hybrid"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,10 +72,20 @@ def set_celebrities(database: Path, threshold: int) -> None:
     reconciled instead of owing a backfill for every account the new threshold moves."""
     with closing(sqlite3.connect(database)) as db, db:
         db.execute("DELETE FROM celebrities")
-        db.execute("INSERT INTO celebrities (user_id) SELECT id FROM users WHERE followers >= ?", (threshold,))
+        db.execute("INSERT INTO celebrities (user_id) SELECT id FROM users WHERE followers >= ?",
+                   (threshold,))
 
 
 def load_caches(redis_url: str, module: str, dataset: Scale, length: int, threshold: int) -> None:
     """What the fanout app's caches hold on a warm system: every timeline, loaded."""
     graph, history = generated(dataset)
-    load_redis(redis_url, graph, history, CACHE_FLAVOUR[module], length, threshold)
+    load_redis(redis_url, graph, history, by_module(module).name, length, threshold)
+
+
+def seed_stores(database: Path, redis_url: str, module: str, graph: Graph, history: History,
+                length: int, threshold: int, progress: bool) -> None:
+    """What `python -m datagen` does, for any graph: the SQLite file, and the caches of a
+    fanout app (the runs that seed a store of their own each time: faults, soak)."""
+    load_sqlite(database, graph, history, threshold, progress=progress)
+    if by_module(module).fans_out:
+        load_redis(redis_url, graph, history, by_module(module).name, length, threshold, progress=progress)

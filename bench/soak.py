@@ -32,11 +32,12 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from bench import faults
+from bench.locust import start_locust
 from bench.phases import compress
-from bench.plan import APPROACHES
-from bench.processes import ROOT, Cpus
+from bench.processes import ROOT, Cpus, Stack, say_stamped
+from bench.seeding import seed_stores
 from datagen.scales import SCALES
+from timelines.designs import MODULES, by_module
 
 MB = 1024 * 1024
 COLUMNS = ["time", "app_rss_mb", "redis_rss_mb", "redis_used_mb", "backlog"]
@@ -49,7 +50,7 @@ def max_rate(results: Path, approach: str) -> float:
         raise SystemExit(f"--from-results: no {path}; give --rate instead")
     with open(path, newline="") as file:
         for row in csv.DictReader(file):
-            if APPROACHES.get(row["approach"], row["approach"]) == approach:  # "fanout" is approach2
+            if row["approach"] == by_module(approach).name:
                 return float(row["max_rate_per_s"])
     raise SystemExit(f"{path} has no row for {approach}; give --rate instead")
 
@@ -64,15 +65,19 @@ def rss_mb(pid: int) -> float:
 
 
 class Sampler:
-    def __init__(self, stack: faults.Stack):
+    """Memory and backlog rows, one per sample() call."""
+
+    def __init__(self, stack: Stack):
         self.stack = stack
         self.redis = stack.redis.client()
         self.rows: list[list[float]] = []
 
     def sample(self) -> list[float]:
         stack = self.stack
-        status, stats = faults.status_of(lambda: httpx.get(f"{stack.app.url}/stats", timeout=10))
-        backlog = stats.json()["fanout_backlog"] if status == 200 else -1
+        try:
+            backlog = httpx.get(f"{stack.app.url}/stats", timeout=10).json()["fanout_backlog"]
+        except httpx.TransportError:
+            backlog = -1  # no answer within 10 s: the row says so instead of ending the soak
         used = self.redis.info("memory")["used_memory"] / MB
         app, redis = rss_mb(stack.app.process.pid), rss_mb(stack.redis.process.pid)
         row = [round(time.time(), 3), round(app, 2), round(redis, 2), round(used, 2), backlog]
@@ -82,35 +87,40 @@ class Sampler:
 
 def soak(args: argparse.Namespace, rate: float, folder: Path) -> dict:
     cpus = Cpus.plan()
-    faults.say_stamped(f"soak {args.approach}: {args.minutes:g} min at {rate:.0f} req/s on scale "
+    say_stamped(f"soak {args.approach}: {args.minutes:g} min at {rate:.0f} req/s on scale "
                        f"{args.scale}; {cpus.describe()}; results in {folder}")
     with tempfile.TemporaryDirectory(prefix="soak-") as data_dir:
-        stack = faults.Stack(folder, args.approach, cpus, data_dir=Path(data_dir),
+        stack = Stack(folder, args.approach, cpus, data_dir=Path(data_dir),
                              settings={"timeline_length": args.timeline_length,
                                        "celebrity_threshold": args.celebrity_threshold})
         try:
             stack.start_redis()
-            faults.say_stamped(f"seeding {args.scale} into {data_dir}")
+            say_stamped(f"seeding {args.scale} into {data_dir}")
             graph, history = SCALES[args.scale].generate()
-            faults.load(stack.database, stack.redis.url(), args.approach, graph, history,
+            seed_stores(stack.database, stack.redis.url(), args.approach, graph, history,
                         args.timeline_length, args.celebrity_threshold, progress=True)
             app = stack.start_app()
             sampler = Sampler(stack)
             idle = sampler.sample()
-            run(stack, app, sampler, rate, args, cpus)
-            drained = faults.drain(app, timeout=600)
+            load_and_sample(stack, sampler, rate, args, cpus)
+            drained = app.drained_within(timeout=600)
             stats = app.stats()
         finally:
             stack.stop()
-    faults.write_csv(folder / "memory.csv", COLUMNS, sampler.rows[1:])
+    pd.DataFrame(sampler.rows[1:], columns=COLUMNS).to_csv(folder / "memory.csv", index=False)
     return summarise(folder, args, rate, idle, sampler.rows[1:], drained, stats)
 
 
-def run(stack: faults.Stack, app, sampler: Sampler, rate: float, args, cpus: Cpus) -> None:
+def load_and_sample(stack: Stack, sampler: Sampler, rate: float, args, cpus: Cpus) -> None:
+    """Locust for --minutes, a memory sample every --interval seconds meanwhile."""
     seconds = args.minutes * 60
-    options = ("--processes", str(args.processes)) if args.processes > 1 else ()
-    locust = faults.start_locust(app, stack.workdir, stack.database, seconds, rate, args.clients,
-                                 args.read_ratio, cpus, *options)
+    options = ("--arrival-rate", str(rate), "--read-ratio", str(args.read_ratio),
+               "--database", str(stack.database), "--samples-csv", str(stack.workdir / "samples.csv"),
+               "--exit-code-on-error", "0", "--only-summary", "--stop-timeout", "30")
+    if args.processes > 1:
+        options += ("--processes", str(args.processes))
+    locust = start_locust(stack.app.url, args.clients, seconds, stack.workdir / "locust.log", options,
+                          cpus.load, cwd=stack.workdir)
     began = time.time()
     try:
         while locust.poll() is None:
@@ -118,7 +128,7 @@ def run(stack: faults.Stack, app, sampler: Sampler, rate: float, args, cpus: Cpu
             if locust.poll() is None:
                 say_progress(sampler.sample(), began, seconds)
     except KeyboardInterrupt:
-        faults.say_stamped("interrupted: stopping Locust and summarising what ran")
+        say_stamped("interrupted: stopping Locust and summarising what ran")
         locust.terminate()
         locust.wait(60)
     if locust.returncode not in (0, None) and not (stack.workdir / "samples.csv").exists():
@@ -128,7 +138,7 @@ def run(stack: faults.Stack, app, sampler: Sampler, rate: float, args, cpus: Cpu
 def say_progress(row: list[float], began: float, seconds: float) -> None:
     now, app_rss, redis_rss, redis_used, backlog = row
     done = (now - began) / seconds
-    faults.say_stamped(f"[{(now - began) / 60:5.1f}/{seconds / 60:g} min {min(done, 1):4.0%}] "
+    say_stamped(f"[{(now - began) / 60:5.1f}/{seconds / 60:g} min {min(done, 1):4.0%}] "
                        f"app {app_rss:7.1f} MB, redis rss {redis_rss:7.1f} MB used {redis_used:7.1f} MB, "
                        f"backlog {backlog}")
 
@@ -212,11 +222,12 @@ def report(summary: dict) -> str:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--approach", required=True, choices=faults.APPS)
+    parser.add_argument("--approach", required=True, choices=MODULES)
     parser.add_argument("--minutes", type=float, default=30.0, help="default: %(default)s")
     parser.add_argument("--rate", type=float, help="open-loop requests/s (or --from-results)")
     parser.add_argument("--from-results", type=Path, metavar="DIR",
-                        help=f"{SHARE_OF_MAX:.0%} of the approach's max_rate_per_s in DIR/max_throughput.csv")
+                        help=f"{SHARE_OF_MAX * 100:.0f}%% of the approach's max_rate_per_s in "
+                             "DIR/max_throughput.csv")
     parser.add_argument("--scale", choices=SCALES, default="default", help="default: %(default)s")
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="default: results/")
     parser.add_argument("--clients", type=int, default=128, help="Locust users (default: %(default)s)")
@@ -239,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = soak(args, rate, folder)
     compress(folder / "samples.csv", folder / "samples.csv.gz")  # 30 min is ~50 MB of plain CSV
     print(report(summary), flush=True)
-    faults.say_stamped(f"results: {folder}")
+    say_stamped(f"results: {folder}")
     return 0
 
 

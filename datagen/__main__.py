@@ -14,7 +14,7 @@ import time
 import numpy as np
 import redis
 
-from datagen.caches import load_redis, refuse_if_loaded
+from datagen.caches import APPROACHES, load_redis, refuse_if_loaded
 from datagen.graph import Graph
 from datagen.history import History
 from datagen.load import Refused, celebrities, load_sqlite, refuse_if_exists
@@ -58,7 +58,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("scale", choices=SCALES)
     parser.add_argument("--database", required=True, metavar="PATH", help="the SQLite file to create")
     parser.add_argument("--redis-url", metavar="URL", help="also load the fanout caches here")
-    parser.add_argument("--approach", choices=("fanout", "hybrid"),
+    parser.add_argument("--approach", choices=APPROACHES,
                         help="which app's caches (with --redis-url): approach2 or approach3_hybrid")
     parser.add_argument("--timeline-length", type=int, default=800, metavar="N",
                         help="the apps' TIMELINE_LENGTH (default 800)")

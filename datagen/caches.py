@@ -31,10 +31,11 @@ from datagen.history import History
 from datagen.home import home_timelines
 from datagen.load import Refused, celebrities, tweet_rows
 from timelines.cache import recent_key, source_floor, timeline_key
+from timelines.designs import FANOUT_NAMES
 from timelines.encoding import tweet_json
 from timelines.settings import Settings
 
-APPROACHES = ("fanout", "hybrid")  # approach2, approach3_hybrid
+APPROACHES = FANOUT_NAMES  # the fanout designs' short names: their caches differ
 BODIES_PER_SEND = 5_000
 TIMELINES_PER_SEND = 2_000  # ~20 MB of RPUSHes at TIMELINE_LENGTH 800
 APP_KEYS = ("timeline:*", "recent:*", "token:*", "tweet:*")  # what force replaces

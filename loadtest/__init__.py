@@ -15,6 +15,7 @@ without the underscore; the helpers below are imported by it as `loadtest._name`
   _samples.py     the per-request CSV, buffered
   _report.py      the app's /stats at the end: JSON next to the samples, one line printed
   _api.py         the client for the calls around a run (never in Locust's statistics)
-  _trivial_app.py, _throughput.py   the suite's own throughput check
   __main__.py     `python -m loadtest`: the options, since `locust --help` cannot list them
+
+How fast the suite itself is (so that it is not what a run measures): `python -m bench.loadgen`.
 """

@@ -1,4 +1,4 @@
-"""One process's part in a run, whatever Locust's topology:
+"""One process's part in a load test, whatever Locust's topology:
 
   local   (plain `locust`)   finds or builds the population, draws and sends requests,
                              writes the samples CSV, reports at the end.
@@ -45,7 +45,9 @@ SAMPLES = "loadtest_samples"              # a chunk of formatted CSV rows
 DONE = "loadtest_done"                    # the worker's end-of-run counters
 
 
-class Run:
+class Controller:
+    """This process's state of the load test, driven by Locust's events (wired in locustfile.py)."""
+
     def __init__(self):
         self.environment = None
         self.role = "local"

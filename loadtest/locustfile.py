@@ -30,11 +30,11 @@ if str(Path(__file__).resolve().parent.parent) not in sys.path:  # `locust -f` f
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loadtest import _options as options  # noqa: E402
-from loadtest._controller import Run, log  # noqa: E402
+from loadtest._controller import Controller, log  # noqa: E402
 from loadtest._mix import READ, TWEET  # noqa: E402
 from loadtest._openloop import OVERSLEPT  # noqa: E402
 
-RUN = Run()
+CONTROLLER = Controller()
 READ_NAME, TWEET_NAME = "/timeline/[id]", "/tweets"
 JSON = {"Content-Type": "application/json"}
 # Tweet texts of 24 to 199 characters, a user's always the same one.
@@ -49,11 +49,11 @@ class HttpStatus(Exception):
 
 
 events.init_command_line_parser.add_listener(options.add_arguments)
-events.init.add_listener(RUN.on_init)
-events.test_start.add_listener(RUN.on_test_start)
-events.test_stopping.add_listener(RUN.on_test_stopping)
-events.test_stop.add_listener(RUN.on_test_stop)
-events.quitting.add_listener(RUN.on_quitting)
+events.init.add_listener(CONTROLLER.on_init)
+events.test_start.add_listener(CONTROLLER.on_test_start)
+events.test_stopping.add_listener(CONTROLLER.on_test_stopping)
+events.test_stop.add_listener(CONTROLLER.on_test_stop)
+events.quitting.add_listener(CONTROLLER.on_quitting)
 
 
 class TimelineUser(FastHttpUser):
@@ -64,28 +64,28 @@ class TimelineUser(FastHttpUser):
     reports each request to Locust itself, with the latency it defines (in open loop, from
     the due time for a request that waited for a free user). That also halves the CPU a
     request costs the generator, so that the generator is not what is measured (see
-    _throughput.py)."""
+    bench/loadgen.py)."""
 
     connection_timeout = 10.0
     network_timeout = 60.0
 
     def on_start(self) -> None:
-        if not RUN.ready.wait(timeout=120):
+        if not CONTROLLER.ready.wait(timeout=120):
             log.error("no setup from the master after 120 s; this user stops")
             raise StopUser()
         url = URL(self.host)
         self.http = self.client.client.clientpool.get_client(url)
         self.prefix = url.path.rstrip("/")
         self.tweets_path = self.prefix + "/tweets"
-        token = RUN.options.api_token  # the master's, on a worker (see _options.py)
+        token = CONTROLLER.options.api_token  # the master's, on a worker (see _options.py)
         self.tweet_headers = {**JSON, "Authorization": f"Bearer {token}"} if token else JSON
         self.fire = self.environment.events.request.fire
 
     @task
     def step(self) -> None:
-        run = RUN
-        schedule = run.schedule
-        operation, user, count = run.mix.next()
+        state = CONTROLLER
+        schedule = state.schedule
+        operation, user, count = state.mix.next()
         if operation == TWEET:
             method, name, path, headers = "POST", TWEET_NAME, self.tweets_path, self.tweet_headers
             body = TWEET_BODIES[user & 7] % user
@@ -120,15 +120,15 @@ class TimelineUser(FastHttpUser):
         except FAILURES as error:
             status, content, exception = 0, b"", error
         latency = perf_counter() - start
-        run.counts[operation] += 1
+        state.counts[operation] += 1
         if exception is not None:
-            run.errors += 1
+            state.errors += 1
         if schedule is not None:
             schedule.completed += 1
         self.fire(request_type=method, name=name, response_time=latency * 1000,
                   response_length=len(content), exception=exception, context=NO_CONTEXT)
-        if run.samples is not None:
-            run.samples.add((run.wall_offset + start, operation, status, int(latency * 1e6), count))
+        if state.samples is not None:
+            state.samples.add((state.wall_offset + start, operation, status, int(latency * 1e6), count))
 
 
-assert READ == 0 and TWEET == 1  # run.counts and the samples index by operation
+assert READ == 0 and TWEET == 1  # state.counts and the samples index by operation

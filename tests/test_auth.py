@@ -7,15 +7,17 @@ Without API_TOKEN the writes need nothing: test_contract.py makes every write wi
 """
 
 import os
-import subprocess
 from dataclasses import dataclass
 from typing import ClassVar
 
 import httpx
 import pytest
-from harness import ROOT, AppServer
+
+from bench.locust import start_locust
+from bench.processes import stop
+from harness import AppServer
 from test_hostile import Placeholders, changes_nothing
-from test_loadtest import LOCUST, SMALL_GRAPH, assert_clean, run_locust
+from test_loadtest import SMALL_GRAPH, assert_clean, run_locust
 
 JSON = {"content-type": "application/json"}
 
@@ -165,7 +167,8 @@ def test_openapi_asks_for_the_bearer_token_on_writes_only(secured):
     assert schema["components"]["securitySchemes"] == {
         "HTTPBearer": {"type": "http", "scheme": "bearer",
                        "description": "API_TOKEN, which the app was started with"}}
-    secured_operations = {name for name, operation in operations(secured.app).items() if "security" in operation}
+    secured_operations = {name for name, operation in operations(secured.app).items()
+                          if "security" in operation}
     assert secured_operations == {"POST /users", "PUT /users/{follower_id}/following/{followee_id}",
                                   "DELETE /users/{follower_id}/following/{followee_id}", "POST /tweets"}
     for name, operation in operations(secured.app).items():
@@ -203,10 +206,11 @@ def test_load_suite_takes_the_token_from_the_environment(start_app, tmp_path, mo
 def test_load_suite_without_the_token_stops_at_the_first_write(start_app, tmp_path):
     app = start_app("approach1", api_token=TOKEN)
     environment = {name: value for name, value in os.environ.items() if name != "API_TOKEN"}
-    result = subprocess.run([str(LOCUST), "-f", str(ROOT / "loadtest"), "--headless", "-u", "2", "-r", "2",
-                             "-t", "2s", "--host", f"http://127.0.0.1:{app.port}", *SMALL_GRAPH],
-                            cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120,
-                            check=False)
-    assert result.returncode != 0
-    assert "POST /users user1 answered 401" in result.stdout + result.stderr
+    log = tmp_path / "locust.log"
+    locust = start_locust(app.url, 2, 2, log, tuple(SMALL_GRAPH), cwd=tmp_path, env=environment)
+    try:
+        assert locust.wait(timeout=120) != 0
+    finally:
+        stop(locust)
+    assert "POST /users user1 answered 401" in log.read_text()
     assert app.http.get("/users/1").status_code == 404  # nothing was created

@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 
 from bench import notebook as bench_notebook
+from timelines.designs import NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
-APPROACHES = {"join", "fanout", "hybrid"}
+APPROACHES = set(NAMES)
 CHARTS = ("1-latency", "2-write-cost", "3-fanout-lag", "4-crossover", "5-thresholds",
           "6-max-throughput", "7-arithmetic")
 
@@ -32,7 +33,7 @@ def run_folder(tmp_path_factory) -> Path:
 
 def test_summary_has_one_row_per_approach_and_operation_without_errors(run_folder):
     summary = pd.read_csv(run_folder / "summary.csv")
-    assert set(zip(summary.approach, summary.operation)) == {
+    assert set(zip(summary.approach, summary.operation, strict=True)) == {
         (a, op) for a in APPROACHES for op in ("read", "tweet")}
     assert (summary.errors == 0).all(), summary
     assert (summary.p50_ms <= summary.p99_ms).all() and (summary.p99_ms <= summary.p999_ms).all()

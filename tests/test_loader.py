@@ -15,17 +15,17 @@ import sys
 import numpy as np
 import orjson
 import pytest
-from harness import APPS, FANOUT_APPS, ROOT, AppServer
-from model import TimelineModel
 
 from datagen.caches import load_redis
 from datagen.graph import generate_graph
 from datagen.history import generate_history
 from datagen.load import load_sqlite
+from harness import APPS, FANOUT_APPS, ROOT, AppServer
+from model import TimelineModel
+from timelines.designs import by_module
 from timelines.encoding import tweet_json
 
 LENGTH = 10
-APPROACH = {"approach2": "fanout", "approach3_hybrid": "hybrid"}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def load_app(start_app):
         def load(database, redis_url) -> None:
             load_sqlite(database, graph, history, celebrity_threshold, progress=False)
             if module in FANOUT_APPS:
-                load_redis(redis_url, graph, history, APPROACH[module], timeline_length,
+                load_redis(redis_url, graph, history, by_module(module).name, timeline_length,
                            celebrity_threshold, progress=False)
 
         return start_app(module, prepare=load, timeline_length=timeline_length,
@@ -59,16 +59,17 @@ def load_app(start_app):
 def build_through_api(app: AppServer, graph, history) -> None:
     for user in range(1, graph.users + 1):
         assert app.create_user(f"user{user}") == user
-    for follower, followee in zip(graph.follower.tolist(), graph.followee.tolist()):
+    for follower, followee in zip(graph.follower.tolist(), graph.followee.tolist(), strict=True):
         app.follow(follower, followee)
-    for tweet_id, (author, text) in enumerate(zip(history.author.tolist(), history.texts()), start=1):
+    tweets = zip(history.author.tolist(), history.texts(), strict=True)
+    for tweet_id, (author, text) in enumerate(tweets, start=1):
         assert app.tweet(author, text)["id"] == tweet_id
     app.wait_for_fanout()
 
 
 def model_of(graph, history) -> TimelineModel:
     model = TimelineModel()
-    model.follows = set(zip(graph.follower.tolist(), graph.followee.tolist()))
+    model.follows = set(zip(graph.follower.tolist(), graph.followee.tolist(), strict=True))
     model.tweets = list(enumerate(history.author.tolist(), start=1))
     return model
 
@@ -118,7 +119,7 @@ def test_loaded_apps_answer_as_apps_built_through_the_api(data, load_app, start_
                 assert without_times(page(app, user, limit, before)) == want, f"{app.module} {user}"
 
     db_of = {app: int(app.env["REDIS_URL"].rsplit("/", 1)[1]) for app in loaded + built}
-    for loaded_app, built_app in zip(loaded[1:], built[1:]):
+    for loaded_app, built_app in zip(loaded[1:], built[1:], strict=True):
         assert built_app.stats()["cache"]["regenerations"] == graph.users
         assert loaded_app.stats()["cache"]["misses"] == 0, "a loaded timeline was missing"
         recent = sorted(redis_server.client(db_of[loaded_app]).scan_iter(match="recent:*"))

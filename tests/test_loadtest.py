@@ -1,5 +1,5 @@
 """The load suite (loadtest/), run the way a person runs it: `locust -f loadtest/ --headless`
-as a subprocess (from another directory) against each app, started fresh.
+as a subprocess (bench/locust.py, from another directory) against each app, started fresh.
 
 Checked: no failures (exit code and Locust's own counts), the read:tweet ratio in the
 samples CSV, microsecond latencies and the count column, /stats in the JSON next to it;
@@ -10,6 +10,7 @@ the open loop's achieved rate; a seeded app found through --database and over HT
 import csv
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -17,15 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from harness import APPS, ROOT, AppServer
+from bench.locust import start_locust
+from bench.processes import ROOT, stop
+from harness import APPS, AppServer
 
-LOCUST = Path(sys.executable).with_name("locust")
 READ_RATIO = 10  # tweets frequent enough to count in a few seconds (the default is DDIA's 65)
 SMALL_GRAPH = ["--graph-users", "100", "--graph-followees", "10", "--graph-tweets", "2"]
 HEADER = ["time", "operation", "status", "latency_us", "count"]
 
 
-class Run:
+class LocustOutput:
+    """The files one Locust invocation wrote, and what it printed."""
+
     def __init__(self, workdir: Path, name: str):
         self.samples_path = workdir / f"{name}.csv"
         self.stats_path = workdir / f"{name}.stats.json"
@@ -49,19 +53,22 @@ class Run:
 
 
 def run_locust(app: AppServer, workdir: Path, name: str, *options: str, seconds: int = 4,
-               users: int = 20) -> Run:
-    run = Run(workdir, name)
-    command = [str(LOCUST), "-f", str(ROOT / "loadtest"), "--headless", "-u", str(users),
-               "-r", str(users), "-t", f"{seconds}s", "--host", f"http://127.0.0.1:{app.port}",
-               "--samples-csv", str(run.samples_path), "--json-file", str(run.locust_json),
-               "--read-ratio", str(READ_RATIO), *options]
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=120)
-    run.output = result.stdout + result.stderr
-    assert result.returncode == 0, run.output[-4000:]
+               users: int = 20) -> LocustOutput:
+    run = LocustOutput(workdir, name)
+    log = workdir / f"{name}.log"
+    options = ("--samples-csv", str(run.samples_path), "--json-file", str(run.locust_json),
+               "--read-ratio", str(READ_RATIO), *options)
+    locust = start_locust(app.url, users, seconds, log, options, cwd=workdir)
+    try:
+        returncode = locust.wait(timeout=120)
+    finally:
+        stop(locust)  # a run past its timeout is not left behind
+    run.output = log.read_text()
+    assert returncode == 0, run.output[-4000:]
     return run
 
 
-def assert_clean(run: Run) -> None:
+def assert_clean(run: LocustOutput) -> None:
     """Zero failures by Locust's count and by ours, every request in the samples."""
     entries = run.locust_stats
     requests = sum(entry["num_requests"] for entry in entries)
@@ -163,3 +170,17 @@ def test_processes_share_one_schedule_and_one_csv(start_app, tmp_path):
     assert summary["openloop"]["achieved_rate"] == pytest.approx(200, rel=0.10)
     assert open_loop_rate(run.rows) == pytest.approx(200, rel=0.10)
     assert_counts_are_the_users(run.rows, profiles(app))
+
+
+def test_the_load_generator_measures_itself(tmp_path):
+    """`python -m bench.loadgen`: the suite against an app that does nothing, as a person runs it."""
+    finished = subprocess.run([sys.executable, "-m", "bench.loadgen", "--seconds", "6", "--users", "8"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    assert finished.returncode == 0, finished.stdout + finished.stderr[-3000:]
+    line = finished.stdout.strip().splitlines()[-1]
+    figures = re.match(r"(\d+) requests/s over (\d+) s of steady state.* (\d+) failures$", line)
+    assert figures, line
+    requests_per_s, seconds, failures = map(int, figures.groups())
+    assert requests_per_s > 100 and seconds >= 1 and failures == 0, line
+    assert "samples on (" in line

@@ -1,8 +1,8 @@
-"""The cheapest app that speaks enough of the contract for the suite's throughput check
-(`python -m loadtest._throughput`): 1000 users (GET /users/{id}), a zero backlog (GET
-/stats), an empty timeline for any other GET and 201 for any POST. Raw ASGI, no framework,
-so that the app costs as little as possible and the load generator is what is measured.
-Locust skips this file (its name starts with "_")."""
+"""The cheapest app that speaks enough of the contract for the load generator's
+self-benchmark (`python -m bench.loadgen`): 1000 users (GET /users/{id}), a zero backlog
+(GET /stats), an empty timeline for any other GET (/health included) and 201 for any POST.
+Raw ASGI, no framework, so that the app costs as little as possible and the load generator
+is what is measured."""
 
 import re
 
