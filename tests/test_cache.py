@@ -182,13 +182,28 @@ def test_the_pulled_accounts_survive_trims_merges_and_unmerges(run):
         await cache.pull([1], 70)  # already pulled: named once
         for tweet_id in (3, 4, 5, 6):  # LENGTH 4: a trim
             await push(cache, tweet_id, [1])
-        await cache.merge([1], [7], 0, author=99)
-        await cache.unmerge(1, 99, [7])
-        tail_before = await cache.redis.lindex(timeline_key(1), -1)
-        await cache.merge([1], [8], 0, author=70)  # 70 is merged now: no longer pulled
-        return tail_before, await cache.redis.lindex(timeline_key(1), -1), await page(cache, 1)
+        await cache.merge([1], [7], 0)
+        tail_after_merge = await cache.redis.lindex(timeline_key(1), -1)
+        await cache.unmerge(1, 70, [7])  # unfollowing 70 ends its pull
+        return tail_after_merge, await cache.redis.lindex(timeline_key(1), -1), await page(cache, 1)
 
-    tail_before, tail_after, cached = run(scenario)
-    assert tail_before.split(b"|")[1] == b"70,80"
-    assert tail_after.split(b"|")[1] == b"80"
-    assert cached.ids == [8, 6, 5, 4] and cached.floor == 3
+    tail_after_merge, tail_after_unmerge, cached = run(scenario)
+    assert tail_after_merge.split(b"|")[1] == b"70,80"
+    assert tail_after_unmerge.split(b"|")[1] == b"80"
+    assert cached.ids == [6, 5, 4] and cached.floor == 3
+
+
+def test_a_catch_up_after_a_follow_change_drops_the_list_instead(run):
+    async def scenario(cache):
+        miss = await cache.read(1, 2**63 - 1, 1)
+        await cache.regenerate(miss, [2, 1])
+        await cache.catch_up(miss, [3])  # nothing changed since: the late id goes in
+        kept = await page(cache, 1)
+        await cache.merge([2], [9], 0)  # someone else's change: no effect on user 1
+        await cache.unmerge(1, 5, [])  # a follow change of user 1's own
+        await cache.catch_up(miss, [4])
+        return kept, await cache.read(1, 2**63 - 1, 50)
+
+    kept, after = run(scenario)
+    assert kept.ids == [3, 2, 1]
+    assert isinstance(after, Miss), "a catch-up that may be stale drops the list"

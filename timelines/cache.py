@@ -109,6 +109,34 @@ local function trim(key, length, keep)
         redis.call('RPUSH', key, marker(cut, pulled))
     end
 end
+-- Pushes one id into one cached list (Haplo's RPUSHX: never into one that is not cached):
+-- in id order, never twice, only above the floor. 1 when the list took it.
+local function push_into(key, id, length, keep)
+    local head = redis.call('LINDEX', key, 0)
+    if not head then return 0 end
+    local n, size = tonumber(id), 0
+    if tonumber(head) and tonumber(head) < n then
+        -- The common case, a new tweet: newer than the head, so above the floor too.
+        size = redis.call('LPUSH', key, id)
+    else
+        for _, other in ipairs(redis.call('LRANGE', key, 0, -1)) do
+            local o = tonumber(other)
+            if o == n then return 0 end
+            if not o then  -- the tail: older than every id here, but is it above the floor?
+                if n <= tonumber((parse(other))) then return 0 end
+                size = redis.call('LINSERT', key, 'BEFORE', other, id)
+                break
+            end
+            if o < n then
+                size = redis.call('LINSERT', key, 'BEFORE', other, id)
+                break
+            end
+        end
+    end
+    if size <= 0 then return 0 end
+    if size - 1 > length then trim(key, length, keep) end
+    return 1
+end
 local function rewrite(key, ids, floor, pulled)
     redis.call('DEL', key)
     for i = 1, #ids, 4000 do
@@ -135,47 +163,32 @@ return {1, tonumber(floor), ids, bodies(ids)}
 PUSH = LIST + """
 local began = redis.call('TIME')
 local id, length, keep, written = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), 0
-local n = tonumber(id)
-local function insert(key)
-    for _, other in ipairs(redis.call('LRANGE', key, 0, -1)) do
-        local o = tonumber(other)
-        if o == n then return 0 end
-        if not o then  -- the tail: older than every id here, but is it above the floor?
-            if n <= tonumber((parse(other))) then return 0 end
-            return redis.call('LINSERT', key, 'BEFORE', other, id)
-        end
-        if o < n then return redis.call('LINSERT', key, 'BEFORE', other, id) end
-    end
-    return 0
-end
 for _, key in ipairs(KEYS) do
-    local head = redis.call('LINDEX', key, 0)
-    if head then
-        -- The common case, a new tweet: newer than the head, so above the floor too.
-        local size
-        if tonumber(head) and tonumber(head) < n then
-            size = redis.call('LPUSH', key, id)
-        else
-            size = insert(key)
-        end
-        if size > 0 then
-            written = written + 1
-            if size - 1 > length then trim(key, length, keep) end
-        end
-    end
+    written = written + push_into(key, id, length, keep)
 end
 local ended = redis.call('TIME')
 return {written, (ended[1] - began[1]) * 1000000 + ended[2] - began[2]}
 """
 
-# KEYS: pairs of (timeline, token). ARGV: length, keep, source floor, author, tweet ids
-# newest first. The ids are complete above the source floor (an author's newest N, say), so
-# the merged timeline can only claim completeness above the higher of the two floors. The
-# author's tweets are now in the timeline, so the author is no longer pulled (the hybrid).
+# KEYS: a list just rebuilt, its token. ARGV: the token it was rebuilt with, length, keep, the
+# ids committed since the rebuild's snapshot, read from SQLite as the sources are now. A
+# follow change since (the token is gone) may make those ids wrong: the list goes instead.
+CATCH_UP = LIST + """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local length, keep = tonumber(ARGV[2]), tonumber(ARGV[3])
+for i = 4, #ARGV do push_into(KEYS[1], ARGV[i], length, keep) end
+return 0
+"""
+
+# KEYS: pairs of (timeline, token). ARGV: length, keep, source floor, tweet ids newest
+# first. The ids are complete above the source floor (an author's newest N, say), so the
+# merged timeline can only claim completeness above the higher of the two floors. Whom the
+# timeline pulls stays as it is: a pull that is no longer needed only costs a read, while
+# one dropped too early (a crossing racing this merge) would lose a celebrity's tweets.
 MERGE = LIST + """
-local length, keep, source_floor, author = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local length, keep, source_floor = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local incoming = {}
-for i = 5, #ARGV do incoming[#incoming + 1] = ARGV[i] end
+for i = 4, #ARGV do incoming[#incoming + 1] = ARGV[i] end
 for k = 1, #KEYS, 2 do
     local key = KEYS[k]
     redis.call('DEL', KEYS[k + 1])
@@ -185,8 +198,7 @@ for k = 1, #KEYS, 2 do
         if tonumber(source_floor) > tonumber(floor) then floor = source_floor end
         local ids = redis.call('LRANGE', key, 0, -2)
         local merged = newest({ids, incoming}, tonumber(floor), #ids + #incoming)
-        pulled = string.gsub(',' .. pulled .. ',', ',' .. author .. ',', ',')
-        rewrite(key, merged, floor, string.sub(pulled, 2, -2))
+        rewrite(key, merged, floor, pulled)
         trim(key, length, keep)
     end
 end
@@ -317,6 +329,7 @@ class TimelineCache:
         self._unmerge = client.register_script(UNMERGE)
         self._pull = client.register_script(PULL)
         self._regenerate = client.register_script(REGENERATE)
+        self._catch_up = client.register_script(CATCH_UP)
         self._evict = client.register_script(EVICT)
 
     def script(self, lua: str):
@@ -340,11 +353,10 @@ class TimelineCache:
         written, micros = await self._push(keys=keys, args=[tweet_id, self.length, self.keep])
         return Pushed(written, micros / 1e6)
 
-    async def merge(self, user_ids: list[int], tweet_ids: list[int], source_floor: int,
-                    author: int = 0) -> None:
+    async def merge(self, user_ids: list[int], tweet_ids: list[int], source_floor: int) -> None:
         keys = [key for u in user_ids for key in (timeline_key(u), token_key(timeline_key(u)))]
         newest_first = sorted(tweet_ids, reverse=True)
-        await self._merge(keys=keys, args=[self.length, self.keep, source_floor, author, *newest_first])
+        await self._merge(keys=keys, args=[self.length, self.keep, source_floor, *newest_first])
 
     async def unmerge(self, user_id: int, author: int, tweet_ids: list[int]) -> None:
         key = timeline_key(user_id)
@@ -366,6 +378,13 @@ class TimelineCache:
         written = await self._regenerate(keys=[miss.key, token_key(miss.key)],
                                          args=[miss.token, floor, pulled_text, *elements[:-1]])
         return written == 1
+
+    async def catch_up(self, miss: Miss, tweet_ids: list[int]) -> None:
+        """After a rebuild: the ids committed since its snapshot, unless a follow change came
+        in between, which drops the list instead."""
+        if tweet_ids:
+            await self._catch_up(keys=[miss.key, token_key(miss.key)],
+                                 args=[miss.token, self.length, self.keep, *tweet_ids])
 
     async def evict(self, key: str) -> None:
         await self._evict(keys=[key, token_key(key)])

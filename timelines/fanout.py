@@ -215,11 +215,11 @@ class FanoutWorker:
         floor = source_floor(tweet_ids, self.cache.length)
 
         async def merge(followers: list[int]) -> None:
-            await self.cache.merge(followers, tweet_ids, floor, author=job.user_id)
+            await self.cache.merge(followers, tweet_ids, floor)
 
-        # Each follower takes up to TIMELINE_LENGTH ids: far fewer followers per call. With
-        # no tweets the walk still matters: it ends the followers' pull of the account.
-        await self._walk_followers(job, merge, tweet_ids, CallSizer(1, low=1))
+        if tweet_ids:
+            # Each follower takes up to TIMELINE_LENGTH ids: far fewer followers per call.
+            await self._walk_followers(job, merge, tweet_ids, CallSizer(1, low=1))
         await self.cache.evict(recent_key(job.user_id))
 
     @staticmethod

@@ -38,7 +38,7 @@ async def merge(stores: CachedStores, follower_id: int, followee_id: int) -> Non
     length = stores.cache.length
     rows = await stores.db.fetchall(NEWEST_TWEET_IDS, (followee_id, length))
     tweet_ids = [tweet_id for (tweet_id,) in rows]
-    await stores.cache.merge([follower_id], tweet_ids, source_floor(tweet_ids, length), followee_id)
+    await stores.cache.merge([follower_id], tweet_ids, source_floor(tweet_ids, length))
     await settle(stores, follower_id, followee_id, following=True)
 
 
@@ -108,8 +108,8 @@ async def regenerate(stores: CachedStores, miss: Miss, ids_above: str, owner: in
         rows = await (await db.execute(ids_above, (owner, 0, length))).fetchall()
     if not await stores.cache.regenerate(miss, [tweet_id for (tweet_id,) in rows], pulled):
         return False
-    for (late_id,) in await stores.db.fetchall(ids_above, (owner, last_id, length)):
-        await stores.cache.push(late_id, [miss.key])
+    late = await stores.db.fetchall(ids_above, (owner, last_id, length))
+    await stores.cache.catch_up(miss, [tweet_id for (tweet_id,) in late])
     return True
 
 

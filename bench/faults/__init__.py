@@ -16,7 +16,7 @@ app-kill    (app_kill.py) One account with N followers (written straight into SQ
             the caches) tweets a few times; once the fanout has written a checkpoint the
             app's process group is SIGKILLed, and it is started again on the same files.
             Figures: when the fanout resumed and finished, followers pushed twice (counted
-            by Redis itself, ZSCORE calls of the push script), and any follower missing a
+            by Redis itself, LINDEX calls of the push script), and any follower missing a
             tweet.
 writers     (writers.py) --clients threads create users, follow, unfollow, tweet (and read
             a little) over a small shared set of users whose timelines are cached, against

@@ -81,7 +81,7 @@ def _kill_mid_fanout(stack: Stack, app: AppServer, knobs: Knobs, say) -> dict:
     restarted = time.time()
     say(f"{app.module}: started again on the same files; waiting for the fanout to resume")
     backlog = _watch_backlog(app, len(at_kill), say, knobs.resume_timeout)
-    visits = checks.zscore_calls(cache)  # before anything else here reads a timeline
+    visits = checks.push_visits(cache)  # before anything else here reads a timeline
     return _judge(stack, app, knobs, followers, tweet_ids, at_kill, held, visits,
                            killed, restarted, backlog)
 
