@@ -13,8 +13,9 @@ no longer means millions of writes; every read merges the few celebrities it fol
 readers follow a few). Crossing the threshold must not change any answer: an account that
 becomes a celebrity is owed a pull (each follower's timeline starts naming it; its fanned-out
 tweets stay, and the merge drops the duplicates); one that stops being a celebrity is owed a
-backfill of its recent tweets into every follower's timeline, which also ends the pull, both
-through the outbox like any other fanout.
+backfill of its recent tweets into every follower's timeline, both through the outbox like any
+other fanout. A timeline may go on naming an account that is no longer a celebrity (the pull
+is then redundant, never wrong) until it is rebuilt or its owner unfollows.
 """
 
 import sqlite3
