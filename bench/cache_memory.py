@@ -162,6 +162,9 @@ def footprint(client: redis.Redis, empty: int, setup: str, scale: str, users: in
     entries = sum(entries_in(client, keys[family]) for family in LISTS)
     families, left = [], before
     for family in FAMILIES:
+        if not keys[family]:  # nothing to free: a delta here would be noise
+            families.append(Family(family, 0, 0, None))
+            continue
         sampled = sampled_bytes(client, keys[family])
         delete(client, keys[family])
         now = settled_used_memory(client)
@@ -202,7 +205,7 @@ def read_until_all_hits(app: AppServer, users: int) -> None:
         changed = {name: after[name] - before[name] for name in after}
         say(f"{app.module} round {round_number}: {users:,} reads in {seconds:.1f} s "
             f"({users / seconds:,.0f}/s): {changed['hits']:,} hits, {changed['misses']:,} misses, "
-            f"{changed['regenerations'] + changed['recent_regenerations']:,} lists rebuilt, "
+            f"{changed['regenerations'] + changed['recent_regenerations']:,} rebuilds, "
             f"{changed['body_misses']:,} bodies stored")
         if changed["misses"] == 0:
             return
@@ -283,8 +286,8 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def table(prints: list[Footprint]) -> str:
-    lines = [f"{'setup':<18} {'scale':<8} {'family':<9} {'keys':>10} {'MiB':>9} {'bytes/entry':>12} "
-             f"{'sampled b/e':>12}"]
+    header = "setup              scale    family          keys       MiB  bytes/entry  sampled b/e"
+    lines = [header]
     for p in prints:
         for f in p.families:
             sampled = "" if f.sampled_bytes is None else f"{f.sampled_bytes / p.entries:.2f}"
