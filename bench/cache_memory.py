@@ -334,6 +334,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     # A TERM unwinds like Ctrl-C: every context manager stops the process it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return measure(args)
+    except KeyboardInterrupt:
+        say("interrupted: every process this run started is stopped")
+        return 130
+
+
+def measure(args: argparse.Namespace) -> int:
     plan, cpus = PLANS[args.scale], Cpus.plan()
     started, source = datetime.now(UTC), meta.source_version()
     folder = args.out or ROOT / "results" / f"cache-memory-{started:%Y-%m-%dT%H%M%SZ}"
