@@ -18,6 +18,7 @@ from fastapi.responses import Response
 
 from timelines import users
 from timelines.db import Database
+from timelines.designs import JOIN
 from timelines.encoding import tweet_json
 from timelines.http import ERRORS, WRITE, create_app, json_response
 from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
@@ -25,7 +26,7 @@ from timelines.settings import Settings
 from timelines.state import JoinStores, Stores
 from timelines.users import NO_CURSOR, add_follow, insert_tweet, remove_follow, tweet_page
 
-APPROACH = "join-on-read"
+APPROACH = JOIN.label  # in /health and /stats
 
 # --- queries -------------------------------------------------------------------------------
 

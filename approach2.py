@@ -25,6 +25,7 @@ from timelines import cache as timeline_cache
 from timelines import feed, users
 from timelines.cache import Miss, TimelineCache
 from timelines.db import Database
+from timelines.designs import FANOUT
 from timelines.encoding import tweet_json
 from timelines.fanout import FanoutWorker
 from timelines.http import ERRORS, WRITE, create_app, json_response, problem, tweet_list
@@ -34,7 +35,7 @@ from timelines.state import Cached, CachedStores
 from timelines.stats import fanout_stats, redis_problem
 from timelines.users import NO_CURSOR, add_follow, insert_tweet, remove_follow
 
-APPROACH = "fanout-on-write"
+APPROACH = FANOUT.label  # in /health and /stats
 
 # --- queries -------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from timelines import cache as timeline_cache
 from timelines import feed, users
 from timelines.cache import Miss, Page, TimelineCache, page_or_miss, recent_key, timeline_key, token_key
 from timelines.db import Database
+from timelines.designs import HYBRID
 from timelines.encoding import tweet_json
 from timelines.fanout import FanoutWorker
 from timelines.http import ERRORS, WRITE, create_app, json_response, problem, tweet_list
@@ -41,7 +42,7 @@ from timelines.state import CachedStores, opened
 from timelines.stats import fanout_stats, redis_problem
 from timelines.users import NO_CURSOR, add_follow, insert_tweet, remove_follow
 
-APPROACH = "hybrid"
+APPROACH = HYBRID.label  # in /health and /stats
 
 # --- queries -------------------------------------------------------------------------------
 

@@ -6,23 +6,22 @@ same open-loop rate."""
 import shutil
 import sqlite3
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.processes import ROOT, AppServer, RedisServer, stop
+from bench.locust import LOADTEST, start_locust
+from bench.processes import AppServer, RedisServer, stop
 from datagen.caches import load_redis
 from datagen.load import load_sqlite
 from datagen.scales import SCALES
+from timelines.designs import DESIGNS, FANOUT_NAMES, by_name
 
-# name in /live -> (module, the datagen cache flavour or None, Redis database)
-APPS = {"join": ("approach1", None, 0), "fanout": ("approach2", "fanout", 0),
-        "hybrid": ("approach3_hybrid", "hybrid", 1)}
+APPS = tuple(design.name for design in DESIGNS)  # as /live names them
+REDIS_DB = {name: db for db, name in enumerate(FANOUT_NAMES)}  # one Redis, a database each
 TIMELINE_LENGTH = 800
-LOCUST = Path(sys.executable).with_name("locust")
-LOCUSTFILES = f"{ROOT / 'loadtest' / 'locustfile.py'},{Path(__file__).with_name('latency_feed.py')}"
+LOCUSTFILES = (LOADTEST / "locustfile.py", Path(__file__).with_name("latency_feed.py"))
 MOST_FOLLOWED = "SELECT id, followers FROM users ORDER BY followers DESC, id LIMIT 1"
 # The fanout worker walks followers in id order: the highest id is the last one served.
 LAST_FOLLOWER = "SELECT max(follower_id) FROM follows WHERE followee_id = ?"
@@ -57,7 +56,7 @@ class Stack:
         self.redis = RedisServer(self.work).start()
         self.say(f"redis-server on port {self.redis.port} (fanout in db 0, hybrid in db 1)")
         self.seed()
-        self.say("starting uvicorn approach1:app, approach2:app, approach3_hybrid:app")
+        self.say("starting " + ", ".join(f"uvicorn {design.module}:app" for design in DESIGNS))
         # Known before they start, so that stop() finds every one even if another fails to start.
         self.apps = {name: self.app(name) for name in APPS}
         with ThreadPoolExecutor(len(APPS)) as pool:
@@ -73,28 +72,23 @@ class Stack:
         load_sqlite(seeded, graph, history, self.threshold, force=True, progress=False)
         for name in APPS:
             shutil.copyfile(seeded, self.database(name))
-        for name, (_, flavour, db) in APPS.items():
-            if flavour:
-                load_redis(self.redis.url(db), graph, history, flavour, TIMELINE_LENGTH, self.threshold,
-                           force=True, progress=False)
+        for name, db in REDIS_DB.items():
+            load_redis(self.redis.url(db), graph, history, name, TIMELINE_LENGTH, self.threshold,
+                       force=True, progress=False)
         self.celebrity = most_followed(seeded)
 
     def app(self, name: str) -> AppServer:
-        module, _, db = APPS[name]
         settings = {"timeline_length": TIMELINE_LENGTH, "celebrity_threshold": self.threshold}
-        return AppServer(module, self.database(name), self.redis.url(db), self.work / f"{name}.log",
-                         settings=settings)
+        return AppServer(by_name(name).module, self.database(name), self.redis.url(REDIS_DB.get(name, 0)),
+                         self.work / f"{name}.log", settings=settings)
 
     def start_locust(self, name: str) -> subprocess.Popen:
-        users = str(int(max(16, self.rate / 4)))  # ~0.25 s of arrivals: a slow app cannot throttle it
-        command = [str(LOCUST), "-f", LOCUSTFILES, "--headless", "--only-summary", "--host",
-                   self.apps[name].url, "-u", users, "-r", users, "--arrival-rate", f"{self.rate:g}",
-                   "--database", str(self.database(name)), "--live-feed", str(self.feed(name)),
-                   "--stop-timeout", "2", "--loglevel", "WARNING"]
-        with open(self.work / f"{name}.locust.log", "ab") as log:
-            # Own session: Ctrl-C reaches only the demo, which stops every process itself.
-            return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+        users = int(max(16, self.rate / 4))  # ~0.25 s of arrivals: a slow app cannot throttle it
+        options = ("--only-summary", "--arrival-rate", f"{self.rate:g}",
+                   "--database", str(self.database(name)),
+                   "--live-feed", str(self.feed(name)), "--stop-timeout", "2", "--loglevel", "WARNING")
+        return start_locust(self.apps[name].url, users, None, self.work / f"{name}.locust.log", options,
+                            locustfiles=LOCUSTFILES, own_session=True)
 
     def problem(self) -> str | None:
         """A process of ours that died, with where its log is; None while all run."""

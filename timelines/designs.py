@@ -21,6 +21,7 @@ HYBRID = Design("approach3_hybrid", "hybrid", "hybrid", fans_out=True)
 DESIGNS = (JOIN, FANOUT, HYBRID)
 MODULES = tuple(design.module for design in DESIGNS)
 NAMES = tuple(design.name for design in DESIGNS)
+LABELS = tuple(design.label for design in DESIGNS)
 FANOUT_MODULES = tuple(design.module for design in DESIGNS if design.fans_out)
 FANOUT_NAMES = tuple(design.name for design in DESIGNS if design.fans_out)
 

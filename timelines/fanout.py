@@ -61,9 +61,10 @@ CLAIM_BATCH = 64
 
 
 class CallSizer:
-    """How many followers one Redis call takes. A follower costs Redis ~2.5 µs when its
-    cached timeline is short and 6-10 µs when it is full (bench/fanout.py), so any fixed
-    count is either needlessly small or too long; this one follows the measured cost."""
+    """How many followers one Redis call takes. What a follower costs Redis depends on its
+    timeline (a push on top, a late id put in its place, a trim now and then) and on the
+    machine, so any fixed count is either needlessly small or too long; this one follows
+    the cost Redis reports for each call."""
 
     def __init__(self, size: int, low: int = 16, high: int = 4096):
         self.size, self.low, self.high = size, low, high

@@ -65,7 +65,7 @@ async def unmerge(stores: CachedStores, follower_id: int, followee_id: int) -> N
 async def settle(stores: CachedStores, follower_id: int, followee_id: int, following: bool) -> None:
     """A follow and an unfollow of one pair, racing (two clients, two worker processes), can
     reach Redis in the opposite order to the one they committed in, and the cache would keep
-    the loser's change (tests/test_faults.py found it). So each looks at the pair again once
+    the loser's change. So each looks at the pair again once
     its change is in: whichever change reaches Redis last then sees the final state, and
     if that is not what it applied, the timeline is dropped, to be rebuilt from SQLite."""
     if (await stores.db.fetchone(FOLLOWS_NOW, (follower_id, followee_id)) is not None) != following:

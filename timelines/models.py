@@ -5,6 +5,8 @@ from typing import Annotated, Literal
 from fastapi import Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
+from timelines.designs import LABELS
+
 MAX_ID = 2**63  # ids are positive and fit a signed 64-bit integer (docs/CONTRACT.md)
 
 
@@ -65,7 +67,7 @@ class TweetList(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
-    approach: Literal["join-on-read", "fanout-on-write", "hybrid"]
+    approach: Literal[LABELS]
 
 
 class Problem(BaseModel):
