@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from bench.processes import wait_until
 from harness import APPS, AppServer, RedisServer
 
 USERS, FOLLOWS_EACH, TWEETS = 120, 20, 900
@@ -65,3 +66,34 @@ def test_evicting_redis_changes_no_answer(apps, full_redis):
             for app in apps[1:]:
                 assert app.timeline(user, limit, before) == expected, f"{app.module}: user {user}"
     assert full_redis.client().info("stats")["evicted_keys"] > evicted, "reads evicted too"
+
+
+def test_bodies_leave_after_their_ttl_and_pages_stay_exact(tmp_path, redis_server):
+    """TWEET_TTL bounds the bodies: once it has passed, none is left in Redis, and the
+    next read fetches what its page needs from SQLite (and caches it again)."""
+    db = redis_server.take_db()
+    join = AppServer("approach1", tmp_path / "join.db", redis_server.url(db))
+    fanout = AppServer("approach2", tmp_path / "fanout.db", redis_server.url(db), tweet_ttl=1)
+    try:
+        for app in (join, fanout):
+            app.start()
+            for n in (1, 2, 3):
+                app.create_user(f"user{n}")
+            app.follow(1, 2)
+            app.follow(1, 3)
+        for n in range(30):
+            for app in (join, fanout):
+                app.tweet(2 + n % 2, f"tweet {n}")
+        fanout.wait_for_fanout()
+        assert fanout.timeline(1, 10) == join.timeline(1, 10)  # rebuilds the timeline
+        client = redis_server.client(db)
+        assert list(client.scan_iter(match="tweet:*")), "the fanout stored the bodies"
+        wait_until(lambda: not list(client.scan_iter(match="tweet:*")), 10, "the bodies to expire")
+        misses = fanout.stats()["cache"]["body_misses"]
+        assert fanout.timeline(1, 10) == join.timeline(1, 10)
+        assert fanout.stats()["cache"]["body_misses"] == misses + 10
+        assert len(list(client.scan_iter(match="tweet:*"))) == 10, "the page's bodies are cached again"
+    finally:
+        join.stop()
+        fanout.stop()
+        redis_server.give_back_db(db)
