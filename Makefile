@@ -1,7 +1,7 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: test lint seed bench charts notebook bench-faults soak bench-fanout demo clean
+.PHONY: test lint seed bench charts notebook bench-faults soak bench-fanout bench-encodings bench-memory demo clean
 
 SCALE ?= default
 DATABASE ?= timelines.db
@@ -63,9 +63,23 @@ soak: $(VENV)/.installed
 	scripts/ensure-redis-server
 	$(PYTHON) -m bench.soak --approach $(APPROACH) --minutes $(MINUTES) --from-results $(RUN) --scale $(SCALE) --out $(OUT)
 
+# The cache layer alone, each with a private redis-server, none of it in make bench:
+# one tweet to 1k..1M followers through the app's own outbox worker (FOLLOWERS=1000,10000,100000,1000000)
+FOLLOWERS ?= 1000,10000,100000
 bench-fanout: $(VENV)/.installed
 	scripts/ensure-redis-server
-	$(PYTHON) -m bench.fanout
+	$(PYTHON) -m bench.fanout --followers $(FOLLOWERS)
+
+# bytes per entry and Redis CPU per follower-write of each candidate timeline encoding
+bench-encodings: $(VENV)/.installed
+	scripts/ensure-redis-server
+	$(PYTHON) -m bench.encodings
+
+# Redis bytes per cached entry as the apps build their cache, and users per 4 GiB at default
+MEMORY_SCALE ?= small
+bench-memory: $(VENV)/.installed
+	scripts/ensure-redis-server
+	$(PYTHON) -m bench.cache_memory --scale $(MEMORY_SCALE) --default-too
 
 # The three designs live, side by side, on http://127.0.0.1:8089 (demo/): tiny seeded, a private
 # Redis, the three apps under the same open-loop load; Ctrl-C stops it all. DEMO_ARGS="--port 8090"
