@@ -16,6 +16,7 @@ takes the tweet back out of any timeline whose owner no longer follows the autho
 """
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -110,10 +111,8 @@ class FanoutWorker:
 
     async def __aexit__(self, *_) -> None:
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except asyncio.CancelledError:
-            pass
 
     async def run(self) -> None:
         ROLE.set("fanout worker")
@@ -138,10 +137,8 @@ class FanoutWorker:
                 await asyncio.sleep(1)
 
     async def _idle(self) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), IDLE_POLL_SECONDS)
-        except TimeoutError:
-            pass
         self.wake.clear()
 
     async def _claim(self) -> list[Job]:
@@ -244,7 +241,7 @@ class FanoutWorker:
                 count += len(followers)
                 if len(followers) == self.batch:
                     progress = (followers[-1], time.time() + LEASE_SECONDS, job.id)
-                    await self.db.write(lambda tx: tx.execute(CHECKPOINT, progress))
+                    await self.db.write(lambda tx, progress=progress: tx.execute(CHECKPOINT, progress))
         finally:
             upcoming.cancel()
         return count

@@ -97,7 +97,8 @@ async def regenerate_and_answer(stores: CachedStores, user_id: int, miss: Miss, 
     return await page_from_database(stores, user_id, before, limit)
 
 
-async def regenerate(stores: CachedStores, miss: Miss, ids_above: str, owner: int, pulled: list[int] = ()) -> bool:
+async def regenerate(stores: CachedStores, miss: Miss, ids_above: str, owner: int,
+                     pulled: list[int] = ()) -> bool:
     """Rebuilds one cached list from `ids_above` (owner, above, limit) -> ids. SQLite assigns
     ids in commit order, so a tweet the snapshot missed has an id above its last one:
     reading those again once the key exists catches any push that found no key meanwhile.
@@ -117,7 +118,8 @@ async def page_from_database(stores: CachedStores, user_id: int, before: int, li
     return await tweet_page(stores.db, HOME_TIMELINE, user_id, before, limit)
 
 
-async def beyond_the_cache(stores: CachedStores, user_id: int, page: Page, before: int, limit: int) -> list[bytes]:
+async def beyond_the_cache(stores: CachedStores, user_id: int, page: Page, before: int,
+                           limit: int) -> list[bytes]:
     """The rest of a page the cache could not fill: below its floor, only SQLite knows."""
     rows = await stores.db.fetchall(HOME_TIMELINE, (user_id, min(before, page.floor + 1), limit))
     return [tweet_json(row) for row in rows]
@@ -125,11 +127,11 @@ async def beyond_the_cache(stores: CachedStores, user_id: int, page: Page, befor
 
 async def hydrate(stores: CachedStores, page: Page) -> list[bytes]:
     """Bodies for a page of ids; the few Redis no longer holds come from SQLite."""
-    missing = [tweet_id for tweet_id, body in zip(page.ids, page.bodies) if body is None]
+    missing = [tweet_id for tweet_id, body in zip(page.ids, page.bodies, strict=True) if body is None]
     if not missing:
         return page.bodies
     stores.counters["body_misses"] += len(missing)
     rows = await stores.db.fetchall(TWEETS_BY_ID, (orjson.dumps(missing).decode(),))
     found = {row[0]: tweet_json(row) for row in rows}
     await stores.cache.store_tweets(found)
-    return [body or found[tweet_id] for tweet_id, body in zip(page.ids, page.bodies)]
+    return [body or found[tweet_id] for tweet_id, body in zip(page.ids, page.bodies, strict=True)]

@@ -42,7 +42,7 @@ def lag_percentiles(lags_seconds: list[float]) -> dict:
         return {"count": 0}
     values = np.percentile(np.array(lags_seconds) * 1000, PERCENTILES)
     return {"count": len(lags_seconds), "of_last": "10000 fanouts",
-            **{f"p{p:g}": round(float(v), 3) for p, v in zip(PERCENTILES, values)},
+            **{f"p{p:g}": round(float(v), 3) for p, v in zip(PERCENTILES, values, strict=True)},
             "max": round(max(lags_seconds) * 1000, 3)}
 
 

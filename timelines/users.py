@@ -17,8 +17,8 @@ from timelines.http import (
     problem,
     tweet_list,
 )
-from timelines.state import Stores
 from timelines.models import Before, Limit, NewUser, Profile, TweetList, User, UserId
+from timelines.state import Stores
 
 INSERT_USER = "INSERT INTO users (username, created_at) VALUES (?, ?)"
 SELECT_PROFILE = "SELECT id, username, followers, following, tweets FROM users WHERE id = ?"
@@ -60,7 +60,7 @@ async def profile(user_id: UserId, stores: Stores) -> Response:
     row = await stores.db.fetchone(SELECT_PROFILE, (user_id,))
     if row is None:
         return problem(404, f"no user {user_id}")
-    return json_response(dict(zip(("id", "username", "followers", "following", "tweets"), row)))
+    return json_response(dict(zip(("id", "username", "followers", "following", "tweets"), row, strict=True)))
 
 
 @router.get("/users/{user_id}/tweets", response_model=TweetList, responses={404: ERRORS[404]})
