@@ -8,8 +8,8 @@ Writes are whole transactions handed to one writer thread: `await db.write(work)
 event loop. Driving a transaction statement by statement from the loop instead would hold
 SQLite's write lock across every turn of a busy loop; under load, writers then queue for
 tens of milliseconds and the fanout worker starves. SQLite has one writer at a time
-anyway; BEGIN IMMEDIATE takes the lock up front, so two processes never deadlock upgrading a read lock, and busy_timeout
-makes the second one wait for it rather than fail at once.
+anyway; BEGIN IMMEDIATE takes the lock up front, so two processes never deadlock upgrading
+a read lock, and busy_timeout makes the second one wait for it rather than fail at once.
 """
 
 import asyncio
