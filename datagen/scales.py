@@ -5,19 +5,18 @@
 | tiny    |   1,000 | 75        | 1.1  | 10            |    11k | tests and CI: loads in ~1 s  |
 | small   |   5,000 | 75        | 1.1  | 20            |    99k | a quick look: ~6 s           |
 | default |  30,000 | 75        | 1.1  | 50            |   1.5M | the published run: < 1 min   |
-| large   | 100,000 | 75        | 1.1  | 100           |   9.9M | SQLite only, for the patient |
+| large   | 100,000 | 75        | 1.1  | 100           |   9.9M | for the patient              |
 
 75 followees is DDIA's mean. The Zipf exponent 1.1 gives a follower tail of density about
 k^-1.9 (Twitter's measured tail is about k^-2): at `default` the median account has 15
 followers and the most followed has 28,945 of the 30,000 users.
 
 Why `default` is 30,000 users: it must be well over CELEBRITY_THRESHOLD (10,000) for
-celebrities to exist at all (22 accounts cross it), and no bigger than the fanout apps'
-cache allows: they cache every user's timeline, at TIMELINE_LENGTH 800 nearly all of them
-full (23M entries), about 100 bytes of Redis per entry. Loaded, that is 2.8 GB of Redis for
-approach2 and 2.6 GB for the hybrid, in under a minute each (measured on 2 cores: SQLite
-~15 s, Redis ~30 s). At 100,000 users (`large`) the same cache would be ~10 GB, so `large`
-is meant for join-on-read: its SQLite file (1.7 GB) loads in about a minute. 50 tweets per
+celebrities to exist at all (22 accounts cross it), and the fanout apps cache every user's
+timeline, at TIMELINE_LENGTH 800 nearly all of them full (23M entries). As Redis lists of
+ids that is about 16 bytes an entry with the bodies, 350 MiB for approach2
+(`python -m bench.cache_memory --default-too`), loaded in under a minute; `large` fits too
+(about 1.2 GB), though its SQLite file (1.7 GB) makes it the patient's scale. 50 tweets per
 author (1.5M tweets) makes the join read 75 followees' histories per page, where the
 designs' read costs part.
 """
