@@ -1,0 +1,85 @@
+"""What `python -m bench.reads` reports: one row per design over the rounds (req/s median,
+min, max; latency; the same-round ratios to the ceiling and to fanout), as reads.csv and a
+printed table, and every round's raw figures as rounds.csv."""
+
+import csv
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.wrk import WrkResult
+
+DESIGNS = ("ceiling", "join", "fanout", "hybrid")
+# The issue's figures: (design, divided by, goal).
+FIGURES = (("fanout", "ceiling", 0.5), ("hybrid", "fanout", 0.9), ("join", "ceiling", None))
+
+
+@dataclass(frozen=True)
+class Measurement:
+    round: int
+    design: str
+    wrk: WrkResult
+    cache_hits: int | None  # hits the app counted during the measured seconds (fanout designs)
+
+    def row(self) -> dict:
+        w = self.wrk
+        return {"round": self.round, "design": self.design, "rate": round(w.rate, 1), "requests": w.requests,
+                "seconds": round(w.seconds, 3), "p50_ms": w.p50_ms, "p99_ms": w.p99_ms,
+                "bytes_per_response": round(w.bytes_per_response, 1), "non_2xx": w.non_2xx,
+                "socket_errors": w.socket_errors, "load_cpu": round(w.load_cpu, 3),
+                "cache_hits": "" if self.cache_hits is None else self.cache_hits}
+
+
+def same_round_ratios(measurements: list[Measurement], design: str, base: str) -> list[float]:
+    rates = {(m.round, m.design): m.wrk.rate for m in measurements}
+    return [rates[r, design] / rates[r, base] for r in sorted({m.round for m in measurements})]
+
+
+def spread(prefix: str, values: list[float], digits: int) -> dict:
+    return {f"{prefix}_median": round(statistics.median(values), digits),
+            f"{prefix}_min": round(min(values), digits), f"{prefix}_max": round(max(values), digits)}
+
+
+def summary(measurements: list[Measurement]) -> list[dict]:
+    rows = []
+    for design in DESIGNS:
+        runs = [m.wrk for m in measurements if m.design == design]
+        rows.append({"design": design, "rounds": len(runs), **spread("rate", [w.rate for w in runs], 1),
+                     "p50_ms": statistics.median(w.p50_ms for w in runs),
+                     "p99_ms": statistics.median(w.p99_ms for w in runs),
+                     "bytes_per_response": round(statistics.median(w.bytes_per_response for w in runs), 1),
+                     "load_cpu": round(max(w.load_cpu for w in runs), 3),
+                     **spread("vs_ceiling", same_round_ratios(measurements, design, "ceiling"), 3),
+                     **spread("vs_fanout", same_round_ratios(measurements, design, "fanout"), 3)})
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def table(rows: list[dict]) -> str:
+    lines = [f"{'design':<8} {'req/s median (min-max)':>24} {'p50 ms':>7} {'p99 ms':>7} {'bytes':>6} "
+             f"{'wrk CPU':>7} {'÷ceiling (min-max)':>19} {'÷fanout (min-max)':>19}"]
+    for r in rows:
+        lines.append(f"{r['design']:<8} {r['rate_median']:>9,.0f} ({r['rate_min']:,.0f}-{r['rate_max']:,.0f})"
+                     f"{'':>1} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['bytes_per_response']:>6.0f} "
+                     f"{r['load_cpu']:>7.0%} {ratio_text(r, 'vs_ceiling'):>19} {ratio_text(r, 'vs_fanout'):>19}")
+    return "\n".join(lines)
+
+
+def ratio_text(row: dict, prefix: str) -> str:
+    return f"{row[prefix + '_median']:.2f} ({row[prefix + '_min']:.2f}-{row[prefix + '_max']:.2f})"
+
+
+def figures(rows: list[dict]) -> str:
+    by_design = {r["design"]: r for r in rows}
+    lines = []
+    for design, base, goal in FIGURES:
+        r = by_design[design]
+        goal_text = f"   goal >= {goal}" if goal else ""
+        lines.append(f"{design} ÷ {base}: {ratio_text(r, 'vs_' + base)}{goal_text}")
+    return "\n".join(lines)
