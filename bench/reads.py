@@ -16,6 +16,7 @@ must all be cache hits, or the run stops. Writes reads.csv, rounds.csv and meta.
 
 import argparse
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -115,7 +116,8 @@ def measure(design: str, round_: int, args, seeded: Seeded, redis: RedisServer, 
             if run.non_2xx or run.socket_errors:
                 raise Unequal(f"{design}: {run.non_2xx:,} answers were not 2xx and {run.socket_errors:,} "
                               f"failed at the socket, of {run.requests:,}")
-        return Measurement(round_, design, result, hits_during(app, before, result.requests))
+        return Measurement(round_, design, result, hits_during(app, before, result.requests),
+                           os.getloadavg()[0])
     finally:
         app.stop()
 
@@ -129,7 +131,8 @@ def rounds(args, seeded: Seeded, redis: RedisServer, work: Path, out: Path, cpus
             hits = "" if m.cache_hits is None else f", {m.cache_hits:,} cache hits"
             say(f"round {round_ + 1}/{args.repeats} {design:<7} {m.wrk.rate:>8,.0f} req/s  "
                 f"p50 {m.wrk.p50_ms:.2f} ms  p99 {m.wrk.p99_ms:.2f} ms  "
-                f"{m.wrk.bytes_per_response:,.0f} B/answer  wrk {m.wrk.load_cpu:.0%} CPU{hits}")
+                f"{m.wrk.bytes_per_response:,.0f} B/answer  wrk {m.wrk.load_cpu:.0%} CPU{hits}  "
+                f"load average {m.load_average:.1f}")
             measurements.append(m)
         if round_ == 0:
             check_equal_pages(pages, seeded.readers[0])

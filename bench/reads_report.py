@@ -20,6 +20,7 @@ class Measurement:
     design: str
     wrk: WrkResult
     cache_hits: int | None  # hits the app counted during the measured seconds (fanout designs)
+    load_average: float  # the machine's, over the last minute: others' work shows here
 
     def row(self) -> dict:
         w = self.wrk
@@ -27,7 +28,8 @@ class Measurement:
                 "seconds": round(w.seconds, 3), "p50_ms": w.p50_ms, "p99_ms": w.p99_ms,
                 "bytes_per_response": round(w.bytes_per_response, 1), "non_2xx": w.non_2xx,
                 "socket_errors": w.socket_errors, "load_cpu": round(w.load_cpu, 3),
-                "cache_hits": "" if self.cache_hits is None else self.cache_hits}
+                "cache_hits": "" if self.cache_hits is None else self.cache_hits,
+                "load_average_1m": round(self.load_average, 2)}
 
 
 def same_round_ratios(measurements: list[Measurement], design: str, base: str) -> list[float]:
@@ -62,12 +64,13 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def table(rows: list[dict]) -> str:
-    lines = [f"{'design':<8} {'req/s median (min-max)':>24} {'p50 ms':>7} {'p99 ms':>7} {'bytes':>6} "
+    lines = [f"{'design':<8} {'req/s median (min-max)':>26} {'p50 ms':>7} {'p99 ms':>7} {'bytes':>6} "
              f"{'wrk CPU':>7} {'÷ceiling (min-max)':>19} {'÷fanout (min-max)':>19}"]
     for r in rows:
-        lines.append(f"{r['design']:<8} {r['rate_median']:>9,.0f} ({r['rate_min']:,.0f}-{r['rate_max']:,.0f})"
-                     f"{'':>1} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['bytes_per_response']:>6.0f} "
-                     f"{r['load_cpu']:>7.0%} {ratio_text(r, 'vs_ceiling'):>19} {ratio_text(r, 'vs_fanout'):>19}")
+        rate = f"{r['rate_median']:,.0f} ({r['rate_min']:,.0f}-{r['rate_max']:,.0f})"
+        lines.append(f"{r['design']:<8} {rate:>26} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
+                     f"{r['bytes_per_response']:>6.0f} {r['load_cpu']:>7.0%} "
+                     f"{ratio_text(r, 'vs_ceiling'):>19} {ratio_text(r, 'vs_fanout'):>19}")
     return "\n".join(lines)
 
 
