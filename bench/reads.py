@@ -9,7 +9,10 @@ who follow a few celebrities, for
   hybrid   approach3_hybrid (likewise, celebrities merged at read)
 The server side (the app and its redis-server) shares one pinned CPU, wrk has another.
 The designs take turns, round after round, so that whatever else the machine is doing
-falls on all of them; each ratio is taken within a round. Every answer must be a 200, a
+falls on all of them; each ratio is taken within a round. Besides req/s, each design's
+answers per CPU-second of its server (the app's and redis-server's CPU time, from /proc)
+say what it would do with the CPU to itself: on a machine shared with other work, that
+figure moves far less than req/s does. Every answer must be a 200, a
 sampled page must be the same in join, fanout and hybrid, and the fanout designs' reads
 must all be cache hits, or the run stops. Writes reads.csv, rounds.csv and meta.json.
 """
@@ -84,6 +87,16 @@ def check_equal_pages(pages: dict[str, dict[int, list[dict]]], ceiling_user: int
         raise Unequal(f"ceiling: the page it serves is not reader {ceiling_user}'s page from join-on-read")
 
 
+def cpu_seconds(pids: tuple[int, ...]) -> float:
+    """CPU time the processes have used (all their threads: uvicorn's loop, aiosqlite's
+    readers, the fanout worker), from /proc/PID/stat's utime and stime."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def cache_counters(app: AppServer) -> dict[str, int] | None:
     return app.stats()["cache"] if app.module in (MODULES["fanout"], MODULES["hybrid"]) else None
 
@@ -110,14 +123,16 @@ def measure(design: str, round_: int, args, seeded: Seeded, redis: RedisServer, 
             pages[design] = sampled_pages(app, args.samples if design != "ceiling" else [seeded.readers[0]])
         script = wrk.write_script(work / f"{design}.lua", seeded.readers, PAGE, seed=round_)
         warm = wrk.run(app.url, script, args.warmup, args.connections, cpus.load)
-        before = cache_counters(app)
+        before, server = cache_counters(app), (app.process.pid, redis.process.pid)
+        cpu_before = cpu_seconds(server)
         result = wrk.run(app.url, script, args.seconds, args.connections, cpus.load)
-        for run in (warm, result):
-            if run.non_2xx or run.socket_errors:
-                raise Unequal(f"{design}: {run.non_2xx:,} answers were not 2xx and {run.socket_errors:,} "
-                              f"failed at the socket, of {run.requests:,}")
+        server_cpu = cpu_seconds(server) - cpu_before
+        for each in (warm, result):
+            if each.non_2xx or each.socket_errors:
+                raise Unequal(f"{design}: {each.non_2xx:,} answers were not 2xx and {each.socket_errors:,} "
+                              f"failed at the socket, of {each.requests:,}")
         return Measurement(round_, design, result, hits_during(app, before, result.requests),
-                           os.getloadavg()[0])
+                           server_cpu, os.getloadavg()[0])
     finally:
         app.stop()
 
@@ -131,7 +146,8 @@ def rounds(args, seeded: Seeded, redis: RedisServer, work: Path, out: Path, cpus
             hits = "" if m.cache_hits is None else f", {m.cache_hits:,} cache hits"
             say(f"round {round_ + 1}/{args.repeats} {design:<7} {m.wrk.rate:>8,.0f} req/s  "
                 f"p50 {m.wrk.p50_ms:.2f} ms  p99 {m.wrk.p99_ms:.2f} ms  "
-                f"{m.wrk.bytes_per_response:,.0f} B/answer  wrk {m.wrk.load_cpu:.0%} CPU{hits}  "
+                f"{m.wrk.bytes_per_response:,.0f} B/answer  wrk {m.wrk.load_cpu:.0%} CPU{hits}; "
+                f"the server got {m.server_share:.0%} of its CPU: {m.rate_per_cpu:,.0f} req/CPU-s; "
                 f"load average {m.load_average:.1f}")
             measurements.append(m)
         if round_ == 0:

@@ -43,8 +43,8 @@ def test_every_design_has_a_positive_rate_and_finite_ratios(run_folder):
     rows = {row["design"]: row for row in read_csv(run_folder / "reads.csv")}
     assert set(rows) == DESIGNS
     for row in rows.values():
-        assert float(row["rate_min"]) > 0
-        for prefix in ("vs_ceiling", "vs_fanout"):
+        assert float(row["rate_min"]) > 0 and float(row["rate_per_cpu_min"]) > 0
+        for prefix in ("vs_ceiling", "vs_fanout", "cpu_vs_ceiling", "cpu_vs_fanout"):
             assert math.isfinite(float(row[f"{prefix}_median"])) and float(row[f"{prefix}_median"]) > 0
         assert 0 < float(row["p50_ms"]) <= float(row["p99_ms"])
     assert float(rows["ceiling"]["vs_ceiling_median"]) == 1.0
@@ -54,6 +54,7 @@ def test_every_answer_was_a_200_and_the_fanout_designs_hit_their_cache(run_folde
     rounds = read_csv(run_folder / "rounds.csv")
     assert {row["design"] for row in rounds} == DESIGNS
     assert all(row["non_2xx"] == "0" and row["socket_errors"] == "0" for row in rounds)
+    assert all(0 < float(row["server_share"]) <= 1.05 for row in rounds)  # one pinned CPU, ticks rounded
     for row in rounds:
         if row["design"] in ("fanout", "hybrid"):
             assert int(row["cache_hits"]) >= int(row["requests"]) > 0
