@@ -87,14 +87,15 @@ def check_equal_pages(pages: dict[str, dict[int, list[dict]]], ceiling_user: int
         raise Unequal(f"ceiling: the page it serves is not reader {ceiling_user}'s page from join-on-read")
 
 
-def cpu_seconds(pids: tuple[int, ...]) -> float:
-    """CPU time the processes have used (all their threads: uvicorn's loop, aiosqlite's
-    readers, the fanout worker), from /proc/PID/stat's utime and stime."""
-    ticks = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has used (all its threads: uvicorn's loop, aiosqlite's readers,
+    the fanout worker), from /proc/PID/stat's utime and stime."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(app: AppServer, redis: RedisServer) -> tuple[float, float]:
+    return cpu_seconds(app.process.pid), cpu_seconds(redis.process.pid)
 
 
 def cache_counters(app: AppServer) -> dict[str, int] | None:
@@ -123,16 +124,15 @@ def measure(design: str, round_: int, args, seeded: Seeded, redis: RedisServer, 
             pages[design] = sampled_pages(app, args.samples if design != "ceiling" else [seeded.readers[0]])
         script = wrk.write_script(work / f"{design}.lua", seeded.readers, PAGE, seed=round_)
         warm = wrk.run(app.url, script, args.warmup, args.connections, cpus.load)
-        before, server = cache_counters(app), (app.process.pid, redis.process.pid)
-        cpu_before = cpu_seconds(server)
+        before, cpu_before = cache_counters(app), server_cpu(app, redis)
         result = wrk.run(app.url, script, args.seconds, args.connections, cpus.load)
-        server_cpu = cpu_seconds(server) - cpu_before
+        app_cpu, redis_cpu = (after - earlier for after, earlier in zip(server_cpu(app, redis), cpu_before))
         for each in (warm, result):
             if each.non_2xx or each.socket_errors:
                 raise Unequal(f"{design}: {each.non_2xx:,} answers were not 2xx and {each.socket_errors:,} "
                               f"failed at the socket, of {each.requests:,}")
         return Measurement(round_, design, result, hits_during(app, before, result.requests),
-                           server_cpu, os.getloadavg()[0])
+                           app_cpu, redis_cpu, os.getloadavg()[0])
     finally:
         app.stop()
 
@@ -147,7 +147,8 @@ def rounds(args, seeded: Seeded, redis: RedisServer, work: Path, out: Path, cpus
             say(f"round {round_ + 1}/{args.repeats} {design:<7} {m.wrk.rate:>8,.0f} req/s  "
                 f"p50 {m.wrk.p50_ms:.2f} ms  p99 {m.wrk.p99_ms:.2f} ms  "
                 f"{m.wrk.bytes_per_response:,.0f} B/answer  wrk {m.wrk.load_cpu:.0%} CPU{hits}; "
-                f"the server got {m.server_share:.0%} of its CPU: {m.rate_per_cpu:,.0f} req/CPU-s; "
+                f"the server got {m.server_share:.0%} of its CPU: {m.rate_per_cpu:,.0f} req/CPU-s "
+                f"({m.redis_cpu / m.server_cpu:.0%} of it Redis); "
                 f"load average {m.load_average:.1f}")
             measurements.append(m)
         if round_ == 0:
@@ -179,11 +180,12 @@ def run(args) -> list[dict]:
     cpus = server_and_load_cpus()
     say(f"pinning: {cpus.describe()}")
     args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bench-reads-") as tmp, RedisServer(Path(tmp), cpus.redis) as redis:
+    with (tempfile.TemporaryDirectory(prefix="bench-reads-") as tmp,
+          RedisServer(Path(tmp), cpus.redis) as redis):
         work = Path(tmp)
         urls = {design: redis.url(db) for design, db in CACHED.items()}
-        seeded = prepare(args.scale, work, urls, args.threshold, args.celebrities_followed, args.readers, PAGE,
-                         args.seed, say)
+        seeded = prepare(args.scale, work, urls, args.threshold, args.celebrities_followed, args.readers,
+                         PAGE, args.seed, say)
         say(f"{seeded.celebrities} celebrities (>= {seeded.threshold:,} followers); {len(seeded.readers):,} "
             f"readers of {seeded.eligible_readers:,} following 1-5, "
             f"{seeded.mean_celebrities_followed:.2f} celebrities each on average")
@@ -212,7 +214,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="the run folder (default results/reads-<UTC time>)")
     args = parser.parse_args(argv)
     if min(args.seconds, args.warmup, args.repeats, args.connections, args.readers, args.sample_pages) <= 0:
-        parser.error("--seconds, --warmup, --repeats, --connections, --readers and --sample-pages must be > 0")
+        parser.error("--seconds, --warmup, --repeats, --connections, --readers and --sample-pages "
+                     "must be > 0")
     args.out = args.out or ROOT / "results" / f"reads-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     return args
 

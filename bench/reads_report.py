@@ -20,8 +20,13 @@ class Measurement:
     design: str
     wrk: WrkResult
     cache_hits: int | None  # hits the app counted during the measured seconds (fanout designs)
-    server_cpu: float  # CPU seconds the app and its redis-server used while wrk measured
+    app_cpu: float  # CPU seconds the app used while wrk measured
+    redis_cpu: float  # and its redis-server (idle for join and the ceiling)
     load_average: float  # the machine's, over the last minute: others' work shows here
+
+    @property
+    def server_cpu(self) -> float:
+        return self.app_cpu + self.redis_cpu
 
     @property
     def server_share(self) -> float:
@@ -41,7 +46,10 @@ class Measurement:
                 "bytes_per_response": round(w.bytes_per_response, 1), "non_2xx": w.non_2xx,
                 "socket_errors": w.socket_errors, "load_cpu": round(w.load_cpu, 3),
                 "cache_hits": "" if self.cache_hits is None else self.cache_hits,
-                "server_cpu_seconds": round(self.server_cpu, 2), "server_share": round(self.server_share, 3),
+                "app_cpu_seconds": round(self.app_cpu, 2), "redis_cpu_seconds": round(self.redis_cpu, 2),
+                "server_share": round(self.server_share, 3),
+                "app_us_per_request": round(self.app_cpu / self.wrk.requests * 1e6, 1),
+                "redis_us_per_request": round(self.redis_cpu / self.wrk.requests * 1e6, 1),
                 "rate_per_cpu": round(self.rate_per_cpu, 1), "load_average_1m": round(self.load_average, 2)}
 
 
@@ -75,6 +83,9 @@ def design_row(measurements: list[Measurement], design: str) -> dict:
             **spread("vs_ceiling", same_round_ratios(measurements, design, "ceiling"), 3),
             **spread("vs_fanout", same_round_ratios(measurements, design, "fanout"), 3),
             "server_share_min": round(min(m.server_share for m in mine), 3),
+            "app_us_per_request": round(statistics.median(m.app_cpu * 1e6 / m.wrk.requests for m in mine), 1),
+            "redis_us_per_request": round(statistics.median(m.redis_cpu * 1e6 / m.wrk.requests
+                                                            for m in mine), 1),
             **spread("rate_per_cpu", [m.rate_per_cpu for m in mine], 1),
             **spread("cpu_vs_ceiling", same_round_ratios(measurements, design, "ceiling", by_cpu), 3),
             **spread("cpu_vs_fanout", same_round_ratios(measurements, design, "fanout", by_cpu), 3)}
@@ -88,9 +99,10 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def table(rows: list[dict]) -> str:
-    lines = [f"{'design':<8} {'req/s median (min-max)':>26} {'p50 ms':>7} {'p99 ms':>7} {'bytes':>6} "
-             f"{'÷ceiling (min-max)':>19} {'÷fanout (min-max)':>19} {'req/CPU-s median':>17} "
-             f"{'÷ceiling':>19} {'÷fanout':>19}"]
+    header = (f"{'design':<8} {'req/s median (min-max)':>26} {'p50 ms':>7} {'p99 ms':>7} {'bytes':>6} "
+              f"{'÷ceiling (min-max)':>19} {'÷fanout (min-max)':>19} {'req/CPU-s median':>17} "
+              f"{'÷ceiling':>19} {'÷fanout':>19}")
+    lines = [header]
     for r in rows:
         rate = f"{r['rate_median']:,.0f} ({r['rate_min']:,.0f}-{r['rate_max']:,.0f})"
         lines.append(f"{r['design']:<8} {rate:>26} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
@@ -99,8 +111,10 @@ def table(rows: list[dict]) -> str:
                      f"{ratio_text(r, 'cpu_vs_ceiling'):>19} {ratio_text(r, 'cpu_vs_fanout'):>19}")
     busiest = max(r["load_cpu"] for r in rows)
     starved = min(r["server_share_min"] for r in rows)
-    lines.append(f"wrk used at most {busiest:.0%} of its CPU; the server got at least {starved:.0%} of its own "
-                 "(req/CPU-s: answers per CPU-second of the app and its redis-server)")
+    lines.append(f"wrk used at most {busiest:.0%} of its CPU; the server got at least {starved:.0%} of its "
+                 "own (req/CPU-s: answers per CPU-second of the app and its redis-server)")
+    lines += [f"{r['design']:<8} CPU per answer: app {r['app_us_per_request']:,.0f} µs, "
+              f"redis-server {r['redis_us_per_request']:,.0f} µs" for r in rows]
     return "\n".join(lines)
 
 

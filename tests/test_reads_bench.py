@@ -28,7 +28,8 @@ def run_folder(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reads") / "run"
     finished = subprocess.run(
         [sys.executable, "-m", "bench.reads", "--scale", "tiny", "--seconds", "1", "--warmup", "1",
-         "--repeats", "1", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+         "--repeats", "1", "--out", str(out)],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     assert "equal answers" in finished.stdout and "fanout ÷ ceiling" in finished.stdout
     return out
