@@ -12,9 +12,9 @@ The designs take turns, round after round, so that whatever else the machine is 
 falls on all of them; each ratio is taken within a round. Besides req/s, each design's
 answers per CPU-second of its server (the app's and redis-server's CPU time, from /proc)
 say what it would do with the CPU to itself: on a machine shared with other work, that
-figure moves far less than req/s does. Every answer must be a 200, a
-sampled page must be the same in join, fanout and hybrid, and the fanout designs' reads
-must all be cache hits, or the run stops. Writes reads.csv, rounds.csv and meta.json.
+figure moves far less than req/s does. Every answer must be a 200, a sampled page must be
+the same in join, fanout and hybrid, and the fanout designs' reads must all be cache hits,
+or the run stops. Writes reads.csv, rounds.csv, summary.txt, meta.json and the apps' logs.
 """
 
 import argparse
@@ -117,7 +117,7 @@ def hits_during(app: AppServer, before: dict | None, requests: int) -> int | Non
 
 def measure(design: str, round_: int, args, seeded: Seeded, redis: RedisServer, work: Path, out: Path,
             cpus: Cpus, pages: dict) -> Measurement:
-    app = app_server(design, seeded, redis, out, cpus)
+    app = app_server(design, seeded, redis, out / "logs", cpus)
     try:  # stopped even when it fails to start
         app.start()
         if round_ == 0:
@@ -179,7 +179,7 @@ def run(args) -> list[dict]:
     wrk.require_wrk()
     cpus = server_and_load_cpus()
     say(f"pinning: {cpus.describe()}")
-    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "logs").mkdir(parents=True, exist_ok=True)
     with (tempfile.TemporaryDirectory(prefix="bench-reads-") as tmp,
           RedisServer(Path(tmp), cpus.redis) as redis):
         work = Path(tmp)
@@ -235,9 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench.reads: interrupted; every server stopped", file=sys.stderr)
         return 130
-    print(reads_report.table(rows))
-    print(reads_report.figures(rows))
-    say(f"written: {args.out / 'reads.csv'}, rounds.csv, meta.json")
+    printed = reads_report.table(rows) + "\n" + reads_report.figures(rows) + "\n"
+    (args.out / "summary.txt").write_text(printed)
+    print(printed, end="")
+    say(f"written: {args.out / 'reads.csv'}, rounds.csv, summary.txt, meta.json, logs/")
     return 0
 
 
