@@ -1,7 +1,7 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: test lint seed bench charts notebook bench-faults soak bench-fanout bench-encodings bench-memory demo clean
+.PHONY: test lint seed bench charts notebook bench-faults soak bench-fanout bench-encodings bench-memory bench-reads demo clean
 
 SCALE ?= default
 DATABASE ?= timelines.db
@@ -15,6 +15,7 @@ $(VENV)/.installed: requirements.txt
 
 test: $(VENV)/.installed
 	scripts/ensure-redis-server
+	scripts/ensure-wrk
 	scripts/ensure-chromium
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
 
@@ -74,6 +75,12 @@ bench-fanout: $(VENV)/.installed
 bench-encodings: $(VENV)/.installed
 	scripts/ensure-redis-server
 	$(PYTHON) -m bench.encodings
+
+# Cached reads against the same stack serving the page from memory: app + its Redis on one CPU, wrk on the other
+bench-reads: $(VENV)/.installed
+	scripts/ensure-redis-server
+	scripts/ensure-wrk
+	$(PYTHON) -m bench.reads --scale $(MEMORY_SCALE)
 
 # Redis bytes per cached entry as the apps build their cache, and users per 4 GiB at default
 MEMORY_SCALE ?= small
