@@ -62,35 +62,46 @@ local function token(key)
     redis.call('SET', key, current)
     return current
 end
--- Up to `limit` ids below `before` and above `floor`, newest first, from the head down.
+-- Up to `limit` ids below `before` and above `floor`, newest first, from the head down:
+-- {ids as stored, the same as numbers for comparing}.
 local function below(key, before, limit, floor)
-    local out, start, window = {}, 0, limit + 1
+    local ids, nums, start, window = {}, {}, 0, limit + 1
     before, floor = tonumber(before), tonumber(floor)
     while true do
-        local ids = redis.call('LRANGE', key, start, start + window - 1)
-        if #ids == 0 then return out end
-        for _, id in ipairs(ids) do
+        local chunk = redis.call('LRANGE', key, start, start + window - 1)
+        if #chunk == 0 then break end
+        for _, id in ipairs(chunk) do
             local n = tonumber(id)
-            if not n or n <= floor then return out end
+            if not n or n <= floor then return {ids = ids, nums = nums} end
             if n < before then
-                out[#out + 1] = id
-                if #out == limit then return out end
+                ids[#ids + 1], nums[#nums + 1] = id, n
+                if #ids == limit then return {ids = ids, nums = nums} end
             end
         end
         start, window = start + window, window * 4
     end
+    return {ids = ids, nums = nums}
 end
--- Ids from several lists, newest first, each once, above `floor`, at most `limit`.
+local function numbered(ids)
+    local nums = {}
+    for i, id in ipairs(ids) do nums[i] = tonumber(id) end
+    return {ids = ids, nums = nums}
+end
+-- The newest `limit` ids of several such lists (each newest first), each once, above
+-- `floor`: a merge that takes the larger head each step, no sort.
 local function newest(lists, floor, limit)
-    local seen, all = {}, {}
-    for _, ids in ipairs(lists) do
-        for _, id in ipairs(ids) do
-            if not seen[id] and tonumber(id) > floor then seen[id] = true; all[#all + 1] = id end
+    local at, out, last = {}, {}, nil
+    for i = 1, #lists do at[i] = 1 end
+    while #out < limit do
+        local best, from = nil, nil
+        for i, list in ipairs(lists) do
+            local n = list.nums[at[i]]
+            if n and (not best or n > best) then best, from = n, i end
         end
+        if not best or best <= floor then break end
+        if best ~= last then out[#out + 1], last = lists[from].ids[at[from]], best end
+        at[from] = at[from] + 1
     end
-    table.sort(all, function(a, b) return tonumber(a) > tonumber(b) end)
-    local out = {}
-    for i = 1, math.min(limit, #all) do out[i] = all[i] end
     return out
 end
 local function bodies(ids)
@@ -153,7 +164,7 @@ READ = LIST + """
 local tail = redis.call('LINDEX', KEYS[1], -1)
 if not tail then return {0, token(KEYS[2])} end
 local floor = parse(tail)
-local ids = below(KEYS[1], ARGV[1], tonumber(ARGV[2]), floor)
+local ids = below(KEYS[1], ARGV[1], tonumber(ARGV[2]), floor).ids
 return {1, tonumber(floor), ids, bodies(ids)}
 """
 
@@ -190,6 +201,7 @@ MERGE = LIST + """
 local length, keep, source_floor = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local incoming = {}
 for i = 4, #ARGV do incoming[#incoming + 1] = ARGV[i] end
+local sources = numbered(incoming)
 for k = 1, #KEYS, 2 do
     local key = KEYS[k]
     redis.call('DEL', KEYS[k + 1])
@@ -198,7 +210,7 @@ for k = 1, #KEYS, 2 do
         local floor, pulled = parse(tail)
         if tonumber(source_floor) > tonumber(floor) then floor = source_floor end
         local ids = redis.call('LRANGE', key, 0, -2)
-        local merged = newest({ids, incoming}, tonumber(floor), #ids + #incoming)
+        local merged = newest({numbered(ids), sources}, tonumber(floor), #ids + #incoming)
         rewrite(key, merged, floor, pulled)
         trim(key, length, keep)
     end
