@@ -27,7 +27,8 @@ class CachedStores(JoinStores):
     counters: Counter[str] = field(default_factory=Counter)
 
 
-def opened(request: Request) -> JoinStores:
+async def opened(request: Request) -> JoinStores:
+    # async: FastAPI would run a plain def in its thread pool, a thread hop on every request.
     return request.app.state.stores
 
 
