@@ -14,6 +14,8 @@ cached timelines and logs the fanout's accepted_at and done_at. Per N it prints 
                timeline holds the tweet (checked: the last follower's timeline reads it back);
   writes/s     follower-timeline writes (the worker's own count) / those seconds;
   Redis us/w   INFO cpu (used_cpu_user + used_cpu_sys) delta / follower-writes;
+  worker us/w  this process's CPU time (os.times: the worker and its SQLite threads) delta /
+               follower-writes: with Redis's, what each side could do with a core to itself;
   longest call the longest command in Redis's SLOWLOG over the reps (threshold --slowlog-us:
                Redis also logs each command a script runs, and logging them all would slow
                what is measured; "<100" means no call reached it).
@@ -86,6 +88,7 @@ class Tweet:
     seconds: float  # accepted_at to done_at: until the last follower's timeline holds it
     follower_writes: int
     redis_cpu_seconds: float
+    worker_cpu_seconds: float  # this process's, which is the app's worker and its SQLite threads
     longest_call_us: int | None
     longest_call: str | None  # its command, cut to 60 characters
 
@@ -108,6 +111,10 @@ class Row:
         return statistics.median(t.redis_cpu_seconds / t.follower_writes * 1e6 for t in self.tweets)
 
     @property
+    def worker_us_per_write(self) -> float:
+        return statistics.median(t.worker_cpu_seconds / t.follower_writes * 1e6 for t in self.tweets)
+
+    @property
     def longest(self) -> Tweet | None:
         timed = [t for t in self.tweets if t.longest_call_us]
         return max(timed, key=lambda t: t.longest_call_us, default=None)
@@ -118,7 +125,8 @@ class Row:
 
     def as_json(self) -> dict:
         return {**asdict(self), "median_seconds": self.seconds, "median_writes_per_s": self.writes_per_s,
-                "median_redis_us_per_write": self.redis_us_per_write, "longest_call_us": self.longest_call_us}
+                "median_redis_us_per_write": self.redis_us_per_write,
+                "median_worker_us_per_write": self.worker_us_per_write, "longest_call_us": self.longest_call_us}
 
 
 # --- set-up ------------------------------------------------------------------------------
@@ -197,14 +205,16 @@ class Bench:
         await self.redis.slowlog_reset()
         totals = self.worker.totals
         cpu, writes, jobs = await self.redis_cpu(), totals.follower_writes, totals.jobs_done
+        worker_cpu = process_cpu()
         tweet_id = await self.tweet(self.authors[n])
         followers, accepted_at, done_at = await self.fanout_logged(tweet_id, jobs, timeout=60 + n / 1000)
+        worker_cpu = process_cpu() - worker_cpu
         cpu, writes = await self.redis_cpu() - cpu, self.worker.totals.follower_writes - writes
         if followers != n or writes != n:
             raise BenchFailure(f"tweet {tweet_id}: logged {followers} followers, {writes} writes; "
                                f"expected {n}")
         await self.check_holds(tweet_id, n)
-        return Tweet(done_at - accepted_at, writes, cpu, *await self.longest_call())
+        return Tweet(done_at - accepted_at, writes, cpu, worker_cpu, *await self.longest_call())
 
     async def check_holds(self, tweet_id: int, n: int) -> None:
         for follower in {1, n // 2 or 1, n}:
@@ -264,6 +274,12 @@ async def run(args, server: RedisServer, directory: Path) -> list[Row]:
 
 # --- report ------------------------------------------------------------------------------
 
+def process_cpu() -> float:
+    """CPU seconds of this process, all its threads: the worker's Python and SQLite's."""
+    times = os.times()
+    return times.user + times.system
+
+
 def call_text(us: int | None, threshold: int) -> str:
     return f"<{threshold}" if us is None else f"{us:,}"
 
@@ -274,12 +290,13 @@ def report(args, rows: list[Row], redis_version: str, cpus: Cpus) -> None:
     print(f"TIMELINE_LENGTH {args.length}, first call {args.chunk} followers (the worker sizes the "
           f"rest to ~2 ms); median of {args.reps} tweets per row")
     header = (f"{'followers':>10} {'s to last follower':>18} {'writes/s':>10} {'Redis us/write':>14} "
-              f"{'longest call us':>15}")
+              f"{'worker us/write':>15} {'longest call us':>15}")
     print(header)
     print("-" * len(header))
     for row in rows:
         print(f"{row.followers:>10,} {row.seconds:>18.3f} {row.writes_per_s:>10,.0f} "
-              f"{row.redis_us_per_write:>14.2f} {call_text(row.longest_call_us, args.slowlog_us):>15}")
+              f"{row.redis_us_per_write:>14.2f} {row.worker_us_per_write:>15.2f} "
+              f"{call_text(row.longest_call_us, args.slowlog_us):>15}")
     for row in rows:
         if row.longest:
             print(f"  longest call at {row.followers:,}: {row.longest.longest_call}")
