@@ -23,8 +23,9 @@
 # - **fanout** (fanout-on-write, `approach2.py`): a tweet is one row, then one write into
 #   *each follower's* cached timeline in Redis; a read is one cache read.
 # - **hybrid** (`approach3_hybrid.py`): as fanout, except for **celebrities**, accounts with
-#   at least `CELEBRITY_THRESHOLD` followers, whose tweets are never fanned out; a read is
-#   the cached timeline plus the celebrities' tweets, pulled from SQLite and merged.
+#   at least `CELEBRITY_THRESHOLD` followers, whose tweets are never fanned out but kept in a
+#   short list per celebrity in Redis; a read merges the cached timeline with the lists of
+#   the celebrities the reader follows, in one call.
 #
 # Every figure below is computed from one run folder of `make bench`: by default the
 # reference run, `results/2026-11-21T141805Z-default/`; set the environment variable
@@ -320,7 +321,7 @@ finding_6 = (f"Within the {plan['slo_ms']} ms SLO: " + ", ".join(
     f"{design} held {capacity.max_rate_per_s[design]:,.0f}/s" for design in DESIGNS)
     + f"; {leader} peaked highest, {capacity.peak_per_s[leader]:,.0f}/s")
 say(f"**Finding:** {finding_6}, {capacity.peak_per_s[leader] / capacity.peak_per_s.drop(leader).max():.1f}× "
-    "the next. The hybrid pays a second store hop on every read (SQLite, for the celebrities).")
+    "the next.")
 capacity
 
 # %%
