@@ -42,6 +42,7 @@ TOTALS = "SELECT count(*), coalesce(sum(tweets), 0), coalesce(sum(following), 0)
 
 # --- lifespan ------------------------------------------------------------------------------
 
+
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = Settings()
@@ -59,30 +60,45 @@ app.include_router(users.router)
 
 # --- endpoints -----------------------------------------------------------------------------
 
-@app.put("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
-         responses={404: ERRORS[404], 422: ERRORS[422]})
+
+@app.put(
+    "/users/{follower_id}/following/{followee_id}",
+    status_code=204,
+    dependencies=WRITE,
+    responses={404: ERRORS[404], 422: ERRORS[422]},
+)
 async def follow(follower_id: UserId, followee_id: UserId, stores: Stores) -> Response:
     await stores.db.write(lambda tx: add_follow(tx, follower_id, followee_id))
     return Response(status_code=204)
 
 
-@app.delete("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
-            responses={404: ERRORS[404]})
+@app.delete(
+    "/users/{follower_id}/following/{followee_id}",
+    status_code=204,
+    dependencies=WRITE,
+    responses={404: ERRORS[404]},
+)
 async def unfollow(follower_id: UserId, followee_id: UserId, stores: Stores) -> Response:
     await stores.db.write(lambda tx: remove_follow(tx, follower_id, followee_id))
     return Response(status_code=204)
 
 
-@app.post("/tweets", status_code=201, response_model=Tweet, dependencies=WRITE,
-          responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]})
+@app.post(
+    "/tweets",
+    status_code=201,
+    response_model=Tweet,
+    dependencies=WRITE,
+    responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]},
+)
 async def post_tweet(new_tweet: NewTweet, stores: Stores) -> Response:
     tweet = await stores.db.write(lambda tx: insert_tweet(tx, new_tweet.user_id, new_tweet.text))
     return Response(tweet_json(tweet), 201, media_type="application/json")
 
 
 @app.get("/timeline/{user_id}", response_model=TweetList, responses={404: ERRORS[404]})
-async def home_timeline(user_id: UserId, stores: Stores, limit: Limit = 50,
-                        before: Before = None) -> Response:
+async def home_timeline(
+    user_id: UserId, stores: Stores, limit: Limit = 50, before: Before = None
+) -> Response:
     return await tweet_page(stores.db, HOME_TIMELINE, user_id, before or NO_CURSOR, limit)
 
 
@@ -94,5 +110,12 @@ async def health() -> Response:
 @app.get("/stats", response_model=Stats)
 async def stats(stores: Stores) -> Response:
     users_count, tweets, follows = await stores.db.fetchone(TOTALS)
-    return json_response({"approach": APPROACH, "fanout_backlog": 0, "users": users_count,
-                          "tweets": tweets, "follows": follows})
+    return json_response(
+        {
+            "approach": APPROACH,
+            "fanout_backlog": 0,
+            "users": users_count,
+            "tweets": tweets,
+            "follows": follows,
+        }
+    )

@@ -51,12 +51,14 @@ HOME_TIMELINE_IDS_ABOVE = """
 
 # --- lifespan ------------------------------------------------------------------------------
 
+
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = Settings()
     db = await Database.open(settings.database_url, settings.reader_connections)
-    cache = TimelineCache(timeline_cache.connect(settings.redis_url), settings.timeline_length,
-                          settings.tweet_ttl)
+    cache = TimelineCache(
+        timeline_cache.connect(settings.redis_url), settings.timeline_length, settings.tweet_ttl
+    )
     redis_up = await timeline_cache.redis_reachable(cache, settings.redis_url)
     async with FanoutWorker(db, cache, settings.fanout_chunk, redis_down=not redis_up) as worker:
         app.state.stores = CachedStores(db, cache, worker)
@@ -73,8 +75,13 @@ app.include_router(users.router)
 
 # --- endpoints -----------------------------------------------------------------------------
 
-@app.put("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
-         responses={404: ERRORS[404], 422: ERRORS[422]})
+
+@app.put(
+    "/users/{follower_id}/following/{followee_id}",
+    status_code=204,
+    dependencies=WRITE,
+    responses={404: ERRORS[404], 422: ERRORS[422]},
+)
 async def follow(follower_id: UserId, followee_id: UserId, stores: Cached) -> Response:
     followed = await stores.db.write(lambda tx: add_follow(tx, follower_id, followee_id))
     if followed:
@@ -82,8 +89,12 @@ async def follow(follower_id: UserId, followee_id: UserId, stores: Cached) -> Re
     return Response(status_code=204)
 
 
-@app.delete("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
-            responses={404: ERRORS[404]})
+@app.delete(
+    "/users/{follower_id}/following/{followee_id}",
+    status_code=204,
+    dependencies=WRITE,
+    responses={404: ERRORS[404]},
+)
 async def unfollow(follower_id: UserId, followee_id: UserId, stores: Cached) -> Response:
     unfollowed = await stores.db.write(lambda tx: remove_follow(tx, follower_id, followee_id))
     if unfollowed:
@@ -91,8 +102,13 @@ async def unfollow(follower_id: UserId, followee_id: UserId, stores: Cached) -> 
     return Response(status_code=204)
 
 
-@app.post("/tweets", status_code=201, response_model=Tweet, dependencies=WRITE,
-          responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]})
+@app.post(
+    "/tweets",
+    status_code=201,
+    response_model=Tweet,
+    dependencies=WRITE,
+    responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]},
+)
 async def post_tweet(new_tweet: NewTweet, stores: Cached) -> Response:
     def post(tx: sqlite3.Connection) -> tuple:
         tweet = insert_tweet(tx, new_tweet.user_id, new_tweet.text)
@@ -105,8 +121,9 @@ async def post_tweet(new_tweet: NewTweet, stores: Cached) -> Response:
 
 
 @app.get("/timeline/{user_id}", response_model=TweetList, responses={404: ERRORS[404]})
-async def home_timeline(user_id: UserId, stores: Cached, limit: Limit = 50,
-                        before: Before = None) -> Response:
+async def home_timeline(
+    user_id: UserId, stores: Cached, limit: Limit = 50, before: Before = None
+) -> Response:
     before = before or NO_CURSOR
     try:
         page = await stores.cache.read(user_id, before, limit)

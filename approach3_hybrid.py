@@ -128,6 +128,7 @@ Hybrid = Annotated[HybridStores, Depends(opened)]
 
 # --- lifespan ------------------------------------------------------------------------------
 
+
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = Settings()
@@ -138,12 +139,18 @@ async def lifespan(app: FastAPI):
             tx.execute(statement, {"threshold": settings.celebrity_threshold, "now": time.time()})
 
     await db.write(reconcile)
-    cache = TimelineCache(timeline_cache.connect(settings.redis_url), settings.timeline_length,
-                          settings.tweet_ttl)
+    cache = TimelineCache(
+        timeline_cache.connect(settings.redis_url), settings.timeline_length, settings.tweet_ttl
+    )
     redis_up = await timeline_cache.redis_reachable(cache, settings.redis_url)
     async with FanoutWorker(db, cache, settings.fanout_chunk, redis_down=not redis_up) as worker:
-        app.state.stores = HybridStores(db, cache, worker, threshold=settings.celebrity_threshold,
-                                        read_with_celebrities=cache.script(READ_WITH_CELEBRITIES))
+        app.state.stores = HybridStores(
+            db,
+            cache,
+            worker,
+            threshold=settings.celebrity_threshold,
+            read_with_celebrities=cache.script(READ_WITH_CELEBRITIES),
+        )
         yield
     await cache.redis.aclose()
     await db.close()
@@ -157,13 +164,20 @@ app.include_router(users.router)
 
 # --- endpoints -----------------------------------------------------------------------------
 
-@app.put("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
-         responses={404: ERRORS[404], 422: ERRORS[422]})
+
+@app.put(
+    "/users/{follower_id}/following/{followee_id}",
+    status_code=204,
+    dependencies=WRITE,
+    responses={404: ERRORS[404], 422: ERRORS[422]},
+)
 async def follow(follower_id: UserId, followee_id: UserId, stores: Hybrid) -> Response:
     def follow_and_classify(tx: sqlite3.Connection) -> tuple[bool, bool]:
         followed = add_follow(tx, follower_id, followee_id)
-        if followed and tx.execute(BECOME_CELEBRITY, {"user": followee_id,
-                                                      "threshold": stores.threshold}).rowcount:
+        if (
+            followed
+            and tx.execute(BECOME_CELEBRITY, {"user": followee_id, "threshold": stores.threshold}).rowcount
+        ):
             tx.execute(OWE_PULL, (followee_id, time.time()))
         return followed, tx.execute(IS_CELEBRITY, (followee_id,)).fetchone() is not None
 
@@ -175,13 +189,21 @@ async def follow(follower_id: UserId, followee_id: UserId, stores: Hybrid) -> Re
     return Response(status_code=204)
 
 
-@app.delete("/users/{follower_id}/following/{followee_id}", status_code=204, dependencies=WRITE,
-            responses={404: ERRORS[404]})
+@app.delete(
+    "/users/{follower_id}/following/{followee_id}",
+    status_code=204,
+    dependencies=WRITE,
+    responses={404: ERRORS[404]},
+)
 async def unfollow(follower_id: UserId, followee_id: UserId, stores: Hybrid) -> Response:
     def unfollow_and_classify(tx: sqlite3.Connection) -> bool:
         unfollowed = remove_follow(tx, follower_id, followee_id)
-        if unfollowed and tx.execute(STOP_BEING_CELEBRITY, {"user": followee_id,
-                                                           "threshold": stores.threshold}).rowcount:
+        if (
+            unfollowed
+            and tx.execute(
+                STOP_BEING_CELEBRITY, {"user": followee_id, "threshold": stores.threshold}
+            ).rowcount
+        ):
             tx.execute(OWE_BACKFILL, (followee_id, time.time()))
         return unfollowed
 
@@ -192,8 +214,13 @@ async def unfollow(follower_id: UserId, followee_id: UserId, stores: Hybrid) -> 
     return Response(status_code=204)
 
 
-@app.post("/tweets", status_code=201, response_model=Tweet, dependencies=WRITE,
-          responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]})
+@app.post(
+    "/tweets",
+    status_code=201,
+    response_model=Tweet,
+    dependencies=WRITE,
+    responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]},
+)
 async def post_tweet(new_tweet: NewTweet, stores: Hybrid) -> Response:
     def post(tx: sqlite3.Connection) -> tuple:
         tweet = insert_tweet(tx, new_tweet.user_id, new_tweet.text)
@@ -206,8 +233,9 @@ async def post_tweet(new_tweet: NewTweet, stores: Hybrid) -> Response:
 
 
 @app.get("/timeline/{user_id}", response_model=TweetList, responses={404: ERRORS[404]})
-async def home_timeline(user_id: UserId, stores: Hybrid, limit: Limit = 50,
-                        before: Before = None) -> Response:
+async def home_timeline(
+    user_id: UserId, stores: Hybrid, limit: Limit = 50, before: Before = None
+) -> Response:
     before = before or NO_CURSOR
     try:
         page = await read_with_celebrities(stores, user_id, before, limit)
@@ -216,8 +244,9 @@ async def home_timeline(user_id: UserId, stores: Hybrid, limit: Limit = 50,
         return await feed.page_from_database(stores, user_id, before, limit)
     if isinstance(page, Miss):
         stores.counters["misses"] += 1
-        return await feed.regenerate_and_answer(stores, user_id, page, before, limit, HOME_TIMELINE_IDS_ABOVE,
-                                                CELEBRITIES_FOLLOWED)
+        return await feed.regenerate_and_answer(
+            stores, user_id, page, before, limit, HOME_TIMELINE_IDS_ABOVE, CELEBRITIES_FOLLOWED
+        )
     if isinstance(page, list):
         stores.counters["misses"] += 1
         for author, miss in page:
@@ -242,19 +271,29 @@ async def health(stores: Hybrid) -> Response:
 @app.get("/stats", response_model=Stats)
 async def stats(stores: Hybrid) -> Response:
     (celebrities,) = await stores.db.fetchone(COUNT_CELEBRITIES)
-    return json_response({"approach": APPROACH, **await fanout_stats(stores),
-                          "celebrities": celebrities, "celebrity_threshold": stores.threshold})
+    return json_response(
+        {
+            "approach": APPROACH,
+            **await fanout_stats(stores),
+            "celebrities": celebrities,
+            "celebrity_threshold": stores.threshold,
+        }
+    )
 
 
 # --- helpers -------------------------------------------------------------------------------
 
-async def read_with_celebrities(stores: HybridStores, user_id: int, before: int,
-                                limit: int) -> Page | Miss | list[tuple[int, Miss]]:
+
+async def read_with_celebrities(
+    stores: HybridStores, user_id: int, before: int, limit: int
+) -> Page | Miss | list[tuple[int, Miss]]:
     """A page, a miss of the timeline, or the celebrities whose recent lists are missing."""
     key = timeline_key(user_id)
     reply = await stores.read_with_celebrities(keys=[key, token_key(key)], args=[before, limit])
     if reply[0] != 2:
         return page_or_miss(key, reply)
     missing = reply[1]
-    return [(int(missing[i]), Miss(recent_key(int(missing[i])), missing[i + 1].decode()))
-            for i in range(0, len(missing), 2)]
+    return [
+        (int(missing[i]), Miss(recent_key(int(missing[i])), missing[i + 1].decode()))
+        for i in range(0, len(missing), 2)
+    ]

@@ -44,6 +44,7 @@ def checkpoint_window() -> int:
 
 # --- SQLite, read-only beside the app ------------------------------------------------------
 
+
 def read_only(database: Path) -> sqlite3.Connection:
     uri = f"file:{pathname2url(str(Path(database).resolve()))}?mode=ro"
     return sqlite3.connect(uri, uri=True, check_same_thread=False)
@@ -71,8 +72,9 @@ def user_ids(database: Path) -> list[int]:
 
 def followers_of(database: Path, user_id: int) -> list[int]:
     with closing(read_only(database)) as connection:
-        rows = connection.execute("SELECT follower_id FROM follows WHERE followee_id = ? "
-                                  "ORDER BY follower_id", (user_id,))
+        rows = connection.execute(
+            "SELECT follower_id FROM follows WHERE followee_id = ? ORDER BY follower_id", (user_id,)
+        )
         return [follower for (follower,) in rows]
 
 
@@ -93,18 +95,20 @@ def home_ids(connection: sqlite3.Connection, user: int, limit: int, before: int 
 
 # --- acknowledged writes --------------------------------------------------------------------
 
+
 @dataclass
 class TweetAudit:
     acknowledged: int = 0  # 201s
-    in_database: int = 0   # tweets written since the run began
-    lost: int = 0          # acknowledged with an id that is not in the database
-    altered: int = 0       # in the database under another author or text
-    twice: int = 0         # one id acknowledged for two requests
-    unaccounted: int = 0   # stored tweets no 201 accounts for (negative: 201s with no tweet)
+    in_database: int = 0  # tweets written since the run began
+    lost: int = 0  # acknowledged with an id that is not in the database
+    altered: int = 0  # in the database under another author or text
+    twice: int = 0  # one id acknowledged for two requests
+    unaccounted: int = 0  # stored tweets no 201 accounts for (negative: 201s with no tweet)
 
 
-def audit_tweets(database: Path, above: int, acknowledged: list[tuple[int, int, str]],
-                 acknowledged_without_ids: int = 0) -> TweetAudit:
+def audit_tweets(
+    database: Path, above: int, acknowledged: list[tuple[int, int, str]], acknowledged_without_ids: int = 0
+) -> TweetAudit:
     """`acknowledged`: (id, user_id, text) of every 201 whose body the client kept;
     `acknowledged_without_ids`: 201s counted but not kept (Locust's samples hold no ids).
     A call other than 201 must have changed nothing, so the database holds exactly these."""
@@ -122,11 +126,15 @@ def audit_tweets(database: Path, above: int, acknowledged: list[tuple[int, int, 
 
 
 def tweet_problems(audit: TweetAudit) -> list[str]:
-    problems = [f"{getattr(audit, name)} {what}" for name, what in (
-        ("lost", "acknowledged tweets are not in the database"),
-        ("altered", "stored tweets differ from what was acknowledged"),
-        ("twice", "tweet ids were acknowledged twice"),
-    ) if getattr(audit, name)]
+    problems = [
+        f"{getattr(audit, name)} {what}"
+        for name, what in (
+            ("lost", "acknowledged tweets are not in the database"),
+            ("altered", "stored tweets differ from what was acknowledged"),
+            ("twice", "tweet ids were acknowledged twice"),
+        )
+        if getattr(audit, name)
+    ]
     if audit.unaccounted > 0:
         problems.append(f"{audit.unaccounted} tweets are in the database though no 201 accounts for them")
     if audit.unaccounted < 0:
@@ -135,6 +143,7 @@ def tweet_problems(audit: TweetAudit) -> list[str]:
 
 
 # --- per-request samples --------------------------------------------------------------------
+
 
 def status_counts(rows, periods: list[tuple[str, float]]) -> dict[str, dict[str, dict[int, int]]]:
     """{period: {operation: {status: count}}}; rows are (time, operation, status); a row
@@ -163,25 +172,32 @@ def status_problems(counts: dict, allowed: dict[str, dict[str, set[int]]]) -> li
         for operation, statuses in operations.items():
             bad = {status: n for status, n in statuses.items() if status not in allowed[period][operation]}
             if bad:
-                problems.append(f"{period}: {operation} answered {bad} (allowed: "
-                                f"{sorted(allowed[period][operation])}; 0 = no answer)")
+                problems.append(
+                    f"{period}: {operation} answered {bad} (allowed: "
+                    f"{sorted(allowed[period][operation])}; 0 = no answer)"
+                )
     return problems
 
 
 def total(counts: dict, status: int, period: str | None = None) -> int:
-    return sum(statuses.get(status, 0) for name, operations in counts.items() if period in (None, name)
-               for statuses in operations.values())
+    return sum(
+        statuses.get(status, 0)
+        for name, operations in counts.items()
+        if period in (None, name)
+        for statuses in operations.values()
+    )
 
 
 # --- home timelines over HTTP against the join ----------------------------------------------
+
 
 @dataclass
 class TimelineCheck:
     users: int = 0
     pages: int = 0
-    failed: int = 0      # a page answered other than 200
-    missing: int = 0     # tweet ids the join has and the app did not return
-    extra: int = 0       # returned, but not in the join
+    failed: int = 0  # a page answered other than 200
+    missing: int = 0  # tweet ids the join has and the app did not return
+    extra: int = 0  # returned, but not in the join
     duplicates: int = 0
     misordered: int = 0  # users whose ids were all right but not in the join's order
     examples: list = field(default_factory=list)  # a few (user, what) to start from
@@ -199,8 +215,9 @@ class TimelineCheck:
         return asdict(self)
 
 
-def check_timelines(base_url: str, database: Path, users, above: int = 0, first_pages: int = 1,
-                    threads: int = 4) -> TimelineCheck:
+def check_timelines(
+    base_url: str, database: Path, users, above: int = 0, first_pages: int = 1, threads: int = 4
+) -> TimelineCheck:
     """Pages GET /timeline/U?limit=200 down for every user until it has returned every tweet
     with an id above `above` and at least `first_pages` pages, and compares the ids, in
     order, with the join's. TIMELINE_LENGTH under 200 makes the first page run beyond the
@@ -220,8 +237,9 @@ def check_timelines(base_url: str, database: Path, users, above: int = 0, first_
     return result
 
 
-def _check_one(client: httpx.Client, db: sqlite3.Connection, user: int, above: int,
-               first_pages: int) -> TimelineCheck:
+def _check_one(
+    client: httpx.Client, db: sqlite3.Connection, user: int, above: int, first_pages: int
+) -> TimelineCheck:
     check, got, before = TimelineCheck(users=1), [], None
     while True:
         params = {"limit": PAGE} | ({"before": before} if before else {})
@@ -237,14 +255,16 @@ def _check_one(client: httpx.Client, db: sqlite3.Connection, user: int, above: i
             break
         before = ids[-1]
     expected = home_ids(db, user, len(got) + PAGE)
-    expected = expected[:max(len(got), sum(tweet_id > above for tweet_id in expected))]
+    expected = expected[: max(len(got), sum(tweet_id > above for tweet_id in expected))]
     check.duplicates = len(got) - len(set(got))
     check.missing = len(set(expected) - set(got))
     check.extra = len(set(got) - set(expected))
     check.misordered = int(not (check.missing or check.extra or check.duplicates) and got != expected)
     if check.wrong:
-        what = (f"{check.missing} missing, {check.extra} extra, {check.duplicates} twice, "
-                f"order {'wrong' if check.misordered else 'ok'}")
+        what = (
+            f"{check.missing} missing, {check.extra} extra, {check.duplicates} twice, "
+            f"order {'wrong' if check.misordered else 'ok'}"
+        )
         check.examples.append((user, what))
     return check
 
@@ -252,9 +272,11 @@ def _check_one(client: httpx.Client, db: sqlite3.Connection, user: int, above: i
 def timeline_problems(check: TimelineCheck) -> list[str]:
     if not check.wrong:
         return []
-    problem = (f"home timelines differ from the join: {check.failed} pages failed, {check.missing} ids "
-               f"missing, {check.extra} extra, {check.duplicates} twice, {check.misordered} users "
-               f"misordered; e.g. {check.examples[:3]}")
+    problem = (
+        f"home timelines differ from the join: {check.failed} pages failed, {check.missing} ids "
+        f"missing, {check.extra} extra, {check.duplicates} twice, {check.misordered} users "
+        f"misordered; e.g. {check.examples[:3]}"
+    )
     return [problem]
 
 
@@ -267,14 +289,16 @@ def check_pages(database: Path, pages: list[tuple[int, int, int, list[int]]]) ->
 
 # --- the fanout caches -------------------------------------------------------------------------
 
-def holders(client: redis.Redis, users: list[int], tweet_ids: list[int],
-            chunk: int = 2000) -> dict[int, set[int]]:
+
+def holders(
+    client: redis.Redis, users: list[int], tweet_ids: list[int], chunk: int = 2000
+) -> dict[int, set[int]]:
     """For each tweet id, the users whose cached timeline holds it (LRANGE, so that the
     scenario's own look does not count as a LINDEX in Redis's command statistics)."""
     held: dict[int, set[int]] = {tweet_id: set() for tweet_id in tweet_ids}
     wanted = {str(tweet_id).encode(): tweet_id for tweet_id in tweet_ids}
     for start in range(0, len(users), chunk):
-        part = users[start:start + chunk]
+        part = users[start : start + chunk]
         pipe = client.pipeline(transaction=False)
         for user in part:
             pipe.lrange(timeline_key(user), 0, -2)

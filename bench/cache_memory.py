@@ -106,6 +106,7 @@ def say(line: str) -> None:
 
 # --- Redis, measured --------------------------------------------------------------------------
 
+
 def used_memory(client: redis.Redis) -> int:
     return client.info("memory")["used_memory"]
 
@@ -131,7 +132,7 @@ def entries_in(client: redis.Redis, lists: list[bytes]) -> int:
     entries = 0
     for at in range(0, len(lists), BATCH):
         with client.pipeline(transaction=False) as pipe:
-            for key in lists[at:at + BATCH]:
+            for key in lists[at : at + BATCH]:
                 pipe.llen(key)
             entries += sum(length - 1 for length in pipe.execute())
     return entries
@@ -139,7 +140,7 @@ def entries_in(client: redis.Redis, lists: list[bytes]) -> int:
 
 def sampled_bytes(client: redis.Redis, keys: list[bytes]) -> int | None:
     """MEMORY USAGE (exact: SAMPLES 0) of evenly spaced keys, scaled to all of them."""
-    sample = keys[::max(1, len(keys) // SAMPLE)]
+    sample = keys[:: max(1, len(keys) // SAMPLE)]
     if not sample:
         return None
     with client.pipeline(transaction=False) as pipe:
@@ -151,11 +152,12 @@ def sampled_bytes(client: redis.Redis, keys: list[bytes]) -> int | None:
 
 def delete(client: redis.Redis, keys: list[bytes]) -> None:
     for at in range(0, len(keys), BATCH):
-        client.delete(*keys[at:at + BATCH])  # DEL frees now; UNLINK would free later
+        client.delete(*keys[at : at + BATCH])  # DEL frees now; UNLINK would free later
 
 
-def footprint(client: redis.Redis, empty: int, setup: str, scale: str, users: int,
-              seconds: float) -> Footprint:
+def footprint(
+    client: redis.Redis, empty: int, setup: str, scale: str, users: int, seconds: float
+) -> Footprint:
     """Measures the cache, then deletes it family by family, leaving the server empty."""
     before = settled_used_memory(client)
     keys = {family: family_keys(client, family) for family in FAMILIES}
@@ -176,17 +178,21 @@ def footprint(client: redis.Redis, empty: int, setup: str, scale: str, users: in
 
 # --- the cache as an app builds it ------------------------------------------------------------
 
+
 async def read_every_timeline(url: str, users: int, desc: str) -> Counter:
     """GET /timeline/{id} for every user, CONCURRENCY at a time; how many of each status."""
     statuses, todo = Counter(), iter(range(1, users + 1))
     limits = httpx.Limits(max_connections=CONCURRENCY)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        with tqdm(total=users, desc=desc, unit="read", file=sys.stderr, leave=False,
-                  disable=not sys.stderr.isatty()) as bar:
+        with tqdm(
+            total=users, desc=desc, unit="read", file=sys.stderr, leave=False, disable=not sys.stderr.isatty()
+        ) as bar:
+
             async def reader() -> None:
                 for user in todo:  # one iterator shared: each user is read once
                     statuses[(await client.get(f"/timeline/{user}")).status_code] += 1
                     bar.update()
+
             await asyncio.gather(*(reader() for _ in range(CONCURRENCY)))
     return statuses
 
@@ -203,10 +209,12 @@ def read_until_all_hits(app: AppServer, users: int) -> None:
             raise RuntimeError(f"{app.module}: answers other than 200: {dict(statuses)} (log: {app.log})")
         after = app.stats()["cache"]
         changed = {name: after[name] - before[name] for name in after}
-        say(f"{app.module} round {round_number}: {users:,} reads in {seconds:.1f} s "
+        say(
+            f"{app.module} round {round_number}: {users:,} reads in {seconds:.1f} s "
             f"({users / seconds:,.0f}/s): {changed['hits']:,} hits, {changed['misses']:,} misses, "
             f"{changed['regenerations'] + changed['recent_regenerations']:,} rebuilds, "
-            f"{changed['body_misses']:,} bodies stored")
+            f"{changed['body_misses']:,} bodies stored"
+        )
         if changed["misses"] == 0:
             return
     raise RuntimeError(f"{app.module}: still missing after {MAX_ROUNDS} rounds of reads")
@@ -218,8 +226,14 @@ def app_built(module: str, plan: Plan, seeded: Path, work: Path, folder: Path, c
     with RedisServer(work, cpus=cpus.redis) as server, server.client() as client:
         empty = settled_used_memory(client)
         settings = {"timeline_length": plan.timeline_length, "celebrity_threshold": plan.celebrity_threshold}
-        app = AppServer(module, database, server.url(), folder / "logs" / f"{module}.log", cpus=cpus.app,
-                        settings=settings)
+        app = AppServer(
+            module,
+            database,
+            server.url(),
+            folder / "logs" / f"{module}.log",
+            cpus=cpus.app,
+            settings=settings,
+        )
         say(f"{module}: started on {plan.scale} and an empty Redis ({empty:,} bytes used)")
         began = time.monotonic()
         with app:
@@ -232,15 +246,29 @@ def app_built(module: str, plan: Plan, seeded: Path, work: Path, folder: Path, c
 
 # --- the cache as the bulk loader writes it ---------------------------------------------------
 
+
 def run_loader(scale: str, database: Path, redis_url: str, length: int, log: Path) -> tuple[float, float]:
     """`python -m datagen SCALE ... --approach fanout`, its output relayed line by line (its
     progress bars go to the log); (wall seconds, seconds it reports loading Redis)."""
-    command = [sys.executable, "-m", "datagen", scale, "--database", str(database), "--redis-url",
-               redis_url, "--approach", "fanout", "--timeline-length", str(length)]
+    command = [
+        sys.executable,
+        "-m",
+        "datagen",
+        scale,
+        "--database",
+        str(database),
+        "--redis-url",
+        redis_url,
+        "--approach",
+        "fanout",
+        "--timeline-length",
+        str(length),
+    ]
     began, redis_seconds = time.monotonic(), float("nan")
     with open(log, "ab") as errors:
-        loader = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True,
-                                  start_new_session=True)
+        loader = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True, start_new_session=True
+        )
     try:
         for line in loader.stdout:
             say(f"datagen: {line.rstrip()}")
@@ -257,25 +285,47 @@ def loader_built(scale: str, length: int, work: Path, folder: Path, cpus: Cpus) 
     with RedisServer(work, cpus=cpus.redis) as server, server.client() as client:
         empty = settled_used_memory(client)
         say(f"loader: datagen {scale} --approach fanout into an empty Redis ({empty:,} bytes used)")
-        wall, redis_seconds = run_loader(scale, work / f"{scale}-loaded.db", server.url(), length,
-                                         folder / "logs" / "datagen.log")
+        wall, redis_seconds = run_loader(
+            scale, work / f"{scale}-loaded.db", server.url(), length, folder / "logs" / "datagen.log"
+        )
         say(f"loader: {wall:.1f} s wall ({redis_seconds:.1f} s of it loading Redis); measuring")
         return footprint(client, empty, "datagen-fanout", scale, SCALES[scale].users, wall), redis_seconds
 
 
 # --- what a run leaves ------------------------------------------------------------------------
 
+
 def family_rows(prints: list[Footprint]) -> list[dict]:
-    return [{"setup": p.setup, "scale": p.scale, "family": f.name, "keys": f.keys, "bytes": f.bytes,
-             "bytes_per_entry": round(f.bytes / p.entries, 3), "sampled_bytes": f.sampled_bytes}
-            for p in prints for f in p.families]
+    return [
+        {
+            "setup": p.setup,
+            "scale": p.scale,
+            "family": f.name,
+            "keys": f.keys,
+            "bytes": f.bytes,
+            "bytes_per_entry": round(f.bytes / p.entries, 3),
+            "sampled_bytes": f.sampled_bytes,
+        }
+        for p in prints
+        for f in p.families
+    ]
 
 
 def summary_rows(prints: list[Footprint]) -> list[dict]:
-    return [{"setup": p.setup, "scale": p.scale, "users": p.users, "entries": p.entries,
-             "used_memory": p.used_memory, "bytes_per_entry": round(p.bytes_per_entry, 3),
-             "bytes_per_user": round(p.bytes_per_user, 1), "users_within_4gib": p.users_within_budget,
-             "seconds": round(p.seconds, 1)} for p in prints]
+    return [
+        {
+            "setup": p.setup,
+            "scale": p.scale,
+            "users": p.users,
+            "entries": p.entries,
+            "used_memory": p.used_memory,
+            "bytes_per_entry": round(p.bytes_per_entry, 3),
+            "bytes_per_user": round(p.bytes_per_user, 1),
+            "users_within_4gib": p.users_within_budget,
+            "seconds": round(p.seconds, 1),
+        }
+        for p in prints
+    ]
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -291,41 +341,75 @@ def table(prints: list[Footprint]) -> str:
     for p in prints:
         for f in p.families:
             sampled = "" if f.sampled_bytes is None else f"{f.sampled_bytes / p.entries:.2f}"
-            lines.append(f"{p.setup:<18} {p.scale:<8} {f.name:<9} {f.keys:>10,} {f.bytes / 2**20:>9.1f} "
-                         f"{f.bytes / p.entries:>12.2f} {sampled:>12}")
-        lines.append(f"{p.setup:<18} {p.scale:<8} {'all':<9} {sum(f.keys for f in p.families):>10,} "
-                     f"{p.used_memory / 2**20:>9.1f} {p.bytes_per_entry:>12.2f}")
+            lines.append(
+                f"{p.setup:<18} {p.scale:<8} {f.name:<9} {f.keys:>10,} {f.bytes / 2**20:>9.1f} "
+                f"{f.bytes / p.entries:>12.2f} {sampled:>12}"
+            )
+        lines.append(
+            f"{p.setup:<18} {p.scale:<8} {'all':<9} {sum(f.keys for f in p.families):>10,} "
+            f"{p.used_memory / 2**20:>9.1f} {p.bytes_per_entry:>12.2f}"
+        )
     lines.append("")
     for p in prints:
-        lines.append(f"{p.setup} at {p.scale}: {p.entries:,} entries for {p.users:,} users, used_memory "
-                     f"{p.used_memory:,} B above empty: {p.bytes_per_entry:.1f} B/entry all in, "
-                     f"{p.bytes_per_user:,.0f} B/user: 4 GiB holds {p.users_within_budget:,} users "
-                     f"(built in {p.seconds:.1f} s)")
+        lines.append(
+            f"{p.setup} at {p.scale}: {p.entries:,} entries for {p.users:,} users, used_memory "
+            f"{p.used_memory:,} B above empty: {p.bytes_per_entry:.1f} B/entry all in, "
+            f"{p.bytes_per_user:,.0f} B/user: 4 GiB holds {p.users_within_budget:,} users "
+            f"(built in {p.seconds:.1f} s)"
+        )
     return "\n".join(lines)
 
 
-def write_meta(folder: Path, args, plan: Plan, started: datetime, source: dict, machine: dict,
-               prints: list[Footprint], loader_redis_seconds: float | None) -> None:
+def write_meta(
+    folder: Path,
+    args,
+    plan: Plan,
+    started: datetime,
+    source: dict,
+    machine: dict,
+    prints: list[Footprint],
+    loader_redis_seconds: float | None,
+) -> None:
     command = f"python -m bench.cache_memory --scale {args.scale}" + (" --default-too" * args.default_too)
-    document = {"started": started.isoformat(timespec="seconds"),
-                "finished": datetime.now(UTC).isoformat(timespec="seconds"), **source, "command": command,
-                "settings": {"TIMELINE_LENGTH": plan.timeline_length,
-                             "CELEBRITY_THRESHOLD": plan.celebrity_threshold, "budget_bytes": BUDGET},
-                "machine": machine, "packages": meta.packages(),
-                "footprints": [{**asdict(p), "bytes_per_entry": p.bytes_per_entry,
-                                "bytes_per_user": p.bytes_per_user, "users_within_4gib": p.users_within_budget}
-                               for p in prints],
-                "loader_redis_seconds": loader_redis_seconds}
+    document = {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        **source,
+        "command": command,
+        "settings": {
+            "TIMELINE_LENGTH": plan.timeline_length,
+            "CELEBRITY_THRESHOLD": plan.celebrity_threshold,
+            "budget_bytes": BUDGET,
+        },
+        "machine": machine,
+        "packages": meta.packages(),
+        "footprints": [
+            {
+                **asdict(p),
+                "bytes_per_entry": p.bytes_per_entry,
+                "bytes_per_user": p.bytes_per_user,
+                "users_within_4gib": p.users_within_budget,
+            }
+            for p in prints
+        ],
+        "loader_redis_seconds": loader_redis_seconds,
+    }
     (folder / "meta.json").write_text(json.dumps(document, indent=2) + "\n")
 
 
 # --- command line -----------------------------------------------------------------------------
 
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.cache_memory", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.cache_memory", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--scale", choices=PLANS, default="small", help="the apps build their cache here")
-    parser.add_argument("--default-too", action="store_true",
-                        help="also bulk-load `default` with datagen (fanout) and measure it")
+    parser.add_argument(
+        "--default-too",
+        action="store_true",
+        help="also bulk-load `default` with datagen (fanout) and measure it",
+    )
     parser.add_argument("--out", type=Path, help="the run folder (default results/cache-memory-<UTC time>/)")
     return parser.parse_args(argv)
 

@@ -42,8 +42,10 @@ async def lifespan(app: FastAPI):
     user = int(os.environ.get("CEILING_USER", "1"))
     app.state.page = encoded_page(Settings().database_url, user)
     if len(app.state.page) < PAGE_SIZE:
-        raise RuntimeError(f"CEILING_USER={user} has {len(app.state.page)} tweets in their home "
-                           f"timeline, not {PAGE_SIZE}: choose a reader with a full page")
+        raise RuntimeError(
+            f"CEILING_USER={user} has {len(app.state.page)} tweets in their home "
+            f"timeline, not {PAGE_SIZE}: choose a reader with a full page"
+        )
     yield
 
 
@@ -51,8 +53,9 @@ app = create_app("Home timelines: the in-memory ceiling", lifespan)
 
 
 @app.get("/timeline/{user_id}", response_model=TweetList, responses={404: ERRORS[404]})
-async def home_timeline(user_id: UserId, request: Request, limit: Limit = 50,
-                        before: Before = None) -> Response:
+async def home_timeline(
+    user_id: UserId, request: Request, limit: Limit = 50, before: Before = None
+) -> Response:
     return tweet_list(user_id, request.app.state.page[:limit])
 
 

@@ -51,6 +51,7 @@ def slack_of(length: int) -> int:
 
 # --- the candidates ------------------------------------------------------------------------
 
+
 class Encoding:
     """One way of holding a timeline: how to build one, how to push into a chunk of them."""
 
@@ -92,7 +93,9 @@ local function trim(key, length, keep)
     end
 end
 """
-ZSET_PUSH = ZSET_TRIM + """
+ZSET_PUSH = (
+    ZSET_TRIM
+    + """
 local id, length, keep, written = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), 0
 local score = tonumber(id)
 for _, key in ipairs(KEYS) do
@@ -104,6 +107,7 @@ for _, key in ipairs(KEYS) do
 end
 return written
 """
+)
 
 
 class ZsetSlackTrim(Encoding):
@@ -115,8 +119,9 @@ class ZsetSlackTrim(Encoding):
         return rng.randint(length - slack_of(length), length)  # keep..length, spread evenly
 
     def build(self, pipe, key, newest_first):
-        pipe.execute_command("ZADD", key, newest_first[-1] - 1, "floor",
-                             *(x for i in newest_first for x in (i, i)))
+        pipe.execute_command(
+            "ZADD", key, newest_first[-1] - 1, "floor", *(x for i in newest_first for x in (i, i))
+        )
 
     def size(self, pipe, key):
         pipe.zcard(key)
@@ -130,8 +135,10 @@ class ZsetSlackTrim(Encoding):
 
 class ZsetListpack(ZsetSlackTrim):
     name = "zset in listpack (max-listpack-entries 1024)"
-    catch = ("server-wide config; each ZADD/ZRANGE on an 800-entry listpack is a linear scan "
-             "and memmove, and READ's ZRANGE BYSCORE too")
+    catch = (
+        "server-wide config; each ZADD/ZRANGE on an 800-entry listpack is a linear scan "
+        "and memmove, and READ's ZRANGE BYSCORE too"
+    )
     config = MappingProxyType({"zset-max-listpack-entries": "1024"})
 
 
@@ -288,8 +295,10 @@ return written
 
 class PackedString(Encoding):
     name = "packed string, 8-byte ids + APPEND (alternative)"
-    catch = ("APPEND's greedy growth doubles the allocation; a read reverses and binary-searches "
-             "in Lua; merge/unmerge/late ids rewrite the whole string")
+    catch = (
+        "APPEND's greedy growth doubles the allocation; a read reverses and binary-searches "
+        "in Lua; merge/unmerge/late ids rewrite the whole string"
+    )
     script = PACKED_PUSH
 
     def held(self, length, rng):
@@ -309,11 +318,20 @@ class PackedString(Encoding):
         return [tweet_id, np.array([tweet_id], dtype=">u8").tobytes(), length, slack_of(length)]
 
 
-CANDIDATES: list[Encoding] = [ZsetSlackTrim(), ZsetTrimEveryPush(), ListTrimEveryPush(), ListLazyTrim(),
-                              ListTrimOneInTen(), ListOrdered(), ZsetListpack(), PackedString()]
+CANDIDATES: list[Encoding] = [
+    ZsetSlackTrim(),
+    ZsetTrimEveryPush(),
+    ListTrimEveryPush(),
+    ListLazyTrim(),
+    ListTrimOneInTen(),
+    ListOrdered(),
+    ZsetListpack(),
+    PackedString(),
+]
 
 
 # --- measuring -----------------------------------------------------------------------------
+
 
 @dataclass
 class Figures:
@@ -377,13 +395,15 @@ def push(client: redis.Redis, encoding: Encoding, args, seed: int) -> tuple[int,
     """Pushes every tweet to its followers; returns writes, wall seconds, Redis CPU seconds."""
     script, rng = client.register_script(encoding.script), random.Random(seed)
     script(keys=[], args=encoding.args(1, [], args.length, rng))  # loaded before the clock
-    fanouts = [sorted(rng.sample(range(args.users), max(1, round(args.share * args.users))))
-               for _ in range(args.tweets)]
+    fanouts = [
+        sorted(rng.sample(range(args.users), max(1, round(args.share * args.users))))
+        for _ in range(args.tweets)
+    ]
     written, cpu, start = 0, cpu_seconds(client), time.perf_counter()
     for tweet, followers in enumerate(fanouts):
         tweet_id = FIRST_PUSHED_ID + tweet * 1000
         for first in range(0, len(followers), args.chunk):
-            keys = [key_of(f) for f in followers[first:first + args.chunk]]
+            keys = [key_of(f) for f in followers[first : first + args.chunk]]
             reply = script(keys=keys, args=encoding.args(tweet_id, keys, args.length, rng))
             written += reply[0] if isinstance(reply, list) else reply  # the app's adds its µs
     seconds = time.perf_counter() - start
@@ -411,8 +431,17 @@ def measure(client: redis.Redis, encoding: Encoding, args) -> Figures:
         for name, value in DEFAULTS.items():
             if name in encoding.config:
                 client.config_set(name, value)
-    return Figures(encoding.name, (built - empty) / entries, one_key, one_key_entries, after,
-                   cpu / writes * 1e6, writes / seconds, writes, encoding.catch)
+    return Figures(
+        encoding.name,
+        (built - empty) / entries,
+        one_key,
+        one_key_entries,
+        after,
+        cpu / writes * 1e6,
+        writes / seconds,
+        writes,
+        encoding.catch,
+    )
 
 
 # --- report --------------------------------------------------------------------------------
@@ -421,25 +450,33 @@ COLUMNS = ("B/entry", "one key B (entries)", "B/entry after", "Redis us/write", 
 
 
 def row_text(figures: Figures) -> str:
-    return (f"{figures.encoding:<62} {figures.bytes_per_entry:>8.1f} "
-            f"{f'{figures.one_key_bytes:,} ({figures.one_key_entries})':>20} "
-            f"{figures.bytes_per_entry_after_pushes:>13.1f} {figures.redis_cpu_us_per_write:>14.2f} "
-            f"{figures.writes_per_s:>10,.0f}")
+    return (
+        f"{figures.encoding:<62} {figures.bytes_per_entry:>8.1f} "
+        f"{f'{figures.one_key_bytes:,} ({figures.one_key_entries})':>20} "
+        f"{figures.bytes_per_entry_after_pushes:>13.1f} {figures.redis_cpu_us_per_write:>14.2f} "
+        f"{figures.writes_per_s:>10,.0f}"
+    )
 
 
 def print_table(rows: list[Figures], args) -> None:
-    print(f"\n{args.users:,} timelines of {args.length} ids (7 digits); {args.tweets} tweets to "
-          f"{args.share:.0%} of them each, {args.chunk} keys per Lua call; redis-server {args.version}")
-    header = f"{'encoding':<62} {COLUMNS[0]:>8} {COLUMNS[1]:>20} {COLUMNS[2]:>13} {COLUMNS[3]:>14} " \
-             f"{COLUMNS[4]:>10}"
+    print(
+        f"\n{args.users:,} timelines of {args.length} ids (7 digits); {args.tweets} tweets to "
+        f"{args.share:.0%} of them each, {args.chunk} keys per Lua call; redis-server {args.version}"
+    )
+    header = (
+        f"{'encoding':<62} {COLUMNS[0]:>8} {COLUMNS[1]:>20} {COLUMNS[2]:>13} {COLUMNS[3]:>14} "
+        f"{COLUMNS[4]:>10}"
+    )
     print(header)
     print("-" * len(header))
     for figures in rows:
         print(row_text(figures))
-    print("\nB/entry: INFO used_memory growth / entries held, after building and after the pushes; "
-          "Redis us/write: INFO cpu (user + sys) / follower-writes; writes/s: the client's, one call "
-          "at a time. 7-digit ids fit a listpack's 24-bit integers (~5 B with their headers); "
-          "64-bit ids (Snowflake) would take ~10 B in a list, 8 in the packed string")
+    print(
+        "\nB/entry: INFO used_memory growth / entries held, after building and after the pushes; "
+        "Redis us/write: INFO cpu (user + sys) / follower-writes; writes/s: the client's, one call "
+        "at a time. 7-digit ids fit a listpack's 24-bit integers (~5 B with their headers); "
+        "64-bit ids (Snowflake) would take ~10 B in a list, 8 in the packed string"
+    )
     for figures in rows:
         print(f"  {figures.encoding}: {figures.catch}")
 
@@ -456,8 +493,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=10_000, help="timelines built (default %(default)s)")
     parser.add_argument("--length", type=int, default=800, help="TIMELINE_LENGTH (default %(default)s)")
     parser.add_argument("--tweets", type=int, default=40, help="tweets pushed (default %(default)s)")
-    parser.add_argument("--share", type=float, default=0.25,
-                        help="share of the users each tweet goes to (default %(default)s)")
+    parser.add_argument(
+        "--share",
+        type=float,
+        default=0.25,
+        help="share of the users each tweet goes to (default %(default)s)",
+    )
     parser.add_argument("--chunk", type=int, default=256, help="keys per Lua call (default %(default)s)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--csv", type=Path, metavar="PATH", help="also write the table as CSV")
@@ -468,18 +509,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args) -> list[Figures]:
-    with (tempfile.TemporaryDirectory(prefix="encodings-") as directory,
-          RedisServer(Path(directory), cpus=Cpus.plan().redis) as server,
-          server.client() as client):
+    with (
+        tempfile.TemporaryDirectory(prefix="encodings-") as directory,
+        RedisServer(Path(directory), cpus=Cpus.plan().redis) as server,
+        server.client() as client,
+    ):
         args.version = client.info("server")["redis_version"]
         rows = []
         for encoding in CANDIDATES:
             start = time.monotonic()
             rows.append(measure(client, encoding, args))
             figures = rows[-1]
-            print(f"{encoding.name}: {figures.bytes_per_entry:.1f} B/entry, "
-                  f"{figures.redis_cpu_us_per_write:.2f} us/write "
-                  f"({time.monotonic() - start:.0f} s)", file=sys.stderr, flush=True)
+            print(
+                f"{encoding.name}: {figures.bytes_per_entry:.1f} B/entry, "
+                f"{figures.redis_cpu_us_per_write:.2f} us/write "
+                f"({time.monotonic() - start:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
         return rows
 
 
@@ -494,8 +541,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.csv:
         write_csv(rows, args.csv)
         print(f"\ntable written to {args.csv}")
-    bad = [r.encoding for r in rows if not all(math.isfinite(v) and v > 0 for v in (
-        r.bytes_per_entry, r.redis_cpu_us_per_write, r.writes_per_s))]
+    bad = [
+        r.encoding
+        for r in rows
+        if not all(
+            math.isfinite(v) and v > 0 for v in (r.bytes_per_entry, r.redis_cpu_us_per_write, r.writes_per_s)
+        )
+    ]
     return 1 if bad else 0
 
 

@@ -124,12 +124,18 @@ class Row:
         return self.longest and self.longest.longest_call_us
 
     def as_json(self) -> dict:
-        return {**asdict(self), "median_seconds": self.seconds, "median_writes_per_s": self.writes_per_s,
-                "median_redis_us_per_write": self.redis_us_per_write,
-                "median_worker_us_per_write": self.worker_us_per_write, "longest_call_us": self.longest_call_us}
+        return {
+            **asdict(self),
+            "median_seconds": self.seconds,
+            "median_writes_per_s": self.writes_per_s,
+            "median_redis_us_per_write": self.redis_us_per_write,
+            "median_worker_us_per_write": self.worker_us_per_write,
+            "longest_call_us": self.longest_call_us,
+        }
 
 
 # --- set-up ------------------------------------------------------------------------------
+
 
 async def build_graph(db: Database, sizes: list[int], newest_prebuilt_id: int) -> dict[int, int]:
     """Users 1..max(sizes) follow; one author per size, followed by users 1..N. Returns
@@ -170,6 +176,7 @@ async def populate(client, followers: int, prototypes: list[str]) -> None:
 
 # --- measuring ---------------------------------------------------------------------------
 
+
 @dataclass
 class Bench:
     db: Database
@@ -180,6 +187,7 @@ class Bench:
 
     async def tweet(self, author: int) -> int:
         """Commits a tweet as POST /tweets does, and nudges the worker as the app does."""
+
         def post(tx) -> int:
             tweet_id = insert_tweet(tx, author, "fanout bench")[0]
             tx.execute(OWE_FANOUT, (author, tweet_id, time.time()))
@@ -189,7 +197,9 @@ class Bench:
         self.worker.wake.set()
         return tweet_id
 
-    async def fanout_logged(self, tweet_id: int, jobs_before: int, timeout: float) -> tuple[int, float, float]:
+    async def fanout_logged(
+        self, tweet_id: int, jobs_before: int, timeout: float
+    ) -> tuple[int, float, float]:
         """The worker's log of the tweet's fanout, once the worker counts the job done."""
         deadline = time.monotonic() + timeout
         while self.worker.totals.jobs_done == jobs_before:
@@ -211,8 +221,9 @@ class Bench:
         worker_cpu = process_cpu() - worker_cpu
         cpu, writes = await self.redis_cpu() - cpu, self.worker.totals.follower_writes - writes
         if followers != n or writes != n:
-            raise BenchFailure(f"tweet {tweet_id}: logged {followers} followers, {writes} writes; "
-                               f"expected {n}")
+            raise BenchFailure(
+                f"tweet {tweet_id}: logged {followers} followers, {writes} writes; expected {n}"
+            )
         await self.check_holds(tweet_id, n)
         return Tweet(done_at - accepted_at, writes, cpu, worker_cpu, *await self.longest_call())
 
@@ -220,8 +231,10 @@ class Bench:
         for follower in {1, n // 2 or 1, n}:
             page = await self.cache.read(follower, tweet_id + 1, 1)
             if not isinstance(page, Page) or page.ids != [tweet_id]:
-                raise BenchFailure(f"follower {follower}'s cached timeline lacks tweet {tweet_id}: "
-                                   f"{getattr(page, 'ids', 'not cached')}")
+                raise BenchFailure(
+                    f"follower {follower}'s cached timeline lacks tweet {tweet_id}: "
+                    f"{getattr(page, 'ids', 'not cached')}"
+                )
 
     async def redis_cpu(self) -> float:
         cpu = await self.redis.info("cpu")
@@ -229,8 +242,11 @@ class Bench:
 
     async def longest_call(self) -> tuple[int | None, str | None]:
         # The bench's own SLOWLOG, INFO and CONFIG land in the log too; they are not fanout.
-        entries = [entry for entry in await self.redis.slowlog_get(10_000)
-                   if not entry["command"].upper().startswith(BENCH_COMMANDS)]
+        entries = [
+            entry
+            for entry in await self.redis.slowlog_get(10_000)
+            if not entry["command"].upper().startswith(BENCH_COMMANDS)
+        ]
         if not entries:
             return None, None
         longest = max(entries, key=lambda entry: entry["duration"])
@@ -241,8 +257,10 @@ async def measure(bench: Bench, n: int, reps: int) -> Row:
     row = Row(n)
     for rep in range(reps):
         row.tweets.append(tweet := await bench.one_tweet(n))
-        say(f"  {n:>9,} followers  tweet {rep + 1}/{reps}: {tweet.seconds:.3f} s, "
-            f"{tweet.follower_writes / tweet.seconds:>10,.0f} writes/s")
+        say(
+            f"  {n:>9,} followers  tweet {rep + 1}/{reps}: {tweet.seconds:.3f} s, "
+            f"{tweet.follower_writes / tweet.seconds:>10,.0f} writes/s"
+        )
     return row
 
 
@@ -254,7 +272,10 @@ async def run(args, server: RedisServer, directory: Path) -> list[Row]:
         await client.config_set("slowlog-max-len", 10_000)
         cache = TimelineCache(client, args.length)
         sizes = range(cache.keep, args.length + 1)
-        say(f"SQLite: {max(args.followers) + len(args.followers):,} users, {sum(args.followers):,} follows ...")
+        say(
+            f"SQLite: {max(args.followers) + len(args.followers):,} users, "
+            f"{sum(args.followers):,} follows ..."
+        )
         authors = await build_graph(db, args.followers, args.length * ID_STEP + 1)
         prototypes = await build_prototypes(client, sizes)
         rows = []
@@ -274,6 +295,7 @@ async def run(args, server: RedisServer, directory: Path) -> list[Row]:
 
 # --- report ------------------------------------------------------------------------------
 
+
 def process_cpu() -> float:
     """CPU seconds of this process, all its threads: the worker's Python and SQLite's."""
     times = os.times()
@@ -285,46 +307,73 @@ def call_text(us: int | None, threshold: int) -> str:
 
 
 def report(args, rows: list[Row], redis_version: str, cpus: Cpus) -> None:
-    print(f"\nredis-server {redis_version}; {os.cpu_count()} CPUs, {cpus.describe()}; "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"TIMELINE_LENGTH {args.length}, first call {args.chunk} followers (the worker sizes the "
-          f"rest to ~2 ms); median of {args.reps} tweets per row")
-    header = (f"{'followers':>10} {'s to last follower':>18} {'writes/s':>10} {'Redis us/write':>14} "
-              f"{'worker us/write':>15} {'longest call us':>15}")
+    print(
+        f"\nredis-server {redis_version}; {os.cpu_count()} CPUs, {cpus.describe()}; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    print(
+        f"TIMELINE_LENGTH {args.length}, first call {args.chunk} followers (the worker sizes the "
+        f"rest to ~2 ms); median of {args.reps} tweets per row"
+    )
+    header = (
+        f"{'followers':>10} {'s to last follower':>18} {'writes/s':>10} {'Redis us/write':>14} "
+        f"{'worker us/write':>15} {'longest call us':>15}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
-        print(f"{row.followers:>10,} {row.seconds:>18.3f} {row.writes_per_s:>10,.0f} "
-              f"{row.redis_us_per_write:>14.2f} {row.worker_us_per_write:>15.2f} "
-              f"{call_text(row.longest_call_us, args.slowlog_us):>15}")
+        print(
+            f"{row.followers:>10,} {row.seconds:>18.3f} {row.writes_per_s:>10,.0f} "
+            f"{row.redis_us_per_write:>14.2f} {row.worker_us_per_write:>15.2f} "
+            f"{call_text(row.longest_call_us, args.slowlog_us):>15}"
+        )
     for row in rows:
         if row.longest:
             print(f"  longest call at {row.followers:,}: {row.longest.longest_call}")
     judged = rows[-1]
     longest = max((row.longest_call_us or 0 for row in rows), default=0)
-    print(f"\n{'PASS' if judged.writes_per_s >= TARGET_WRITES_PER_S else 'BELOW'}: "
-          f"{judged.writes_per_s:,.0f} writes/s at {judged.followers:,} followers vs the target "
-          f"{TARGET_WRITES_PER_S:,}; longest call {call_text(longest or None, args.slowlog_us)} us, "
-          f"{'within' if longest <= CALL_BOUND_US else 'OVER'} the {CALL_BOUND_US:,} us bound")
+    print(
+        f"\n{'PASS' if judged.writes_per_s >= TARGET_WRITES_PER_S else 'BELOW'}: "
+        f"{judged.writes_per_s:,.0f} writes/s at {judged.followers:,} followers vs the target "
+        f"{TARGET_WRITES_PER_S:,}; longest call {call_text(longest or None, args.slowlog_us)} us, "
+        f"{'within' if longest <= CALL_BOUND_US else 'OVER'} the {CALL_BOUND_US:,} us bound"
+    )
     if args.json:
-        args.json.write_text(json.dumps(
-            {"redis_server": redis_version, "length": args.length, "chunk": args.chunk, "reps": args.reps,
-             "slowlog_threshold_us": args.slowlog_us, "rows": [row.as_json() for row in rows]}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "redis_server": redis_version,
+                    "length": args.length,
+                    "chunk": args.chunk,
+                    "reps": args.reps,
+                    "slowlog_threshold_us": args.slowlog_us,
+                    "rows": [row.as_json() for row in rows],
+                },
+                indent=2,
+            )
+        )
         print(f"results written to {args.json}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     settings = Settings()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--followers", default="1000,10000,100000",
-                        type=lambda text: sorted({int(n) for n in text.split(",") if n}),
-                        help="comma-separated follower counts, e.g. 1000,10000,100000,1000000 "
-                             "(default %(default)s)")
+    parser.add_argument(
+        "--followers",
+        default="1000,10000,100000",
+        type=lambda text: sorted({int(n) for n in text.split(",") if n}),
+        help="comma-separated follower counts, e.g. 1000,10000,100000,1000000 (default %(default)s)",
+    )
     parser.add_argument("--reps", type=int, default=3, help="tweets per follower count (default 3)")
-    parser.add_argument("--length", type=int, default=settings.timeline_length,
-                        help="TIMELINE_LENGTH (default %(default)s)")
-    parser.add_argument("--chunk", type=int, default=settings.fanout_chunk,
-                        help="followers in the worker's first Redis call, FANOUT_CHUNK (default %(default)s)")
+    parser.add_argument(
+        "--length", type=int, default=settings.timeline_length, help="TIMELINE_LENGTH (default %(default)s)"
+    )
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=settings.fanout_chunk,
+        help="followers in the worker's first Redis call, FANOUT_CHUNK (default %(default)s)",
+    )
     parser.add_argument("--slowlog-us", type=int, default=100, help="SLOWLOG threshold in us (default 100)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
@@ -346,8 +395,10 @@ def main(argv: list[str] | None = None) -> int:
     cpus = Cpus.plan()
     if cpus.app:  # the bench plays the app: its CPU, as in a bench run
         os.sched_setaffinity(0, cpus.app)
-    with tempfile.TemporaryDirectory(prefix="fanout-bench-") as tmp, \
-            RedisServer(Path(tmp), cpus=cpus.redis) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="fanout-bench-") as tmp,
+        RedisServer(Path(tmp), cpus=cpus.redis) as server,
+    ):
         try:
             rows = run_loop(run(args, server, Path(tmp)))
         except BenchFailure as failure:

@@ -53,8 +53,11 @@ def interpolate(points: list[tuple[float, float]], at: float) -> float:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.loadgen",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--users", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--processes", type=int, default=0)
@@ -75,16 +78,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(args: argparse.Namespace, work: Path, cpus: Cpus) -> str:
     # The trivial app opens no store: the URLs only satisfy AppServer's environment.
-    app = AppServer("bench.trivial_app", work / "unused.db", "redis://127.0.0.1:1/0", work / "app.log",
-                    cpus=cpus.app)
+    app = AppServer(
+        "bench.trivial_app", work / "unused.db", "redis://127.0.0.1:1/0", work / "app.log", cpus=cpus.app
+    )
     options = ["--only-summary", "--csv", str(work / "locust"), *args.extra]
     if not args.no_samples:
         options += ["--samples-csv", str(work / "samples.csv")]
     if args.processes:
         options += ["--processes", str(args.processes)]
     with app:
-        locust = start_locust(app.url, args.users, args.seconds, work / "locust.log", tuple(options),
-                              cpus.load)
+        locust = start_locust(
+            app.url, args.users, args.seconds, work / "locust.log", tuple(options), cpus.load
+        )
         try:
             cpu, app_cpu = [], []  # (unix time, CPU seconds so far)
             while locust.poll() is None:
@@ -102,8 +107,11 @@ def measure(args: argparse.Namespace, work: Path, cpus: Cpus) -> str:
 
 def steady_state(args: argparse.Namespace, work: Path, cpu: list, app_cpu: list) -> str:
     with open(work / "locust_stats_history.csv") as file:
-        history = [(float(row["Timestamp"]), float(row["Total Request Count"]))
-                   for row in csv.DictReader(file) if row["Name"] == "Aggregated"]
+        history = [
+            (float(row["Timestamp"]), float(row["Total Request Count"]))
+            for row in csv.DictReader(file)
+            if row["Name"] == "Aggregated"
+        ]
     with open(work / "locust_stats.csv") as file:
         total = next(row for row in csv.DictReader(file) if row["Name"] == "Aggregated")
     start, end = history[0][0] + WARM_UP_S, history[-1][0] - COOL_DOWN_S
@@ -115,11 +123,13 @@ def steady_state(args: argparse.Namespace, work: Path, cpu: list, app_cpu: list)
     if not args.no_samples:
         with open(work / "samples.csv") as file:
             samples = f"on ({sum(1 for _ in file) - 1} rows)"
-    return (f"{requests / seconds:.0f} requests/s over {seconds:.0f} s of steady state; locust CPU "
-            f"{used / seconds:.0%} of a core, {used / requests * 1e6:.0f} us per request "
-            f"(-> {requests / used:.0f} requests/s per core); app CPU {app_used / seconds:.0%}; "
-            f"{args.users} users, {args.processes or 1} process(es), samples {samples}, "
-            f"{total['Failure Count']} failures")
+    return (
+        f"{requests / seconds:.0f} requests/s over {seconds:.0f} s of steady state; locust CPU "
+        f"{used / seconds:.0%} of a core, {used / requests * 1e6:.0f} us per request "
+        f"(-> {requests / used:.0f} requests/s per core); app CPU {app_used / seconds:.0%}; "
+        f"{args.users} users, {args.processes or 1} process(es), samples {samples}, "
+        f"{total['Failure Count']} failures"
+    )
 
 
 if __name__ == "__main__":

@@ -17,18 +17,44 @@ LOADTEST = ROOT / "loadtest"
 NO_LOCUST = f"locust not found beside {sys.executable}: pip install -r requirements.txt into that venv"
 
 
-def locust_command(host: str, users: int, seconds: float | None, options: tuple[str, ...] = (),
-                   locustfiles: tuple[Path, ...] = (LOADTEST,)) -> list[str]:
+def locust_command(
+    host: str,
+    users: int,
+    seconds: float | None,
+    options: tuple[str, ...] = (),
+    locustfiles: tuple[Path, ...] = (LOADTEST,),
+) -> list[str]:
     """Every user started at once (-r = -u), for a whole number of seconds (Locust's -t), or
     until stopped when `seconds` is None. Extra locustfiles add plugins to the suite."""
     run_time = () if seconds is None else ("-t", f"{max(1, round(seconds))}s")
-    return [str(LOCUST), "-f", ",".join(map(str, locustfiles)), "--headless", "--host", host,
-            "-u", str(users), "-r", str(users), *run_time, *options]
+    return [
+        str(LOCUST),
+        "-f",
+        ",".join(map(str, locustfiles)),
+        "--headless",
+        "--host",
+        host,
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        *run_time,
+        *options,
+    ]
 
 
-def start_locust(host: str, users: int, seconds: float | None, log: Path, options: tuple[str, ...] = (),
-                 cpus: tuple[int, ...] = (), cwd: Path = ROOT, env: dict[str, str] | None = None,
-                 locustfiles: tuple[Path, ...] = (LOADTEST,), own_session: bool = False) -> subprocess.Popen:
+def start_locust(
+    host: str,
+    users: int,
+    seconds: float | None,
+    log: Path,
+    options: tuple[str, ...] = (),
+    cpus: tuple[int, ...] = (),
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    locustfiles: tuple[Path, ...] = (LOADTEST,),
+    own_session: bool = False,
+) -> subprocess.Popen:
     """The running Locust process; its stdout and stderr appended to `log`; our environment
     unless `env` (the suite reads API_TOKEN from it). `own_session`: a Ctrl-C at the terminal
     reaches only the caller, which stops Locust itself."""
@@ -36,5 +62,6 @@ def start_locust(host: str, users: int, seconds: float | None, log: Path, option
         raise SystemExit(NO_LOCUST)
     command = pinned(locust_command(host, users, seconds, options, locustfiles), cpus)
     with open(log, "ab") as output:
-        return subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT,
-                                start_new_session=own_session)
+        return subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=own_session
+        )

@@ -28,7 +28,9 @@ def pydantic_model() -> bytes:
 
 
 def main() -> None:
-    assert orjson.loads(join_fragments()) == orjson.loads(decode_and_encode()) == orjson.loads(pydantic_model())
+    assert (
+        orjson.loads(join_fragments()) == orjson.loads(decode_and_encode()) == orjson.loads(pydantic_model())
+    )
     print(f"{PAGE}-tweet page, µs per page (best of 5):")
     for way in (join_fragments, decode_and_encode, pydantic_model):
         n = 2000

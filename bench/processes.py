@@ -25,8 +25,10 @@ import httpx
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
-NO_REDIS = ("redis-server not found: run scripts/ensure-redis-server (as root it installs Debian's "
-            "package), or install it yourself: apt-get install redis-server / brew install redis")
+NO_REDIS = (
+    "redis-server not found: run scripts/ensure-redis-server (as root it installs Debian's "
+    "package), or install it yourself: apt-get install redis-server / brew install redis"
+)
 
 
 def free_port() -> int:
@@ -117,6 +119,7 @@ def stop(process: subprocess.Popen | None, timeout: float = 10) -> None:
 @dataclass(eq=False)  # a process is itself: equal, and hashed, by identity
 class RedisServer:
     """A redis-server of our own, persistence off: the bench may flush, kill and restart it."""
+
     directory: Path
     cpus: tuple[int, ...] = ()
     port: int = field(default_factory=free_port)
@@ -129,11 +132,28 @@ class RedisServer:
         # Absolute: redis-server changes into --dir before it opens --logfile.
         self.directory = self.directory.resolve()
         log = self.directory / f"redis-{self.port}.log"
-        command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                   "--appendonly", "no", "--dir", str(self.directory), "--logfile", str(log)]
+        command = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.directory),
+            "--logfile",
+            str(log),
+        ]
         # Own session: a Ctrl-C reaches only the bench, which stops the server itself.
-        self.process = subprocess.Popen(pinned(command, self.cpus), stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            pinned(command, self.cpus),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         wait_until(self.answers, 10, f"redis-server on port {self.port} (log: {log})")
         return self
 
@@ -170,6 +190,7 @@ class RedisServer:
 @dataclass(eq=False)  # a process is itself: equal, and hashed, by identity
 class AppServer:
     """`uvicorn MODULE:app` with identical flags for every approach; settings by environment."""
+
     module: str
     database: Path
     redis_url: str
@@ -187,20 +208,41 @@ class AppServer:
     @property
     def env(self) -> dict[str, str]:
         """The environment the app runs with: ours, plus its stores and settings."""
-        return {**os.environ, "DATABASE_URL": f"sqlite:///{self.database}", "REDIS_URL": self.redis_url,
-                **{name.upper(): str(value) for name, value in self.settings.items()}}
+        return {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{self.database}",
+            "REDIS_URL": self.redis_url,
+            **{name.upper(): str(value) for name, value in self.settings.items()},
+        }
 
     def command(self) -> list[str]:
-        command = [sys.executable, "-m", "uvicorn", f"{self.module}:app", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--log-level", "warning", "--no-access-log"]
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            f"{self.module}:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
         if self.workers > 1:
             command += ["--workers", str(self.workers)]
         return pinned(command, self.cpus)
 
     def start(self, timeout: float = 120) -> "AppServer":
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         wait_until(self.answers, timeout, f"{self.module} to start (log: {self.log})")
         return self
 
@@ -223,8 +265,9 @@ class AppServer:
     def wait_for_fanout(self, timeout: float = 60) -> float:
         """Seconds until /stats said fanout_backlog 0; TimeoutError if it did not within `timeout`."""
         began = time.monotonic()
-        wait_until(lambda: self.stats()["fanout_backlog"] == 0, timeout, f"{self.module}'s backlog to drain",
-                   0.1)
+        wait_until(
+            lambda: self.stats()["fanout_backlog"] == 0, timeout, f"{self.module}'s backlog to drain", 0.1
+        )
         return time.monotonic() - began
 
     def drained_within(self, timeout: float) -> float | None:
@@ -258,6 +301,7 @@ class AppServer:
 class Stack:
     """A private redis-server and one app on it: logs in `workdir`, the SQLite file in
     `data_dir` (default: `workdir` too), for the runs that own both (faults, soak)."""
+
     workdir: Path
     module: str
     cpus: Cpus = field(default_factory=Cpus)
@@ -276,8 +320,15 @@ class Stack:
         return self
 
     def start_app(self) -> AppServer:
-        self.app = AppServer(self.module, self.database, self.redis.url(), self.workdir / "app.log",
-                             self.cpus.app, self.workers, self.settings)
+        self.app = AppServer(
+            self.module,
+            self.database,
+            self.redis.url(),
+            self.workdir / "app.log",
+            self.cpus.app,
+            self.workers,
+            self.settings,
+        )
         return self.app.start()
 
     def stop(self) -> None:
@@ -288,8 +339,11 @@ class Stack:
     def post_mortem(self, error: Exception) -> str:
         """Why a call to the app got no answer: whether its process is still there, its log."""
         process = self.app.process if self.app else None
-        state = "not started" if process is None else (
-            "still running" if process.poll() is None else f"exited with {process.returncode}")
+        state = (
+            "not started"
+            if process is None
+            else ("still running" if process.poll() is None else f"exited with {process.returncode}")
+        )
         log = self.workdir / "app.log"
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
         return f"{self.module} did not answer ({error!r}); its process is {state}; app.log ends:\n{tail}"

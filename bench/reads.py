@@ -35,12 +35,22 @@ from bench.reads_report import DESIGNS, Measurement
 from bench.reads_seed import CACHED, TIMELINE_LENGTH, Seeded, prepare
 from datagen.scales import SCALES
 
-MODULES = {"ceiling": "bench.ceiling_app", "join": "approach1", "fanout": "approach2",
-           "hybrid": "approach3_hybrid"}
+MODULES = {
+    "ceiling": "bench.ceiling_app",
+    "join": "approach1",
+    "fanout": "approach2",
+    "hybrid": "approach3_hybrid",
+}
 PAGE = 50
 # Counters of the fanout apps that a cached read must leave alone (timelines/stats.py).
-NOT_A_HIT = ("misses", "regenerations", "recent_regenerations", "beyond_cache", "body_misses",
-             "database_reads")
+NOT_A_HIT = (
+    "misses",
+    "regenerations",
+    "recent_regenerations",
+    "beyond_cache",
+    "body_misses",
+    "database_reads",
+)
 
 
 class Unequal(Exception):
@@ -58,12 +68,16 @@ def server_and_load_cpus() -> Cpus:
 
 
 def app_server(design: str, seeded: Seeded, redis: RedisServer, logs: Path, cpus: Cpus) -> AppServer:
-    settings = {"timeline_length": TIMELINE_LENGTH, "celebrity_threshold": seeded.threshold,
-                "ceiling_user": seeded.readers[0]}
+    settings = {
+        "timeline_length": TIMELINE_LENGTH,
+        "celebrity_threshold": seeded.threshold,
+        "ceiling_user": seeded.readers[0],
+    }
     database = seeded.databases["join" if design == "ceiling" else design]
     redis_url = redis.url(CACHED.get(design, 0))
-    return AppServer(MODULES[design], database, redis_url, logs / f"{design}.log", cpus.app,
-                     settings=settings)
+    return AppServer(
+        MODULES[design], database, redis_url, logs / f"{design}.log", cpus.app, settings=settings
+    )
 
 
 def sampled_pages(app: AppServer, readers: list[int]) -> dict[int, list[dict]]:
@@ -110,13 +124,24 @@ def hits_during(app: AppServer, before: dict | None, requests: int) -> int | Non
     grown = {name: after[name] - before[name] for name in NOT_A_HIT if after[name] != before[name]}
     hits = after["hits"] - before["hits"]
     if grown or hits < requests:
-        raise Unequal(f"{app.module}: reads were not all cache hits: {hits:,} hits for {requests:,} "
-                      f"answers, and {grown}")
+        raise Unequal(
+            f"{app.module}: reads were not all cache hits: {hits:,} hits for {requests:,} "
+            f"answers, and {grown}"
+        )
     return hits
 
 
-def measure(design: str, round_: int, args, seeded: Seeded, redis: RedisServer, work: Path, out: Path,
-            cpus: Cpus, pages: dict) -> Measurement:
+def measure(
+    design: str,
+    round_: int,
+    args,
+    seeded: Seeded,
+    redis: RedisServer,
+    work: Path,
+    out: Path,
+    cpus: Cpus,
+    pages: dict,
+) -> Measurement:
     app = app_server(design, seeded, redis, out / "logs", cpus)
     try:  # stopped even when it fails to start
         app.start()
@@ -126,13 +151,23 @@ def measure(design: str, round_: int, args, seeded: Seeded, redis: RedisServer, 
         warm = wrk.run(app.url, script, args.warmup, args.connections, cpus.load)
         before, cpu_before = cache_counters(app), server_cpu(app, redis)
         result = wrk.run(app.url, script, args.seconds, args.connections, cpus.load)
-        app_cpu, redis_cpu = (after - earlier for after, earlier in zip(server_cpu(app, redis), cpu_before))
+        cpu_after = server_cpu(app, redis)
+        app_cpu, redis_cpu = (after - earlier for after, earlier in zip(cpu_after, cpu_before, strict=True))
         for each in (warm, result):
             if each.non_2xx or each.socket_errors:
-                raise Unequal(f"{design}: {each.non_2xx:,} answers were not 2xx and {each.socket_errors:,} "
-                              f"failed at the socket, of {each.requests:,}")
-        return Measurement(round_, design, result, hits_during(app, before, result.requests),
-                           app_cpu, redis_cpu, os.getloadavg()[0])
+                raise Unequal(
+                    f"{design}: {each.non_2xx:,} answers were not 2xx and {each.socket_errors:,} "
+                    f"failed at the socket, of {each.requests:,}"
+                )
+        return Measurement(
+            round_,
+            design,
+            result,
+            hits_during(app, before, result.requests),
+            app_cpu,
+            redis_cpu,
+            os.getloadavg()[0],
+        )
     finally:
         app.stop()
 
@@ -140,37 +175,53 @@ def measure(design: str, round_: int, args, seeded: Seeded, redis: RedisServer, 
 def rounds(args, seeded: Seeded, redis: RedisServer, work: Path, out: Path, cpus: Cpus) -> list[Measurement]:
     measurements, pages = [], {}
     for round_ in range(args.repeats):
-        order = DESIGNS[round_ % len(DESIGNS):] + DESIGNS[:round_ % len(DESIGNS)]
+        order = DESIGNS[round_ % len(DESIGNS) :] + DESIGNS[: round_ % len(DESIGNS)]
         for design in order:
             m = measure(design, round_, args, seeded, redis, work, out, cpus, pages)
             hits = "" if m.cache_hits is None else f", {m.cache_hits:,} cache hits"
-            say(f"round {round_ + 1}/{args.repeats} {design:<7} {m.wrk.rate:>8,.0f} req/s  "
+            say(
+                f"round {round_ + 1}/{args.repeats} {design:<7} {m.wrk.rate:>8,.0f} req/s  "
                 f"p50 {m.wrk.p50_ms:.2f} ms  p99 {m.wrk.p99_ms:.2f} ms  "
                 f"{m.wrk.bytes_per_response:,.0f} B/answer  wrk {m.wrk.load_cpu:.0%} CPU{hits}; "
                 f"the server got {m.server_share:.0%} of its CPU: {m.rate_per_cpu:,.0f} req/CPU-s "
                 f"({m.redis_cpu / m.server_cpu:.0%} of it Redis); "
-                f"load average {m.load_average:.1f}")
+                f"load average {m.load_average:.1f}"
+            )
             measurements.append(m)
         if round_ == 0:
             check_equal_pages(pages, seeded.readers[0])
-            say(f"equal answers: {len(args.samples)} sampled pages identical in join, fanout and hybrid; "
-                f"the ceiling serves reader {seeded.readers[0]}'s page")
+            say(
+                f"equal answers: {len(args.samples)} sampled pages identical in join, fanout and hybrid; "
+                f"the ceiling serves reader {seeded.readers[0]}'s page"
+            )
     return measurements
 
 
-def write_meta(out: Path, args, seeded: Seeded, cpus: Cpus, redis: RedisServer, started: datetime,
-               source: dict) -> None:
-    meta = {"started": started.isoformat(timespec="seconds"),
-            "finished": datetime.now(UTC).isoformat(timespec="seconds"), **source,
-            "command": "python -m bench.reads " + " ".join(sys.argv[1:]),
-            "scale": args.scale, "seconds": args.seconds, "warmup_seconds": args.warmup,
-            "repeats": args.repeats, "connections": args.connections, "limit": PAGE,
-            "settings": {"TIMELINE_LENGTH": TIMELINE_LENGTH, "CELEBRITY_THRESHOLD": seeded.threshold},
-            "celebrities": seeded.celebrities, "eligible_readers": seeded.eligible_readers,
-            "readers": len(seeded.readers),
-            "mean_celebrities_followed": round(seeded.mean_celebrities_followed, 2),
-            "ceiling_user": seeded.readers[0], "pinning": cpus.describe(),
-            "machine": machine(cpus, redis), "wrk": wrk.version(), "packages": packages()}
+def write_meta(
+    out: Path, args, seeded: Seeded, cpus: Cpus, redis: RedisServer, started: datetime, source: dict
+) -> None:
+    meta = {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        **source,
+        "command": "python -m bench.reads " + " ".join(sys.argv[1:]),
+        "scale": args.scale,
+        "seconds": args.seconds,
+        "warmup_seconds": args.warmup,
+        "repeats": args.repeats,
+        "connections": args.connections,
+        "limit": PAGE,
+        "settings": {"TIMELINE_LENGTH": TIMELINE_LENGTH, "CELEBRITY_THRESHOLD": seeded.threshold},
+        "celebrities": seeded.celebrities,
+        "eligible_readers": seeded.eligible_readers,
+        "readers": len(seeded.readers),
+        "mean_celebrities_followed": round(seeded.mean_celebrities_followed, 2),
+        "ceiling_user": seeded.readers[0],
+        "pinning": cpus.describe(),
+        "machine": machine(cpus, redis),
+        "wrk": wrk.version(),
+        "packages": packages(),
+    }
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -180,16 +231,29 @@ def run(args) -> list[dict]:
     cpus = server_and_load_cpus()
     say(f"pinning: {cpus.describe()}")
     (args.out / "logs").mkdir(parents=True, exist_ok=True)
-    with (tempfile.TemporaryDirectory(prefix="bench-reads-") as tmp,
-          RedisServer(Path(tmp), cpus.redis) as redis):
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-reads-") as tmp,
+        RedisServer(Path(tmp), cpus.redis) as redis,
+    ):
         work = Path(tmp)
         urls = {design: redis.url(db) for design, db in CACHED.items()}
-        seeded = prepare(args.scale, work, urls, args.threshold, args.celebrities_followed, args.readers,
-                         PAGE, args.seed, say)
-        say(f"{seeded.celebrities} celebrities (>= {seeded.threshold:,} followers); {len(seeded.readers):,} "
+        seeded = prepare(
+            args.scale,
+            work,
+            urls,
+            args.threshold,
+            args.celebrities_followed,
+            args.readers,
+            PAGE,
+            args.seed,
+            say,
+        )
+        say(
+            f"{seeded.celebrities} celebrities (>= {seeded.threshold:,} followers); {len(seeded.readers):,} "
             f"readers of {seeded.eligible_readers:,} following 1-5, "
-            f"{seeded.mean_celebrities_followed:.2f} celebrities each on average")
-        args.samples = seeded.readers[:args.sample_pages]
+            f"{seeded.mean_celebrities_followed:.2f} celebrities each on average"
+        )
+        args.samples = seeded.readers[: args.sample_pages]
         measurements = rounds(args, seeded, redis, work, args.out, cpus)
         write_meta(args.out, args, seeded, cpus, redis, started, source)
     rows = reads_report.summary(measurements)
@@ -206,16 +270,22 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="rounds, the designs in turn (default 3)")
     parser.add_argument("--connections", type=int, default=32, help="wrk's open connections (default 32)")
     parser.add_argument("--readers", type=int, default=1000, help="readers drawn (default 1000)")
-    parser.add_argument("--celebrities-followed", type=float, default=3, metavar="MEAN",
-                        help="choose CELEBRITY_THRESHOLD so that a user follows MEAN celebrities (default 3)")
+    parser.add_argument(
+        "--celebrities-followed",
+        type=float,
+        default=3,
+        metavar="MEAN",
+        help="choose CELEBRITY_THRESHOLD so that a user follows MEAN celebrities (default 3)",
+    )
     parser.add_argument("--threshold", type=int, help="CELEBRITY_THRESHOLD itself, instead")
     parser.add_argument("--sample-pages", type=int, default=5, help="pages compared across designs")
     parser.add_argument("--seed", type=int, default=42, help="draws the readers")
     parser.add_argument("--out", type=Path, help="the run folder (default results/reads-<UTC time>)")
     args = parser.parse_args(argv)
     if min(args.seconds, args.warmup, args.repeats, args.connections, args.readers, args.sample_pages) <= 0:
-        parser.error("--seconds, --warmup, --repeats, --connections, --readers and --sample-pages "
-                     "must be > 0")
+        parser.error(
+            "--seconds, --warmup, --repeats, --connections, --readers and --sample-pages must be > 0"
+        )
     args.out = args.out or ROOT / "results" / f"reads-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     return args
 

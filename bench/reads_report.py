@@ -41,20 +41,32 @@ class Measurement:
 
     def row(self) -> dict:
         w = self.wrk
-        return {"round": self.round, "design": self.design, "rate": round(w.rate, 1), "requests": w.requests,
-                "seconds": round(w.seconds, 3), "p50_ms": w.p50_ms, "p99_ms": w.p99_ms,
-                "bytes_per_response": round(w.bytes_per_response, 1), "non_2xx": w.non_2xx,
-                "socket_errors": w.socket_errors, "load_cpu": round(w.load_cpu, 3),
-                "cache_hits": "" if self.cache_hits is None else self.cache_hits,
-                "app_cpu_seconds": round(self.app_cpu, 2), "redis_cpu_seconds": round(self.redis_cpu, 2),
-                "server_share": round(self.server_share, 3),
-                "app_us_per_request": round(self.app_cpu / self.wrk.requests * 1e6, 1),
-                "redis_us_per_request": round(self.redis_cpu / self.wrk.requests * 1e6, 1),
-                "rate_per_cpu": round(self.rate_per_cpu, 1), "load_average_1m": round(self.load_average, 2)}
+        return {
+            "round": self.round,
+            "design": self.design,
+            "rate": round(w.rate, 1),
+            "requests": w.requests,
+            "seconds": round(w.seconds, 3),
+            "p50_ms": w.p50_ms,
+            "p99_ms": w.p99_ms,
+            "bytes_per_response": round(w.bytes_per_response, 1),
+            "non_2xx": w.non_2xx,
+            "socket_errors": w.socket_errors,
+            "load_cpu": round(w.load_cpu, 3),
+            "cache_hits": "" if self.cache_hits is None else self.cache_hits,
+            "app_cpu_seconds": round(self.app_cpu, 2),
+            "redis_cpu_seconds": round(self.redis_cpu, 2),
+            "server_share": round(self.server_share, 3),
+            "app_us_per_request": round(self.app_cpu / self.wrk.requests * 1e6, 1),
+            "redis_us_per_request": round(self.redis_cpu / self.wrk.requests * 1e6, 1),
+            "rate_per_cpu": round(self.rate_per_cpu, 1),
+            "load_average_1m": round(self.load_average, 2),
+        }
 
 
-def same_round_ratios(measurements: list[Measurement], design: str, base: str,
-                      rate=lambda m: m.wrk.rate) -> list[float]:
+def same_round_ratios(
+    measurements: list[Measurement], design: str, base: str, rate=lambda m: m.wrk.rate
+) -> list[float]:
     rates = {(m.round, m.design): rate(m) for m in measurements}
     return [rates[r, design] / rates[r, base] for r in sorted({m.round for m in measurements})]
 
@@ -64,8 +76,11 @@ def by_cpu(m: Measurement) -> float:
 
 
 def spread(prefix: str, values: list[float], digits: int) -> dict:
-    return {f"{prefix}_median": round(statistics.median(values), digits),
-            f"{prefix}_min": round(min(values), digits), f"{prefix}_max": round(max(values), digits)}
+    return {
+        f"{prefix}_median": round(statistics.median(values), digits),
+        f"{prefix}_min": round(min(values), digits),
+        f"{prefix}_max": round(max(values), digits),
+    }
 
 
 def summary(measurements: list[Measurement]) -> list[dict]:
@@ -75,20 +90,23 @@ def summary(measurements: list[Measurement]) -> list[dict]:
 def design_row(measurements: list[Measurement], design: str) -> dict:
     mine = [m for m in measurements if m.design == design]
     runs = [m.wrk for m in mine]
-    return {"design": design, "rounds": len(runs), **spread("rate", [w.rate for w in runs], 1),
-            "p50_ms": statistics.median(w.p50_ms for w in runs),
-            "p99_ms": statistics.median(w.p99_ms for w in runs),
-            "bytes_per_response": round(statistics.median(w.bytes_per_response for w in runs), 1),
-            "load_cpu": round(max(w.load_cpu for w in runs), 3),
-            **spread("vs_ceiling", same_round_ratios(measurements, design, "ceiling"), 3),
-            **spread("vs_fanout", same_round_ratios(measurements, design, "fanout"), 3),
-            "server_share_min": round(min(m.server_share for m in mine), 3),
-            "app_us_per_request": round(statistics.median(m.app_cpu * 1e6 / m.wrk.requests for m in mine), 1),
-            "redis_us_per_request": round(statistics.median(m.redis_cpu * 1e6 / m.wrk.requests
-                                                            for m in mine), 1),
-            **spread("rate_per_cpu", [m.rate_per_cpu for m in mine], 1),
-            **spread("cpu_vs_ceiling", same_round_ratios(measurements, design, "ceiling", by_cpu), 3),
-            **spread("cpu_vs_fanout", same_round_ratios(measurements, design, "fanout", by_cpu), 3)}
+    return {
+        "design": design,
+        "rounds": len(runs),
+        **spread("rate", [w.rate for w in runs], 1),
+        "p50_ms": statistics.median(w.p50_ms for w in runs),
+        "p99_ms": statistics.median(w.p99_ms for w in runs),
+        "bytes_per_response": round(statistics.median(w.bytes_per_response for w in runs), 1),
+        "load_cpu": round(max(w.load_cpu for w in runs), 3),
+        **spread("vs_ceiling", same_round_ratios(measurements, design, "ceiling"), 3),
+        **spread("vs_fanout", same_round_ratios(measurements, design, "fanout"), 3),
+        "server_share_min": round(min(m.server_share for m in mine), 3),
+        "app_us_per_request": round(statistics.median(m.app_cpu * 1e6 / m.wrk.requests for m in mine), 1),
+        "redis_us_per_request": round(statistics.median(m.redis_cpu * 1e6 / m.wrk.requests for m in mine), 1),
+        **spread("rate_per_cpu", [m.rate_per_cpu for m in mine], 1),
+        **spread("cpu_vs_ceiling", same_round_ratios(measurements, design, "ceiling", by_cpu), 3),
+        **spread("cpu_vs_fanout", same_round_ratios(measurements, design, "fanout", by_cpu), 3),
+    }
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -99,22 +117,31 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def table(rows: list[dict]) -> str:
-    header = (f"{'design':<8} {'req/s median (min-max)':>26} {'p50 ms':>7} {'p99 ms':>7} {'bytes':>6} "
-              f"{'÷ceiling (min-max)':>19} {'÷fanout (min-max)':>19} {'req/CPU-s median':>17} "
-              f"{'÷ceiling':>19} {'÷fanout':>19}")
+    header = (
+        f"{'design':<8} {'req/s median (min-max)':>26} {'p50 ms':>7} {'p99 ms':>7} {'bytes':>6} "
+        f"{'÷ceiling (min-max)':>19} {'÷fanout (min-max)':>19} {'req/CPU-s median':>17} "
+        f"{'÷ceiling':>19} {'÷fanout':>19}"
+    )
     lines = [header]
     for r in rows:
         rate = f"{r['rate_median']:,.0f} ({r['rate_min']:,.0f}-{r['rate_max']:,.0f})"
-        lines.append(f"{r['design']:<8} {rate:>26} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
-                     f"{r['bytes_per_response']:>6.0f} {ratio_text(r, 'vs_ceiling'):>19} "
-                     f"{ratio_text(r, 'vs_fanout'):>19} {r['rate_per_cpu_median']:>17,.0f} "
-                     f"{ratio_text(r, 'cpu_vs_ceiling'):>19} {ratio_text(r, 'cpu_vs_fanout'):>19}")
+        lines.append(
+            f"{r['design']:<8} {rate:>26} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
+            f"{r['bytes_per_response']:>6.0f} {ratio_text(r, 'vs_ceiling'):>19} "
+            f"{ratio_text(r, 'vs_fanout'):>19} {r['rate_per_cpu_median']:>17,.0f} "
+            f"{ratio_text(r, 'cpu_vs_ceiling'):>19} {ratio_text(r, 'cpu_vs_fanout'):>19}"
+        )
     busiest = max(r["load_cpu"] for r in rows)
     starved = min(r["server_share_min"] for r in rows)
-    lines.append(f"wrk used at most {busiest:.0%} of its CPU; the server got at least {starved:.0%} of its "
-                 "own (req/CPU-s: answers per CPU-second of the app and its redis-server)")
-    lines += [f"{r['design']:<8} CPU per answer: app {r['app_us_per_request']:,.0f} µs, "
-              f"redis-server {r['redis_us_per_request']:,.0f} µs" for r in rows]
+    lines.append(
+        f"wrk used at most {busiest:.0%} of its CPU; the server got at least {starved:.0%} of its "
+        "own (req/CPU-s: answers per CPU-second of the app and its redis-server)"
+    )
+    lines += [
+        f"{r['design']:<8} CPU per answer: app {r['app_us_per_request']:,.0f} µs, "
+        f"redis-server {r['redis_us_per_request']:,.0f} µs"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -128,6 +155,8 @@ def figures(rows: list[dict]) -> str:
     for design, base, goal in FIGURES:
         r = by_design[design]
         goal_text = f"   goal >= {goal}" if goal else ""
-        lines.append(f"{design} ÷ {base}: req/s {ratio_text(r, 'vs_' + base)}, "
-                     f"per server CPU-second {ratio_text(r, 'cpu_vs_' + base)}{goal_text}")
+        lines.append(
+            f"{design} ÷ {base}: req/s {ratio_text(r, 'vs_' + base)}, "
+            f"per server CPU-second {ratio_text(r, 'cpu_vs_' + base)}{goal_text}"
+        )
     return "\n".join(lines)

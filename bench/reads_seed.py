@@ -59,14 +59,17 @@ def threshold_for(followers: np.ndarray, users: int, mean_followed: float) -> in
     return max(int(ranked[k]), 1)
 
 
-def seed(scale: str, work: Path, redis_urls: dict[str, str], threshold: int | None, mean_followed: float,
-         say) -> tuple[int, dict[str, Path]]:
+def seed(
+    scale: str, work: Path, redis_urls: dict[str, str], threshold: int | None, mean_followed: float, say
+) -> tuple[int, dict[str, Path]]:
     """Generates the scale, loads it, and returns the threshold and each design's file."""
     graph, history = SCALES[scale].generate()
     if threshold is None:
         threshold = threshold_for(graph.followers()[1:], graph.users, mean_followed)
-    say(f"seeding {scale}: {graph.users:,} users, {graph.edges:,} follows, {history.tweets:,} tweets; "
-        f"CELEBRITY_THRESHOLD {threshold:,}")
+    say(
+        f"seeding {scale}: {graph.users:,} users, {graph.edges:,} follows, {history.tweets:,} tweets; "
+        f"CELEBRITY_THRESHOLD {threshold:,}"
+    )
     seeded = work / "seeded.db"
     load_sqlite(seeded, graph, history, threshold, progress=False)
     databases = {design: fresh_copy(seeded, work / f"{design}.db") for design in ("join", *CACHED)}
@@ -76,14 +79,17 @@ def seed(scale: str, work: Path, redis_urls: dict[str, str], threshold: int | No
     return threshold, databases
 
 
-def choose_readers(database: Path, count: int, fewest: int, most: int, page: int,
-                   seed: int) -> tuple[dict[int, int], list[int]]:
+def choose_readers(
+    database: Path, count: int, fewest: int, most: int, page: int, seed: int
+) -> tuple[dict[int, int], list[int]]:
     """Every eligible reader with its celebrity count, and `count` of them drawn with `seed`."""
     with closing(sqlite3.connect(database)) as db:
         eligible = dict(db.execute(READERS, {"fewest": fewest, "most": most, "page": page}).fetchall())
     if not eligible:
-        raise SystemExit(f"no user follows {fewest}-{most} celebrities with a full page of {page}: "
-                         "pass another --threshold or --celebrities-followed")
+        raise SystemExit(
+            f"no user follows {fewest}-{most} celebrities with a full page of {page}: "
+            "pass another --threshold or --celebrities-followed"
+        )
     chosen = random.Random(seed).sample(sorted(eligible), min(count, len(eligible)))
     return eligible, chosen
 
@@ -93,9 +99,24 @@ def count_celebrities(database: Path) -> int:
         return db.execute(CELEBRITIES).fetchone()[0]
 
 
-def prepare(scale: str, work: Path, redis_urls: dict[str, str], threshold: int | None,
-            mean_followed: float, readers: int, page: int, seed_: int, say) -> Seeded:
+def prepare(
+    scale: str,
+    work: Path,
+    redis_urls: dict[str, str],
+    threshold: int | None,
+    mean_followed: float,
+    readers: int,
+    page: int,
+    seed_: int,
+    say,
+) -> Seeded:
     threshold, databases = seed(scale, work, redis_urls, threshold, mean_followed, say)
     eligible, chosen = choose_readers(databases["join"], readers, 1, 5, page, seed_)
-    return Seeded(databases, threshold, count_celebrities(databases["join"]), len(eligible), chosen,
-                  {reader: eligible[reader] for reader in chosen})
+    return Seeded(
+        databases,
+        threshold,
+        count_celebrities(databases["join"]),
+        len(eligible),
+        chosen,
+        {reader: eligible[reader] for reader in chosen},
+    )

@@ -87,18 +87,35 @@ class Sampler:
 
 def soak(args: argparse.Namespace, rate: float, folder: Path) -> dict:
     cpus = Cpus.plan()
-    say_stamped(f"soak {args.approach}: {args.minutes:g} min at {rate:.0f} req/s on scale "
-                       f"{args.scale}; {cpus.describe()}; results in {folder}")
+    say_stamped(
+        f"soak {args.approach}: {args.minutes:g} min at {rate:.0f} req/s on scale "
+        f"{args.scale}; {cpus.describe()}; results in {folder}"
+    )
     with tempfile.TemporaryDirectory(prefix="soak-") as data_dir:
-        stack = Stack(folder, args.approach, cpus, data_dir=Path(data_dir),
-                             settings={"timeline_length": args.timeline_length,
-                                       "celebrity_threshold": args.celebrity_threshold})
+        stack = Stack(
+            folder,
+            args.approach,
+            cpus,
+            data_dir=Path(data_dir),
+            settings={
+                "timeline_length": args.timeline_length,
+                "celebrity_threshold": args.celebrity_threshold,
+            },
+        )
         try:
             stack.start_redis()
             say_stamped(f"seeding {args.scale} into {data_dir}")
             graph, history = SCALES[args.scale].generate()
-            seed_stores(stack.database, stack.redis.url(), args.approach, graph, history,
-                        args.timeline_length, args.celebrity_threshold, progress=True)
+            seed_stores(
+                stack.database,
+                stack.redis.url(),
+                args.approach,
+                graph,
+                history,
+                args.timeline_length,
+                args.celebrity_threshold,
+                progress=True,
+            )
             app = stack.start_app()
             sampler = Sampler(stack)
             idle = sampler.sample()
@@ -114,13 +131,32 @@ def soak(args: argparse.Namespace, rate: float, folder: Path) -> dict:
 def load_and_sample(stack: Stack, sampler: Sampler, rate: float, args, cpus: Cpus) -> None:
     """Locust for --minutes, a memory sample every --interval seconds meanwhile."""
     seconds = args.minutes * 60
-    options = ("--arrival-rate", str(rate), "--read-ratio", str(args.read_ratio),
-               "--database", str(stack.database), "--samples-csv", str(stack.workdir / "samples.csv"),
-               "--exit-code-on-error", "0", "--only-summary", "--stop-timeout", "30")
+    options = (
+        "--arrival-rate",
+        str(rate),
+        "--read-ratio",
+        str(args.read_ratio),
+        "--database",
+        str(stack.database),
+        "--samples-csv",
+        str(stack.workdir / "samples.csv"),
+        "--exit-code-on-error",
+        "0",
+        "--only-summary",
+        "--stop-timeout",
+        "30",
+    )
     if args.processes > 1:
         options += ("--processes", str(args.processes))
-    locust = start_locust(stack.app.url, args.clients, seconds, stack.workdir / "locust.log", options,
-                          cpus.load, cwd=stack.workdir)
+    locust = start_locust(
+        stack.app.url,
+        args.clients,
+        seconds,
+        stack.workdir / "locust.log",
+        options,
+        cpus.load,
+        cwd=stack.workdir,
+    )
     began = time.time()
     try:
         while locust.poll() is None:
@@ -138,29 +174,50 @@ def load_and_sample(stack: Stack, sampler: Sampler, rate: float, args, cpus: Cpu
 def say_progress(row: list[float], began: float, seconds: float) -> None:
     now, app_rss, redis_rss, redis_used, backlog = row
     done = (now - began) / seconds
-    say_stamped(f"[{(now - began) / 60:5.1f}/{seconds / 60:g} min {min(done, 1):4.0%}] "
-                       f"app {app_rss:7.1f} MB, redis rss {redis_rss:7.1f} MB used {redis_used:7.1f} MB, "
-                       f"backlog {backlog}")
+    say_stamped(
+        f"[{(now - began) / 60:5.1f}/{seconds / 60:g} min {min(done, 1):4.0%}] "
+        f"app {app_rss:7.1f} MB, redis rss {redis_rss:7.1f} MB used {redis_used:7.1f} MB, "
+        f"backlog {backlog}"
+    )
 
 
-def summarise(folder: Path, args, rate: float, idle: list[float], rows: list[list[float]],
-              drained: float | None, stats: dict) -> dict:
+def summarise(
+    folder: Path,
+    args,
+    rate: float,
+    idle: list[float],
+    rows: list[list[float]],
+    drained: float | None,
+    stats: dict,
+) -> dict:
     memory = pd.DataFrame(rows, columns=COLUMNS)
     requests = pd.read_csv(folder / "samples.csv")
     ok = requests["status"].between(200, 299)
     span = requests["time"].max() - requests["time"].min()
     summary = {
-        "approach": args.approach, "scale": args.scale, "minutes": args.minutes, "target_rate": rate,
-        "clients": args.clients, "read_ratio": args.read_ratio, "timeline_length": args.timeline_length,
-        "requests": len(requests), "achieved_rate": round(len(requests) / span, 1) if span > 0 else 0.0,
+        "approach": args.approach,
+        "scale": args.scale,
+        "minutes": args.minutes,
+        "target_rate": rate,
+        "clients": args.clients,
+        "read_ratio": args.read_ratio,
+        "timeline_length": args.timeline_length,
+        "requests": len(requests),
+        "achieved_rate": round(len(requests) / span, 1) if span > 0 else 0.0,
         "errors": int((~ok).sum()),
         "error_statuses": {int(k): int(v) for k, v in requests.loc[~ok, "status"].value_counts().items()},
-        "memory_mb": {"idle": {c: round(v, 1) for c, v in zip(COLUMNS[1:4], idle[1:4], strict=True)},
-                      "start": row_of(memory, 0), "end": row_of(memory, -1),
-                      "max": {c: round(float(memory[c].max()), 1) for c in COLUMNS[1:4]},
-                      "growth_per_hour_second_half": growth(memory)},
-        "backlog": {"max": int(memory["backlog"].max()), "end_of_load": int(memory["backlog"].iloc[-1]),
-                    "drained_after_load_s": None if drained is None else round(drained, 2)},
+        "memory_mb": {
+            "idle": {c: round(v, 1) for c, v in zip(COLUMNS[1:4], idle[1:4], strict=True)},
+            "start": row_of(memory, 0),
+            "end": row_of(memory, -1),
+            "max": {c: round(float(memory[c].max()), 1) for c in COLUMNS[1:4]},
+            "growth_per_hour_second_half": growth(memory),
+        },
+        "backlog": {
+            "max": int(memory["backlog"].max()),
+            "end_of_load": int(memory["backlog"].iloc[-1]),
+            "drained_after_load_s": None if drained is None else round(drained, 2),
+        },
         "latency_ms": {"first_tenth": latency(requests, 0.0, 0.1), "last_tenth": latency(requests, 0.9, 1.0)},
         "app_stats": stats,
     }
@@ -188,7 +245,7 @@ def row_of(memory: pd.DataFrame, index: int) -> dict:
 def growth(memory: pd.DataFrame) -> dict:
     """MB per hour, least squares over the second half: the warm-up (caches filling, the
     allocator settling) is over by then, so a slope left is what a leak would look like."""
-    half = memory.iloc[len(memory) // 2:]
+    half = memory.iloc[len(memory) // 2 :]
     if len(half) < 3:
         return {}
     hours = (half["time"] - half["time"].iloc[0]) / 3600
@@ -198,36 +255,46 @@ def growth(memory: pd.DataFrame) -> dict:
 def latency(requests: pd.DataFrame, start: float, stop: float) -> dict:
     t0, span = requests["time"].min(), requests["time"].max() - requests["time"].min()
     part = requests[requests["time"].between(t0 + start * span, t0 + stop * span)]
-    return {op: {f"p{q}": round(float(np.percentile(group["latency_us"], q)) / 1000, 2) for q in (50, 99)}
-            for op, group in part.groupby("operation")}
+    return {
+        op: {f"p{q}": round(float(np.percentile(group["latency_us"], q)) / 1000, 2) for q in (50, 99)}
+        for op, group in part.groupby("operation")
+    }
 
 
 def report(summary: dict) -> str:
     memory, backlog = summary["memory_mb"], summary["backlog"]
     errors = f"{summary['errors']} {summary['error_statuses'] or ''}"
-    load = (f"  requests {summary['requests']:,}, achieved {summary['achieved_rate']} req/s of "
-            f"{summary['target_rate']:.0f} asked, errors {errors}")
+    load = (
+        f"  requests {summary['requests']:,}, achieved {summary['achieved_rate']} req/s of "
+        f"{summary['target_rate']:.0f} asked, errors {errors}"
+    )
     lines = [f"soak {summary['approach']} ({summary['scale']}, {summary['minutes']:g} min):", load]
     for name in ("idle", "start", "end", "max"):
         lines.append(f"  memory {name:5}: " + ", ".join(f"{k} {v:.1f}" for k, v in memory[name].items()))
     slopes = ", ".join(f"{k} {v:+.1f}" for k, v in memory["growth_per_hour_second_half"].items()) or "n/a"
     lines.append(f"  growth per hour (second half): {slopes}")
-    lines.append(f"  backlog: max {backlog['max']}, at the end of the load {backlog['end_of_load']}, "
-                 f"drained {backlog['drained_after_load_s']} s after")
+    lines.append(
+        f"  backlog: max {backlog['max']}, at the end of the load {backlog['end_of_load']}, "
+        f"drained {backlog['drained_after_load_s']} s after"
+    )
     for part in ("first_tenth", "last_tenth"):
         lines.append(f"  latency ms, {part.replace('_', ' ')}: {summary['latency_ms'][part]}")
     return "\n".join(lines)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--approach", required=True, choices=MODULES)
     parser.add_argument("--minutes", type=float, default=30.0, help="default: %(default)s")
     parser.add_argument("--rate", type=float, help="open-loop requests/s (or --from-results)")
-    parser.add_argument("--from-results", type=Path, metavar="DIR",
-                        help=f"{SHARE_OF_MAX * 100:.0f}%% of the approach's max_rate_per_s in "
-                             "DIR/max_throughput.csv")
+    parser.add_argument(
+        "--from-results",
+        type=Path,
+        metavar="DIR",
+        help=f"{SHARE_OF_MAX * 100:.0f}%% of the approach's max_rate_per_s in DIR/max_throughput.csv",
+    )
     parser.add_argument("--scale", choices=SCALES, default="default", help="default: %(default)s")
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="default: results/")
     parser.add_argument("--clients", type=int, default=128, help="Locust users (default: %(default)s)")
@@ -235,8 +302,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--read-ratio", type=float, default=65.0, help="reads per tweet (default: DDIA's 65)")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between samples (default: 5)")
     parser.add_argument("--timeline-length", type=int, default=800, help="TIMELINE_LENGTH (default: 800)")
-    parser.add_argument("--celebrity-threshold", type=int, default=10_000,
-                        help="CELEBRITY_THRESHOLD (default: 10000)")
+    parser.add_argument(
+        "--celebrity-threshold", type=int, default=10_000, help="CELEBRITY_THRESHOLD (default: 10000)"
+    )
     args = parser.parse_args(argv)
     if args.rate is None and args.from_results is None:
         parser.error("give --rate, or --from-results DIR holding max_throughput.csv")

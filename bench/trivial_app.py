@@ -33,5 +33,9 @@ def answer(method: str, path: bytes) -> tuple[int, bytes]:
         if not 1 <= user <= USERS:
             return 404, b'{"detail":"no such user"}'
         return 200, b'{"id":%d,"username":"user%d","followers":%d,"following":%d,"tweets":0}' % (
-            user, user, USERS // user, 20)
+            user,
+            user,
+            USERS // user,
+            20,
+        )
     return 200, TIMELINE

@@ -31,12 +31,23 @@ def main(argv: list[str] | None = None) -> int:
         graph, history = SCALES[args.scale].generate()
         print(summary(args.scale, graph, history, args.celebrity_threshold))
         print(f"generated: {time.perf_counter() - began:.1f} s", flush=True)
-        timed(f"sqlite {args.database}", lambda: load_sqlite(
-            args.database, graph, history, args.celebrity_threshold, args.force))
+        timed(
+            f"sqlite {args.database}",
+            lambda: load_sqlite(args.database, graph, history, args.celebrity_threshold, args.force),
+        )
         if args.redis_url:
-            timed(f"redis {args.redis_url} ({args.approach})", lambda: load_redis(
-                args.redis_url, graph, history, args.approach, args.timeline_length,
-                args.celebrity_threshold, args.force))
+            timed(
+                f"redis {args.redis_url} ({args.approach})",
+                lambda: load_redis(
+                    args.redis_url,
+                    graph,
+                    history,
+                    args.approach,
+                    args.timeline_length,
+                    args.celebrity_threshold,
+                    args.force,
+                ),
+            )
     except Refused as refusal:
         print(f"datagen: {refusal}", file=sys.stderr)
         return 2
@@ -58,14 +69,30 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("scale", choices=SCALES)
     parser.add_argument("--database", required=True, metavar="PATH", help="the SQLite file to create")
     parser.add_argument("--redis-url", metavar="URL", help="also load the fanout caches here")
-    parser.add_argument("--approach", choices=APPROACHES,
-                        help="which app's caches (with --redis-url): approach2 or approach3_hybrid")
-    parser.add_argument("--timeline-length", type=int, default=800, metavar="N",
-                        help="the apps' TIMELINE_LENGTH (default 800)")
-    parser.add_argument("--celebrity-threshold", type=int, default=10_000, metavar="N",
-                        help="the apps' CELEBRITY_THRESHOLD (default 10000)")
-    parser.add_argument("--force", action="store_true",
-                        help="replace an existing database file and the apps' keys in the Redis db")
+    parser.add_argument(
+        "--approach",
+        choices=APPROACHES,
+        help="which app's caches (with --redis-url): approach2 or approach3_hybrid",
+    )
+    parser.add_argument(
+        "--timeline-length",
+        type=int,
+        default=800,
+        metavar="N",
+        help="the apps' TIMELINE_LENGTH (default 800)",
+    )
+    parser.add_argument(
+        "--celebrity-threshold",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="the apps' CELEBRITY_THRESHOLD (default 10000)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing database file and the apps' keys in the Redis db",
+    )
     args = parser.parse_args(argv)
     if bool(args.redis_url) != bool(args.approach):
         parser.error("--redis-url and --approach go together")
@@ -77,15 +104,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def summary(name: str, graph: Graph, history: History, threshold: int) -> str:
     followers = graph.followers()[1:]
     tweets = history.per_author(graph.users)[1:]
-    top = np.sort(followers)[::-1][:max(1, graph.users // 100)]
-    return "\n".join((
-        f"scale {name}: {graph.users:,} users, {graph.edges:,} follows, {history.tweets:,} tweets",
-        f"  followers: max {followers.max():,}, mean {followers.mean():.1f}, "
-        f"median {np.median(followers):g}; top 1% of accounts hold {top.sum() / graph.edges:.0%} of follows",
-        f"  followees: mean {graph.following()[1:].mean():.1f}, max {graph.following().max():,}",
-        f"  tweets per author: mean {tweets.mean():.1f}, median {np.median(tweets):g}, max {tweets.max():,}",
-        f"  accounts with >= {threshold:,} followers (celebrities): {len(celebrities(graph, threshold)):,}",
-    ))
+    top = np.sort(followers)[::-1][: max(1, graph.users // 100)]
+    return "\n".join(
+        (
+            f"scale {name}: {graph.users:,} users, {graph.edges:,} follows, {history.tweets:,} tweets",
+            f"  followers: max {followers.max():,}, mean {followers.mean():.1f}, "
+            f"median {np.median(followers):g}; "
+            f"top 1% of accounts hold {top.sum() / graph.edges:.0%} of follows",
+            f"  followees: mean {graph.following()[1:].mean():.1f}, max {graph.following().max():,}",
+            f"  tweets per author: mean {tweets.mean():.1f}, median {np.median(tweets):g}, "
+            f"max {tweets.max():,}",
+            f"  accounts with >= {threshold:,} followers (celebrities): "
+            f"{len(celebrities(graph, threshold)):,}",
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,16 @@ APP_KEYS = ("timeline:*", "recent:*", "token:*", "tweet:*")  # what force replac
 TWEET_TTL = Settings.model_fields["tweet_ttl"].default
 
 
-def load_redis(url: str, graph: Graph, history: History, approach: str, length: int,
-               threshold: int, force: bool = False, progress: bool = True) -> None:
+def load_redis(
+    url: str,
+    graph: Graph,
+    history: History,
+    approach: str,
+    length: int,
+    threshold: int,
+    force: bool = False,
+    progress: bool = True,
+) -> None:
     if approach not in APPROACHES:
         raise ValueError(f"approach must be one of {APPROACHES}, not {approach!r}")
     pulled = np.zeros(graph.users + 1, dtype=bool)
@@ -55,8 +63,9 @@ def load_redis(url: str, graph: Graph, history: History, approach: str, length: 
         sender = Sender(client)
         try:
             held = np.zeros(history.tweets + 1, dtype=bool)
-            write_timelines(sender, graph, history, length, pulled if approach == "hybrid" else None,
-                            held, progress)
+            write_timelines(
+                sender, graph, history, length, pulled if approach == "hybrid" else None, held, progress
+            )
             if approach == "hybrid":
                 write_recent(sender, history, np.flatnonzero(pulled), length, held)
             write_bodies(sender, history, held, progress)
@@ -84,36 +93,55 @@ def make_room(client: redis.Redis, url: str, force: bool) -> None:
         for pattern in APP_KEYS:
             keys = list(client.scan_iter(match=pattern, count=10_000))
             for at in range(0, len(keys), 10_000):
-                client.unlink(*keys[at:at + 10_000])
+                client.unlink(*keys[at : at + 10_000])
 
 
 def write_bodies(sender: "Sender", history: History, held: np.ndarray, progress: bool) -> None:
     """The bodies of the tweets some list holds; the others' would be unreachable."""
     for rows in tweet_rows(history, progress, "tweet bodies"):
-        commands = [hiredis.pack_command(("SET", f"tweet:{row[0]}", tweet_json(row), "EX", TWEET_TTL))
-                    for row in rows if held[row[0]]]
+        commands = [
+            hiredis.pack_command(("SET", f"tweet:{row[0]}", tweet_json(row), "EX", TWEET_TTL))
+            for row in rows
+            if held[row[0]]
+        ]
         for at in range(0, len(commands), BODIES_PER_SEND):
-            sender.send(commands[at:at + BODIES_PER_SEND])
+            sender.send(commands[at : at + BODIES_PER_SEND])
 
 
-def write_timelines(sender: "Sender", graph: Graph, history: History, length: int,
-                    pulled: np.ndarray | None, held: np.ndarray, progress: bool) -> None:
+def write_timelines(
+    sender: "Sender",
+    graph: Graph,
+    history: History,
+    length: int,
+    pulled: np.ndarray | None,
+    held: np.ndarray,
+    progress: bool,
+) -> None:
     ids = encoded_ids(history.tweets)
     followees = graph.offsets()
-    with tqdm(total=graph.users, desc="timelines", unit="user", disable=not progress,
-              file=sys.stderr) as bar:
+    with tqdm(total=graph.users, desc="timelines", unit="user", disable=not progress, file=sys.stderr) as bar:
         for batch in home_timelines(graph, history, length, pulled):
             held[batch.ids] = True
             for start in range(0, len(batch), TIMELINES_PER_SEND):
                 users = range(start, min(start + TIMELINES_PER_SEND, len(batch)))
-                sender.send([rpush(timeline_key(batch.first_user + i), batch.newest(i), length, ids,
-                                   pulled_by(graph, followees, pulled, batch.first_user + i))
-                             for i in users])
+                sender.send(
+                    [
+                        rpush(
+                            timeline_key(batch.first_user + i),
+                            batch.newest(i),
+                            length,
+                            ids,
+                            pulled_by(graph, followees, pulled, batch.first_user + i),
+                        )
+                        for i in users
+                    ]
+                )
                 bar.update(len(users))
 
 
-def write_recent(sender: "Sender", history: History, authors: np.ndarray, length: int,
-                 held: np.ndarray) -> None:
+def write_recent(
+    sender: "Sender", history: History, authors: np.ndarray, length: int, held: np.ndarray
+) -> None:
     """Each celebrity's newest tweet ids, as the hybrid's read would rebuild them."""
     ids = encoded_ids(history.tweets)
     for author in authors.tolist():
@@ -125,7 +153,7 @@ def write_recent(sender: "Sender", history: History, authors: np.ndarray, length
 def pulled_by(graph: Graph, followees: np.ndarray, pulled: np.ndarray | None, user: int) -> list[int]:
     if pulled is None:
         return []
-    accounts = graph.followee[followees[user]:followees[user + 1]]
+    accounts = graph.followee[followees[user] : followees[user + 1]]
     return sorted(accounts[pulled[accounts]].tolist())
 
 

@@ -81,8 +81,9 @@ def popularity(users: int, exponent: float, rng: np.random.Generator) -> np.ndar
     return weights / weights.sum()
 
 
-def draw_round(keys: np.ndarray, short: np.ndarray, cdf: np.ndarray, users: int,
-               rng: np.random.Generator) -> np.ndarray:
+def draw_round(
+    keys: np.ndarray, short: np.ndarray, cdf: np.ndarray, users: int, rng: np.random.Generator
+) -> np.ndarray:
     """Up to short[u] new followees for every user u, as sorted edge keys."""
     follower = np.repeat(np.arange(users + 1, dtype=np.int64), short * OVERSAMPLE)
     followee = np.searchsorted(cdf, rng.random(len(follower)) * cdf[-1], side="right")
@@ -119,20 +120,21 @@ def merge(sorted_a: np.ndarray, sorted_b: np.ndarray) -> np.ndarray:
     return np.sort(np.concatenate((sorted_a, sorted_b)), kind="stable")
 
 
-def top_up(keys: np.ndarray, short: np.ndarray, weights: np.ndarray, users: int,
-           rng: np.random.Generator) -> np.ndarray:
+def top_up(
+    keys: np.ndarray, short: np.ndarray, weights: np.ndarray, users: int, rng: np.random.Generator
+) -> np.ndarray:
     """The rest of each still-short user's sample, drawn exactly: the top `short` keys of
     log(weight) + Gumbel noise among the accounts not yet followed are a weighted sample
     without replacement (the Gumbel top-k trick)."""
     added = [np.empty(0, dtype=np.int64)]
     follower = keys // (users + 1)
     for user in np.flatnonzero(short):
-        have = keys[np.searchsorted(follower, user):np.searchsorted(follower, user, side="right")]
+        have = keys[np.searchsorted(follower, user) : np.searchsorted(follower, user, side="right")]
         allowed = np.ones(users + 1, dtype=bool)
         allowed[[0, user]] = False
         allowed[have % (users + 1)] = False
         candidates = np.flatnonzero(allowed)
         scores = np.log(weights[candidates]) + rng.gumbel(size=len(candidates))
-        chosen = candidates[np.argpartition(-scores, short[user] - 1)[:short[user]]]
+        chosen = candidates[np.argpartition(-scores, short[user] - 1)[: short[user]]]
         added.append(user * (users + 1) + np.sort(chosen))
     return np.sort(np.concatenate(added))

@@ -50,7 +50,7 @@ class History:
 
     def texts(self, first: int = 0, stop: int | None = None) -> list[str]:
         """Texts of the tweets with ids first + 1 .. stop (0-based slice of the history)."""
-        bounds = zip(self.text_start[first:stop].tolist(), self.text_stop[first:stop].tolist())
+        bounds = zip(self.text_start[first:stop].tolist(), self.text_stop[first:stop].tolist(), strict=False)
         return [self.salad[a:b] for a, b in bounds]
 
     def created_at(self, first: int = 0, stop: int | None = None) -> list[str]:
@@ -83,7 +83,7 @@ def tweet_counts(graph: Graph, mean: float, rng: np.random.Generator) -> np.ndar
     counts = np.concatenate(([0], rng.poisson(rng.lognormal(mu, ACTIVITY_SIGMA, graph.users))))
     followers = graph.followers()
     followers[0] = -1
-    celebrities = np.argsort(-followers, kind="stable")[:max(1, int(graph.users * CELEBRITY_SHARE))]
+    celebrities = np.argsort(-followers, kind="stable")[: max(1, int(graph.users * CELEBRITY_SHARE))]
     counts[celebrities] = np.maximum(counts[celebrities], round(mean))
     return counts
 
@@ -95,8 +95,9 @@ def word_salad(rng: np.random.Generator) -> tuple[str, np.ndarray]:
     return " ".join(words), np.concatenate(([0], np.cumsum(lengths)[:-1]))
 
 
-def cut_texts(count: int, salad: str, word_starts: np.ndarray,
-              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def cut_texts(
+    count: int, salad: str, word_starts: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Per tweet, a run of whole words starting at a random word, as long as fits in a
     random length within TEXT_LENGTHS (never shorter than the shortest bound by more than
     one word, never longer than the longest)."""

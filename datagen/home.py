@@ -40,11 +40,12 @@ class Timelines:
         return len(self.offsets) - 1
 
     def newest(self, i: int) -> np.ndarray:
-        return self.ids[self.offsets[i]:self.offsets[i + 1]]
+        return self.ids[self.offsets[i] : self.offsets[i + 1]]
 
 
-def home_timelines(graph: Graph, history: History, length: int,
-                   pulled: np.ndarray | None = None) -> Iterator[Timelines]:
+def home_timelines(
+    graph: Graph, history: History, length: int, pulled: np.ndarray | None = None
+) -> Iterator[Timelines]:
     """Batches covering users 1..graph.users in order. `pulled`: a boolean mask by user id
     of the accounts whose tweets are not cached (the hybrid's celebrities)."""
     tweets, written = history.tweets, history.per_author(graph.users)
@@ -59,8 +60,9 @@ def home_timelines(graph: Graph, history: History, length: int,
     cutoff = cutoffs(graph, per_author, tweets, length)
     counts = above(graph, cutoff, search, author_end, per_author, length)
     got = np.bincount(graph.follower, weights=counts, minlength=graph.users + 1)
-    available = np.bincount(graph.follower, weights=np.minimum(per_author, length)[graph.followee],
-                            minlength=graph.users + 1)
+    available = np.bincount(
+        graph.follower, weights=np.minimum(per_author, length)[graph.followee], minlength=graph.users + 1
+    )
     redo = (got < length) & (got < available)
     if redo.any():  # the cutoff was too high for these: take everything they could have
         cutoff[redo] = 0
@@ -69,8 +71,16 @@ def home_timelines(graph: Graph, history: History, length: int,
     edge_offsets = graph.offsets()
     for first, stop in batches(np.cumsum(got), graph.users):
         edges = slice(edge_offsets[first], edge_offsets[stop])
-        yield newest_per_user(graph.follower[edges] - first, author_end[graph.followee[edges]],
-                              counts[edges], by_author, stop - first, tweets, length, first)
+        yield newest_per_user(
+            graph.follower[edges] - first,
+            author_end[graph.followee[edges]],
+            counts[edges],
+            by_author,
+            stop - first,
+            tweets,
+            length,
+            first,
+        )
 
 
 def cutoffs(graph: Graph, per_author: np.ndarray, tweets: int, length: int) -> np.ndarray:
@@ -80,8 +90,14 @@ def cutoffs(graph: Graph, per_author: np.ndarray, tweets: int, length: int) -> n
     return np.maximum(tweets - span, 0).astype(np.int64)
 
 
-def above(graph: Graph, cutoff: np.ndarray, search: np.ndarray, author_end: np.ndarray,
-          per_author: np.ndarray, length: int) -> np.ndarray:
+def above(
+    graph: Graph,
+    cutoff: np.ndarray,
+    search: np.ndarray,
+    author_end: np.ndarray,
+    per_author: np.ndarray,
+    length: int,
+) -> np.ndarray:
     """Per follow edge: how many of the followee's newest tweets to take, those above the
     follower's cutoff, at most `length` (no older one can be among the newest `length`)."""
     keys = graph.followee * (len(search) + 1) + cutoff[graph.follower]
@@ -100,9 +116,16 @@ def batches(cumulative: np.ndarray, users: int) -> Iterator[tuple[int, int]]:
         first = stop
 
 
-def newest_per_user(owner: np.ndarray, source_end: np.ndarray, count: np.ndarray,
-                    by_author: np.ndarray, users: int, tweets: int, length: int,
-                    first_user: int) -> Timelines:
+def newest_per_user(
+    owner: np.ndarray,
+    source_end: np.ndarray,
+    count: np.ndarray,
+    by_author: np.ndarray,
+    users: int,
+    tweets: int,
+    length: int,
+    first_user: int,
+) -> Timelines:
     """owner: each edge's follower (0-based in the batch); the edge contributes the `count`
     ids of by_author ending at source_end."""
     ids = by_author[ranges(source_end - count, count)]

@@ -24,15 +24,26 @@ from datagen.history import History, user_created_at
 from timelines.db import SCHEMA
 
 ROWS_PER_CHUNK = 100_000  # rows per executemany: big, but the progress bar still moves
-LOAD_PRAGMAS = ("PRAGMA journal_mode = OFF", "PRAGMA synchronous = OFF",
-                "PRAGMA cache_size = -262144", "PRAGMA temp_store = MEMORY")
+LOAD_PRAGMAS = (
+    "PRAGMA journal_mode = OFF",
+    "PRAGMA synchronous = OFF",
+    "PRAGMA cache_size = -262144",
+    "PRAGMA temp_store = MEMORY",
+)
 
 
 class Refused(Exception):
     """The target already holds data the loader will not overwrite unless forced."""
 
-def load_sqlite(path: str | Path, graph: Graph, history: History, threshold: int,
-                force: bool = False, progress: bool = True) -> None:
+
+def load_sqlite(
+    path: str | Path,
+    graph: Graph,
+    history: History,
+    threshold: int,
+    force: bool = False,
+    progress: bool = True,
+) -> None:
     path = Path(path)
     make_room(path, force)
     connection = sqlite3.connect(path, isolation_level=None)
@@ -45,8 +56,10 @@ def load_sqlite(path: str | Path, graph: Graph, history: History, threshold: int
         insert_users(connection, graph, history)
         insert_follows(connection, graph, progress)
         insert_tweets(connection, history, progress)
-        connection.executemany("INSERT INTO celebrities (user_id) VALUES (?)",
-                               ((u,) for u in celebrities(graph, threshold).tolist()))
+        connection.executemany(
+            "INSERT INTO celebrities (user_id) VALUES (?)",
+            ((u,) for u in celebrities(graph, threshold).tolist()),
+        )
         connection.execute("COMMIT")
         for sql in tqdm(indexes, "indexes", disable=not progress, file=sys.stderr):
             connection.execute(sql)
@@ -70,7 +83,8 @@ def drop_secondary_indexes(connection: sqlite3.Connection) -> list[str]:
     """Drops the schema's explicit indexes and returns the SQL that builds them again:
     building an index once from a full table beats updating it row by row."""
     rows = connection.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").fetchall()
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+    ).fetchall()
     for name, _ in rows:
         connection.execute(f'DROP INDEX "{name}"')
     return [sql for _, sql in rows]
@@ -78,17 +92,27 @@ def drop_secondary_indexes(connection: sqlite3.Connection) -> list[str]:
 
 def insert_users(connection: sqlite3.Connection, graph: Graph, history: History) -> None:
     ids = range(1, graph.users + 1)
-    rows = zip(ids, (f"user{u}" for u in ids), user_created_at(graph.users),
-               graph.followers()[1:].tolist(), graph.following()[1:].tolist(),
-               history.per_author(graph.users)[1:].tolist())
-    connection.executemany("INSERT INTO users (id, username, created_at, followers, following, tweets)"
-                           " VALUES (?, ?, ?, ?, ?, ?)", rows)
+    rows = zip(
+        ids,
+        (f"user{u}" for u in ids),
+        user_created_at(graph.users),
+        graph.followers()[1:].tolist(),
+        graph.following()[1:].tolist(),
+        history.per_author(graph.users)[1:].tolist(),
+        strict=False,
+    )
+    connection.executemany(
+        "INSERT INTO users (id, username, created_at, followers, following, tweets)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
 
 
 def chunks(total: int, label: str, progress: bool) -> Iterator[tuple[int, int]]:
     """(start, stop) slices of ROWS_PER_CHUNK rows, with a progress bar on stderr."""
-    with tqdm(total=total, desc=label, unit="row", unit_scale=True, disable=not progress,
-              file=sys.stderr) as bar:
+    with tqdm(
+        total=total, desc=label, unit="row", unit_scale=True, disable=not progress, file=sys.stderr
+    ) as bar:
         for start in range(0, total, ROWS_PER_CHUNK):
             stop = min(start + ROWS_PER_CHUNK, total)
             yield start, stop
@@ -98,26 +122,33 @@ def chunks(total: int, label: str, progress: bool) -> Iterator[tuple[int, int]]:
 def insert_follows(connection: sqlite3.Connection, graph: Graph, progress: bool) -> None:
     for start, stop in chunks(graph.edges, "follows", progress):
         chunk = slice(start, stop)
-        connection.executemany("INSERT INTO follows (follower_id, followee_id) VALUES (?, ?)",
-                               zip(graph.follower[chunk].tolist(), graph.followee[chunk].tolist()))
+        connection.executemany(
+            "INSERT INTO follows (follower_id, followee_id) VALUES (?, ?)",
+            zip(graph.follower[chunk].tolist(), graph.followee[chunk].tolist(), strict=False),
+        )
 
 
 def insert_tweets(connection: sqlite3.Connection, history: History, progress: bool) -> None:
     for rows in tweet_rows(history, progress, "tweets"):
-        connection.executemany("INSERT INTO tweets (id, user_id, text, created_at) VALUES (?, ?, ?, ?)",
-                               rows)
+        connection.executemany("INSERT INTO tweets (id, user_id, text, created_at) VALUES (?, ?, ?, ?)", rows)
 
 
-def tweet_rows(history: History, progress: bool, label: str,
-               keep: np.ndarray | None = None) -> Iterator[Iterator[tuple]]:
+def tweet_rows(
+    history: History, progress: bool, label: str, keep: np.ndarray | None = None
+) -> Iterator[Iterator[tuple]]:
     """Chunks of tweet rows (id, user_id, text, created_at), only those whose author is in
     `keep` (a mask by user id) when given."""
     for start, stop in chunks(history.tweets, label, progress):
         authors = history.author[start:stop]
-        rows = zip(range(start + 1, stop + 1), authors.tolist(), history.texts(start, stop),
-                   history.created_at(start, stop))
+        rows = zip(
+            range(start + 1, stop + 1),
+            authors.tolist(),
+            history.texts(start, stop),
+            history.created_at(start, stop),
+            strict=False,
+        )
         if keep is not None:
-            rows = (row for row, kept in zip(rows, keep[authors].tolist()) if kept)
+            rows = (row for row, kept in zip(rows, keep[authors].tolist(), strict=False) if kept)
         yield rows
 
 

@@ -41,9 +41,12 @@ class Scale:
         return graph, generate_history(graph, self.mean_tweets, self.seed)
 
 
-SCALES = {scale.name: scale for scale in (
-    Scale("tiny", 1_000, 75, 1.1, 10, seed=1),
-    Scale("small", 5_000, 75, 1.1, 20, seed=2),
-    Scale("default", 30_000, 75, 1.1, 50, seed=3),
-    Scale("large", 100_000, 75, 1.1, 100, seed=4),
-)}
+SCALES = {
+    scale.name: scale
+    for scale in (
+        Scale("tiny", 1_000, 75, 1.1, 10, seed=1),
+        Scale("small", 5_000, 75, 1.1, 20, seed=2),
+        Scale("default", 30_000, 75, 1.1, 50, seed=3),
+        Scale("large", 100_000, 75, 1.1, 100, seed=4),
+    )
+}

@@ -42,8 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         url = f"http://127.0.0.1:{args.port}"
         live = Live(stack, began, say, url)
         say(f"serving {url}: the first figures come within a few seconds")
-        uvicorn.Server(uvicorn.Config(create_app(live), host="127.0.0.1", port=args.port,
-                                      log_level="warning")).run()
+        uvicorn.Server(
+            uvicorn.Config(create_app(live), host="127.0.0.1", port=args.port, log_level="warning")
+        ).run()
     except KeyboardInterrupt:
         pass
     except (RuntimeError, TimeoutError) as error:  # a process that would not start: its log says why
@@ -77,16 +78,33 @@ def port_taken(port: int) -> str | None:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n\n")[1])
     parser.add_argument("--port", type=int, default=8089, help="the live view's port (default %(default)s)")
-    parser.add_argument("--rate", type=float, default=60, metavar="PER_S",
-                        help="open-loop requests/s on each app (default %(default)s)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=60,
+        metavar="PER_S",
+        help="open-loop requests/s on each app (default %(default)s)",
+    )
     # Not `default`: its caches take 2.8 GB of Redis per fanout app and a minute to load.
-    parser.add_argument("--scale", choices=("tiny", "small"), default="tiny",
-                        help="the seeded dataset (datagen/scales.py; default %(default)s)")
-    parser.add_argument("--threshold", type=int, metavar="N",
-                        help="the hybrid's CELEBRITY_THRESHOLD (default: the bench's for the scale, 300 "
-                             "at tiny, so that the most-followed account is a celebrity)")
-    parser.add_argument("--work", type=Path, metavar="DIR",
-                        help="keep the databases and logs here (default: a temporary folder, removed)")
+    parser.add_argument(
+        "--scale",
+        choices=("tiny", "small"),
+        default="tiny",
+        help="the seeded dataset (datagen/scales.py; default %(default)s)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=int,
+        metavar="N",
+        help="the hybrid's CELEBRITY_THRESHOLD (default: the bench's for the scale, 300 "
+        "at tiny, so that the most-followed account is a celebrity)",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        metavar="DIR",
+        help="keep the databases and logs here (default: a temporary folder, removed)",
+    )
     args = parser.parse_args(argv)
     args.threshold = args.threshold or PLANS[args.scale].celebrity_threshold
     if not 1 <= args.port <= 65535:

@@ -37,13 +37,15 @@ class CelebrityTweet:
     error: str | None = None
 
     def as_json(self) -> dict:
-        rounded = {key: round(value, 2) if isinstance(value, float) else value
-                   for key, value in asdict(self).items()}
+        rounded = {
+            key: round(value, 2) if isinstance(value, float) else value for key, value in asdict(self).items()
+        }
         return {**rounded, "pressed_at": self.pressed_at}
 
 
-async def tweet_and_watch(client: httpx.AsyncClient, url: str, database: Path | None,
-                          celebrity: Celebrity, record: CelebrityTweet) -> None:
+async def tweet_and_watch(
+    client: httpx.AsyncClient, url: str, database: Path | None, celebrity: Celebrity, record: CelebrityTweet
+) -> None:
     """Fills `record` in as the tweet is posted, then seen; errors go in record.error."""
     try:
         sent = time.perf_counter()

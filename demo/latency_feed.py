@@ -19,8 +19,12 @@ READ_NAME = "/timeline/[id]"  # the suite's name for a read (loadtest/locustfile
 
 @events.init_command_line_parser.add_listener
 def add_option(parser) -> None:
-    parser.add_argument("--live-feed", default="", metavar="PATH",
-                        help="the demo's live view: every request's latency to PATH, flushed each second")
+    parser.add_argument(
+        "--live-feed",
+        default="",
+        metavar="PATH",
+        help="the demo's live view: every request's latency to PATH, flushed each second",
+    )
 
 
 @events.init.add_listener

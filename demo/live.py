@@ -1,12 +1,12 @@
 """The live figures of one app over the last WINDOW seconds, as a viewer wants them:
 
-  read p50 / p99    the Locust feed of that app (latency_feed.py), successful reads only
-  reads/s, errors   the same feed
-  tweets/s          the app's own count (/stats `tweets`), so the celebrity's tweets count too
-  fanout backlog    /stats `fanout_backlog`: fanout jobs owed right now
-  fanout lag        fanout_log in the app's SQLite file (read-only): accepted to last follower
-                    served, of the fanouts finished in the window; /stats keeps only the
-                    percentiles of the last 10,000, which would hide a spike for minutes
+read p50 / p99    the Locust feed of that app (latency_feed.py), successful reads only
+reads/s, errors   the same feed
+tweets/s          the app's own count (/stats `tweets`), so the celebrity's tweets count too
+fanout backlog    /stats `fanout_backlog`: fanout jobs owed right now
+fanout lag        fanout_log in the app's SQLite file (read-only): accepted to last follower
+                  served, of the fanouts finished in the window; /stats keeps only the
+                  percentiles of the last 10,000, which would hide a spike for minutes
 """
 
 import sqlite3
@@ -24,6 +24,7 @@ RECENT_FANOUT_LAGS_MS = "SELECT (done_at - accepted_at) * 1000 FROM fanout_log W
 @dataclass
 class FeedTail:
     """The rows appended to a latency feed since the last call."""
+
     path: Path
     offset: int = 0
 
@@ -33,7 +34,7 @@ class FeedTail:
         with open(self.path, "rb") as feed:
             feed.seek(self.offset)
             chunk = feed.read()
-        complete = chunk[:chunk.rfind(b"\n") + 1]  # a line half-flushed waits for the next call
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line half-flushed waits for the next call
         self.offset += len(complete)
         rows = []
         for line in complete.decode("ascii").splitlines():
@@ -45,6 +46,7 @@ class FeedTail:
 @dataclass
 class Window:
     """Timestamped values of the last `seconds`."""
+
     seconds: float = WINDOW
     items: deque = field(default_factory=deque)
 
@@ -66,10 +68,11 @@ def percentile_ms(values: list[float], q: float) -> float | None:
 @dataclass
 class AppWindow:
     """Everything the page shows for one app, fed once a second."""
+
     database: Path
     feed: FeedTail
-    reads: Window = field(default_factory=Window)       # successful read latencies, ms
-    errors: Window = field(default_factory=Window)      # 1 per failed request
+    reads: Window = field(default_factory=Window)  # successful read latencies, ms
+    errors: Window = field(default_factory=Window)  # 1 per failed request
     tweet_counts: Window = field(default_factory=Window)  # the app's tweet total, per poll
     first_sample: float | None = None
     stats: dict = field(default_factory=dict)

@@ -17,8 +17,11 @@ from demo.stack import APPS, Stack
 
 PAGE = Path(__file__).with_name("static") / "index.html"
 REFRESH_SECONDS = 1.0
-DESIGNS = {"join": "join-on-read (approach1)", "fanout": "fanout-on-write (approach2)",
-           "hybrid": "hybrid: fanout except celebrities (approach3_hybrid)"}
+DESIGNS = {
+    "join": "join-on-read (approach1)",
+    "fanout": "fanout-on-write (approach2)",
+    "hybrid": "hybrid: fanout except celebrities (approach3_hybrid)",
+}
 
 
 class Live:
@@ -46,16 +49,21 @@ class Live:
     async def refresh(self, client: httpx.AsyncClient) -> None:
         now = time.time()
         answers = await asyncio.gather(*(self.stats(client, name) for name in APPS))
-        for name, (stats, error) in zip(APPS, answers):
+        for name, (stats, error) in zip(APPS, answers, strict=False):
             window = self.windows[name]
             window.take_feed(now)
             window.take_stats(now, stats, error)
         self.figures = await asyncio.to_thread(
-            lambda: {name: window.figures(now, fanout=name != "join") for name, window in self.windows.items()})
+            lambda: {
+                name: window.figures(now, fanout=name != "join") for name, window in self.windows.items()
+            }
+        )
         if self.first_figures_at is None and all(f["read_p50_ms"] is not None for f in self.figures.values()):
             self.first_figures_at = time.monotonic()
-            self.say(f"live: {self.url} (first figures {self.first_figures_at - self.began:.1f} s after "
-                     "the start; press c there for the celebrity's tweet; Ctrl-C stops everything)")
+            self.say(
+                f"live: {self.url} (first figures {self.first_figures_at - self.began:.1f} s after "
+                "the start; press c there for the celebrity's tweet; Ctrl-C stops everything)"
+            )
         if (problem := self.stack.problem()) and problem != self.problem:
             self.say(f"problem: {problem}")
         self.problem = problem
@@ -74,28 +82,46 @@ class Live:
             self.celebrity_tweets[name] = record
             database = self.stack.database(name) if name != "join" else None
             task = asyncio.create_task(
-                tweet_and_watch(client, self.stack.apps[name].url, database, celebrity, record))
+                tweet_and_watch(client, self.stack.apps[name].url, database, celebrity, record)
+            )
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         return {"press": self.presses, "user_id": celebrity.user_id, "followers": celebrity.followers}
 
     def as_json(self) -> dict:
         celebrity = self.stack.celebrity
-        apps = {name: {"design": DESIGNS[name], **self.figures[name],
-                       "celebrity_tweet": (record.as_json() if (record := self.celebrity_tweets.get(name))
-                                           else None)}
-                for name in APPS}
-        return {**apps, "meta": {
-            "elapsed_s": round(time.monotonic() - self.began, 1), "window_s": WINDOW,
-            "rate_per_app": self.stack.rate, "scale": self.stack.scale,
-            "celebrity_threshold": self.stack.threshold, "presses": self.presses,
-            "apps": {name: app.url for name, app in self.stack.apps.items()},
-            "redis": self.stack.redis.url(),
-            "celebrity": {"user_id": celebrity.user_id, "followers": celebrity.followers,
-                          "last_follower": celebrity.last_follower},
-            "first_figures_s": (round(self.first_figures_at - self.began, 1)
-                                if self.first_figures_at else None),
-            "problem": self.problem}}
+        apps = {
+            name: {
+                "design": DESIGNS[name],
+                **self.figures[name],
+                "celebrity_tweet": (
+                    record.as_json() if (record := self.celebrity_tweets.get(name)) else None
+                ),
+            }
+            for name in APPS
+        }
+        return {
+            **apps,
+            "meta": {
+                "elapsed_s": round(time.monotonic() - self.began, 1),
+                "window_s": WINDOW,
+                "rate_per_app": self.stack.rate,
+                "scale": self.stack.scale,
+                "celebrity_threshold": self.stack.threshold,
+                "presses": self.presses,
+                "apps": {name: app.url for name, app in self.stack.apps.items()},
+                "redis": self.stack.redis.url(),
+                "celebrity": {
+                    "user_id": celebrity.user_id,
+                    "followers": celebrity.followers,
+                    "last_follower": celebrity.last_follower,
+                },
+                "first_figures_s": (
+                    round(self.first_figures_at - self.began, 1) if self.first_figures_at else None
+                ),
+                "problem": self.problem,
+            },
+        }
 
 
 def create_app(live: Live) -> FastAPI:

@@ -73,29 +73,61 @@ class Stack:
         for name in APPS:
             shutil.copyfile(seeded, self.database(name))
         for name, db in REDIS_DB.items():
-            load_redis(self.redis.url(db), graph, history, name, TIMELINE_LENGTH, self.threshold,
-                       force=True, progress=False)
+            load_redis(
+                self.redis.url(db),
+                graph,
+                history,
+                name,
+                TIMELINE_LENGTH,
+                self.threshold,
+                force=True,
+                progress=False,
+            )
         self.celebrity = most_followed(seeded)
 
     def app(self, name: str) -> AppServer:
         settings = {"timeline_length": TIMELINE_LENGTH, "celebrity_threshold": self.threshold}
-        return AppServer(by_name(name).module, self.database(name), self.redis.url(REDIS_DB.get(name, 0)),
-                         self.work / f"{name}.log", settings=settings)
+        return AppServer(
+            by_name(name).module,
+            self.database(name),
+            self.redis.url(REDIS_DB.get(name, 0)),
+            self.work / f"{name}.log",
+            settings=settings,
+        )
 
     def start_locust(self, name: str) -> subprocess.Popen:
         users = int(max(16, self.rate / 4))  # ~0.25 s of arrivals: a slow app cannot throttle it
-        options = ("--only-summary", "--arrival-rate", f"{self.rate:g}",
-                   "--database", str(self.database(name)),
-                   "--live-feed", str(self.feed(name)), "--stop-timeout", "2", "--loglevel", "WARNING")
-        return start_locust(self.apps[name].url, users, None, self.work / f"{name}.locust.log", options,
-                            locustfiles=LOCUSTFILES, own_session=True)
+        options = (
+            "--only-summary",
+            "--arrival-rate",
+            f"{self.rate:g}",
+            "--database",
+            str(self.database(name)),
+            "--live-feed",
+            str(self.feed(name)),
+            "--stop-timeout",
+            "2",
+            "--loglevel",
+            "WARNING",
+        )
+        return start_locust(
+            self.apps[name].url,
+            users,
+            None,
+            self.work / f"{name}.locust.log",
+            options,
+            locustfiles=LOCUSTFILES,
+            own_session=True,
+        )
 
     def problem(self) -> str | None:
         """A process of ours that died, with where its log is; None while all run."""
         for name, locust in self.locusts.items():
             if locust.poll() is not None:
-                return (f"the {name} load generator exited ({locust.returncode}): "
-                        f"see {self.work / f'{name}.locust.log'}")
+                return (
+                    f"the {name} load generator exited ({locust.returncode}): "
+                    f"see {self.work / f'{name}.locust.log'}"
+                )
         for name, app in self.apps.items():
             if app.process.poll() is not None:
                 return f"the {name} app exited: see {app.log}"

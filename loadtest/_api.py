@@ -22,8 +22,9 @@ class Api:
         self.base = url.path.rstrip("/")  # a host given with a path prefix keeps it
         self.host = host
         self.concurrency = concurrency
-        self.http = HTTPClient.from_url(url, concurrency=concurrency, connection_timeout=10,
-                                        network_timeout=timeout)
+        self.http = HTTPClient.from_url(
+            url, concurrency=concurrency, connection_timeout=10, network_timeout=timeout
+        )
         # Only writes carry the token: an app with API_TOKEN leaves reads open.
         self.write_headers = {"Authorization": f"Bearer {token}"} if token else {}
 

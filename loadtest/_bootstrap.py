@@ -26,22 +26,29 @@ log = logging.getLogger(__name__)
 @dataclass
 class GraphPlan:
     followees: list[np.ndarray]  # per user index, the indexes it follows
-    tweets: np.ndarray           # per user index, how many tweets it posts
+    tweets: np.ndarray  # per user index, how many tweets it posts
 
     @property
     def users(self) -> int:
         return len(self.tweets)
 
 
-def plan_graph(users: int, mean_followees: float, mean_tweets: float, seed: int,
-               popularity_exponent: float = 1.0, sigma: float = 1.0) -> GraphPlan:
+def plan_graph(
+    users: int,
+    mean_followees: float,
+    mean_tweets: float,
+    seed: int,
+    popularity_exponent: float = 1.0,
+    sigma: float = 1.0,
+) -> GraphPlan:
     rng = np.random.default_rng([seed, 0x6A7])
     order = rng.permutation(users)  # order[r] is the user of popularity rank r
     log_weight = np.empty(users)
     log_weight[order] = -popularity_exponent * np.log(np.arange(1, users + 1))
     mu = np.log(max(mean_followees, 1e-9)) - sigma**2 / 2  # log-normal with that mean
-    counts = np.clip(np.rint(rng.lognormal(mu, sigma, users)), 1 if mean_followees > 0 else 0,
-                     users - 1).astype(np.int64)
+    counts = np.clip(
+        np.rint(rng.lognormal(mu, sigma, users)), 1 if mean_followees > 0 else 0, users - 1
+    ).astype(np.int64)
     followees = []
     for user, count in enumerate(counts):
         # `count` distinct followees, none the user itself, by weight: Gumbel top-k.
@@ -63,15 +70,19 @@ def build(api: Api, plan: GraphPlan, drain_timeout: float = 60) -> Population:
             raise ApiError(f"POST /users {name} answered {code}: {body}")
         ids[index] = body["id"]
 
-    pairs = [(int(ids[follower]), int(ids[followee]))
-             for follower, followees in enumerate(plan.followees) for followee in followees]
+    pairs = [
+        (int(ids[follower]), int(ids[followee]))
+        for follower, followees in enumerate(plan.followees)
+        for followee in followees
+    ]
 
     def follow(pair):
         api.expect(204, "PUT", f"/users/{pair[0]}/following/{pair[1]}")
 
     api.map(follow, pairs)
-    tweets = [(int(ids[author]), number) for author, count in enumerate(plan.tweets)
-              for number in range(count)]
+    tweets = [
+        (int(ids[author]), number) for author, count in enumerate(plan.tweets) for number in range(count)
+    ]
 
     def tweet(item):
         author, number = item
@@ -80,13 +91,26 @@ def build(api: Api, plan: GraphPlan, drain_timeout: float = 60) -> Population:
     api.map(tweet, tweets)
     built = time.monotonic() - started
     backlog = wait_for_fanout(api, drain_timeout)
-    log.info("created %d users, %d follows, %d tweets in %.1f s%s", plan.users, len(pairs), len(tweets),
-             built, f"; fanout backlog {backlog} after {drain_timeout:.0f} s" if backlog else "")
-    followers = np.bincount(np.concatenate(plan.followees), minlength=plan.users) \
-        if pairs else np.zeros(plan.users, np.int64)
+    log.info(
+        "created %d users, %d follows, %d tweets in %.1f s%s",
+        plan.users,
+        len(pairs),
+        len(tweets),
+        built,
+        f"; fanout backlog {backlog} after {drain_timeout:.0f} s" if backlog else "",
+    )
+    followers = (
+        np.bincount(np.concatenate(plan.followees), minlength=plan.users)
+        if pairs
+        else np.zeros(plan.users, np.int64)
+    )
     following = np.array([len(f) for f in plan.followees], dtype=np.int64)
-    return Population(ids, followers.astype(np.int64), following,
-                      f"a graph of {plan.users} users built over HTTP at {api.host}")
+    return Population(
+        ids,
+        followers.astype(np.int64),
+        following,
+        f"a graph of {plan.users} users built over HTTP at {api.host}",
+    )
 
 
 def wait_for_fanout(api: Api, timeout: float) -> int:

@@ -39,10 +39,10 @@ from loadtest._samples import CsvFile, SampleBuffer, stats_path
 log = logging.getLogger("loadtest")
 
 # Custom messages: master -> worker, then worker -> master.
-SETUP = "loadtest_setup"                  # options, population, open-loop share, samples on/off
+SETUP = "loadtest_setup"  # options, population, open-loop share, samples on/off
 REQUEST_SETUP = "loadtest_request_setup"  # a worker that missed its setup
-SAMPLES = "loadtest_samples"              # a chunk of formatted CSV rows
-DONE = "loadtest_done"                    # the worker's end-of-run counters
+SAMPLES = "loadtest_samples"  # a chunk of formatted CSV rows
+DONE = "loadtest_done"  # the worker's end-of-run counters
 
 
 class Controller:
@@ -52,14 +52,14 @@ class Controller:
         self.environment = None
         self.role = "local"
         self.population: population.Population | None = None
-        self.prepared_for = None        # (host, database) the population was found for
+        self.prepared_for = None  # (host, database) the population was found for
         self.mix: OperationMix | None = None
         self.schedule: openloop.Schedule | None = None
         self.ready = gevent.event.Event()
         self.csv: CsvFile | None = None
         self.samples: SampleBuffer | None = None
         self.wall_offset = time.time() - perf_counter()
-        self.counts = [0, 0]            # reads, tweets
+        self.counts = [0, 0]  # reads, tweets
         self.errors = 0
         self.started = self.stopped = None
         self.workers: set[str] = set()  # master: the workers set up for this run
@@ -75,8 +75,13 @@ class Controller:
 
     def on_init(self, environment, runner, **_) -> None:
         self.environment = environment
-        self.role = ("master" if isinstance(runner, MasterRunner)
-                     else "worker" if isinstance(runner, WorkerRunner) else "local")
+        self.role = (
+            "master"
+            if isinstance(runner, MasterRunner)
+            else "worker"
+            if isinstance(runner, WorkerRunner)
+            else "local"
+        )
         if environment.parsed_options is None:  # a library use of Locust without its CLI
             raise RuntimeError("loadtest/ is run with the locust command (its options are needed)")
         if problems := options.check(self.options):
@@ -111,8 +116,9 @@ class Controller:
             self.activate(self.population, workers=1, phase=0)
         else:
             runner = self.environment.runner
-            clients = sorted(c.id for c in (*runner.clients.ready, *runner.clients.running,
-                                            *runner.clients.spawning))
+            clients = sorted(
+                c.id for c in (*runner.clients.ready, *runner.clients.running, *runner.clients.spawning)
+            )
             self.workers = set(clients)
             for phase, client in enumerate(clients):
                 runner.send_message(SETUP, self.setup_message(len(clients), phase), client_id=client)
@@ -143,8 +149,11 @@ class Controller:
             else:
                 missing = len(self.workers - set(self.reports))
                 if missing:
-                    log.warning("%d worker(s) sent no end-of-run report; their requests are missing "
-                                "from the figures below", missing)
+                    log.warning(
+                        "%d worker(s) sent no end-of-run report; their requests are missing "
+                        "from the figures below",
+                        missing,
+                    )
                 self.finalize(list(self.reports.values()))
         if self.csv is not None:
             self.csv.close()
@@ -153,9 +162,13 @@ class Controller:
     # --- messages ---------------------------------------------------------------------------
 
     def setup_message(self, workers: int, phase: int) -> dict:
-        return {"workers": workers, "phase": phase, "samples": self.csv is not None,
-                "options": {name: getattr(self.options, name) for name in options.NAMES},
-                "population": None if self.population is None else self.population.to_message()}
+        return {
+            "workers": workers,
+            "phase": phase,
+            "samples": self.csv is not None,
+            "options": {name: getattr(self.options, name) for name in options.NAMES},
+            "population": None if self.population is None else self.population.to_message(),
+        }
 
     def on_setup(self, environment, msg, **_) -> None:  # worker
         data = msg.data
@@ -179,11 +192,11 @@ class Controller:
             return
         if msg.node_id not in self.workers:
             self.workers.add(msg.node_id)
-            log.warning("worker %s joined the running test; open-loop shares are no longer even",
-                        msg.node_id)
+            log.warning("worker %s joined the running test; open-loop shares are no longer even", msg.node_id)
         phase = sorted(self.workers).index(msg.node_id)
-        environment.runner.send_message(SETUP, self.setup_message(len(self.workers), phase),
-                                        client_id=msg.node_id)
+        environment.runner.send_message(
+            SETUP, self.setup_message(len(self.workers), phase), client_id=msg.node_id
+        )
 
     def on_done(self, environment, msg, **_) -> None:  # master
         self.reports[msg.node_id] = msg.data
@@ -212,8 +225,13 @@ class Controller:
             try:
                 if population.app_is_empty(api):
                     o = self.options
-                    log.info("%s has no users: creating %d users, ~%g followees and ~%g tweets each",
-                             host, o.graph_users, o.graph_followees, o.graph_tweets)
+                    log.info(
+                        "%s has no users: creating %d users, ~%g followees and ~%g tweets each",
+                        host,
+                        o.graph_users,
+                        o.graph_followees,
+                        o.graph_tweets,
+                    )
                     plan = bootstrap.plan_graph(o.graph_users, o.graph_followees, o.graph_tweets, o.seed)
                     self.population = bootstrap.build(api, plan)
                 else:
@@ -251,9 +269,13 @@ class Controller:
 
     def process_report(self) -> dict:
         end = self.stopped or perf_counter()
-        return {"read": self.counts[0], "tweet": self.counts[1], "errors": self.errors,
-                "elapsed_s": end - self.started if self.started is not None else 0.0,
-                "openloop": self.schedule.report() if self.schedule is not None else None}
+        return {
+            "read": self.counts[0],
+            "tweet": self.counts[1],
+            "errors": self.errors,
+            "elapsed_s": end - self.started if self.started is not None else 0.0,
+            "openloop": self.schedule.report() if self.schedule is not None else None,
+        }
 
     def finalize(self, reports: list[dict]) -> None:
         if self.finalized:
@@ -262,12 +284,16 @@ class Controller:
         o = self.options
         counts = {key: sum(r[key] for r in reports) for key in ("read", "tweet", "errors")}
         elapsed = max((r["elapsed_s"] for r in reports), default=0.0)
-        summary = {"operations": counts, "elapsed_s": elapsed, "processes": len(reports),
-                   "read_ratio": o.read_ratio, "arrival_rate": o.arrival_rate or None,
-                   "users": o.num_users,
-                   "population": self.population.source if self.population is not None
-                   else f"database {o.database}",
-                   "samples_csv": o.samples_csv or None}
+        summary = {
+            "operations": counts,
+            "elapsed_s": elapsed,
+            "processes": len(reports),
+            "read_ratio": o.read_ratio,
+            "arrival_rate": o.arrival_rate or None,
+            "users": o.num_users,
+            "population": self.population.source if self.population is not None else f"database {o.database}",
+            "samples_csv": o.samples_csv or None,
+        }
         log.info(report.operations_line(counts, elapsed))
         if o.arrival_rate:
             combined = openloop.combine(o.arrival_rate, [r["openloop"] for r in reports if r["openloop"]])

@@ -29,8 +29,16 @@ def cumulative(weights: np.ndarray) -> np.ndarray:
 
 
 class OperationMix:
-    def __init__(self, population: Population, read_ratio: float, zipf: float = 1.0,
-                 author_bias: float = 0.0, seed: int = 1, stream: int = 0, batch: int = BATCH):
+    def __init__(
+        self,
+        population: Population,
+        read_ratio: float,
+        zipf: float = 1.0,
+        author_bias: float = 0.0,
+        seed: int = 1,
+        stream: int = 0,
+        batch: int = BATCH,
+    ):
         n = len(population)
         self.population = population
         self.tweet_probability = 1.0 / (1.0 + read_ratio)
@@ -51,8 +59,11 @@ class OperationMix:
         followers, a read's the reader's followees."""
         tweet = self.rng.random(size) < self.tweet_probability
         uniform = self.rng.random(size)
-        index = np.where(tweet, np.searchsorted(self.author_cdf, uniform, side="right"),
-                         np.searchsorted(self.reader_cdf, uniform, side="right"))
+        index = np.where(
+            tweet,
+            np.searchsorted(self.author_cdf, uniform, side="right"),
+            np.searchsorted(self.reader_cdf, uniform, side="right"),
+        )
         np.minimum(index, len(self.population) - 1, out=index)  # float rounding in the cdf
         users = self.population.ids[index]
         counts = np.where(tweet, self.population.followers[index], self.population.following[index])

@@ -19,16 +19,16 @@ that mean the generator itself is overloaded, and are reported as such.
 
 from time import perf_counter
 
-LATE = 0.001       # a slot claimed over 1 ms after it was due waited for a free user
+LATE = 0.001  # a slot claimed over 1 ms after it was due waited for a free user
 OVERSLEPT = 0.005  # a wake-up over 5 ms after the due time: the generator is busy
 
 
 class Schedule:
     def __init__(self, rate: float, workers: int = 1, phase: int = 0):
         self.rate = rate
-        self.interval = workers / rate      # between this process's slots
+        self.interval = workers / rate  # between this process's slots
         self.offset = phase / rate
-        self.t0: float | None = None        # perf_counter() of the first claim
+        self.t0: float | None = None  # perf_counter() of the first claim
         self.claimed = 0
         self.completed = 0
         self.late = 0
@@ -68,14 +68,21 @@ class Schedule:
         """This process's share: what was asked of it and what it achieved."""
         end = self.stopped or perf_counter()
         elapsed = end - self.t0 if self.t0 is not None else 0.0
-        return {"target_rate": self.process_rate, "completed": self.completed, "elapsed_s": elapsed,
-                "achieved_rate": self.completed / elapsed if elapsed > 0 else 0.0,
-                "late": self.late, "max_late_ms": self.max_late * 1000,
-                "late_wakeups": self.late_wakeups, "max_wakeup_ms": self.max_wakeup * 1000}
+        return {
+            "target_rate": self.process_rate,
+            "completed": self.completed,
+            "elapsed_s": elapsed,
+            "achieved_rate": self.completed / elapsed if elapsed > 0 else 0.0,
+            "late": self.late,
+            "max_late_ms": self.max_late * 1000,
+            "late_wakeups": self.late_wakeups,
+            "max_wakeup_ms": self.max_wakeup * 1000,
+        }
 
 
 def combine(target_rate: float, reports: list[dict]) -> dict:
     """The run's figures from the processes' reports: achieved rates add up."""
+
     def total(key):
         return sum(report[key] for report in reports)
 
@@ -83,30 +90,41 @@ def combine(target_rate: float, reports: list[dict]) -> dict:
         return max((report[key] for report in reports), default=0.0)
 
     achieved = total("achieved_rate")
-    return {"target_rate": target_rate, "achieved_rate": achieved,
-            "achieved_share": achieved / target_rate if target_rate else 0.0,
-            "completed": total("completed"), "processes": len(reports), "elapsed_s": most("elapsed_s"),
-            "late": total("late"), "max_late_ms": most("max_late_ms"),
-            "late_wakeups": total("late_wakeups"), "max_wakeup_ms": most("max_wakeup_ms")}
+    return {
+        "target_rate": target_rate,
+        "achieved_rate": achieved,
+        "achieved_share": achieved / target_rate if target_rate else 0.0,
+        "completed": total("completed"),
+        "processes": len(reports),
+        "elapsed_s": most("elapsed_s"),
+        "late": total("late"),
+        "max_late_ms": most("max_late_ms"),
+        "late_wakeups": total("late_wakeups"),
+        "max_wakeup_ms": most("max_wakeup_ms"),
+    }
 
 
 def summary(combined: dict, users: int | None = None) -> tuple[str, list[str]]:
     """The line to print, and warnings: the target missed by over 5%, an overloaded generator."""
-    line = (f"open loop: target {combined['target_rate']:.1f} req/s, achieved "
-            f"{combined['achieved_rate']:.1f} req/s ({combined['achieved_share']:.1%}); "
-            f"{combined['completed']} requests in {combined['elapsed_s']:.2f} s over "
-            f"{combined['processes']} process(es); {combined['late']} waited over 1 ms for a free "
-            f"user (at most {combined['max_late_ms']:.1f} ms); {combined['late_wakeups']} woke over "
-            f"{OVERSLEPT * 1000:.0f} ms late (at most {combined['max_wakeup_ms']:.1f} ms)")
+    line = (
+        f"open loop: target {combined['target_rate']:.1f} req/s, achieved "
+        f"{combined['achieved_rate']:.1f} req/s ({combined['achieved_share']:.1%}); "
+        f"{combined['completed']} requests in {combined['elapsed_s']:.2f} s over "
+        f"{combined['processes']} process(es); {combined['late']} waited over 1 ms for a free "
+        f"user (at most {combined['max_late_ms']:.1f} ms); {combined['late_wakeups']} woke over "
+        f"{OVERSLEPT * 1000:.0f} ms late (at most {combined['max_wakeup_ms']:.1f} ms)"
+    )
     warnings = []
     if combined["achieved_share"] < 0.95:
         warnings.append(
             f"open loop achieved only {combined['achieved_share']:.1%} of the target rate: too few "
             f"users for the response times ({'' if users is None else f'{users} users, '}each with "
-            f"one request in flight; try more with -u), or the load generator is saturated")
+            f"one request in flight; try more with -u), or the load generator is saturated"
+        )
     if combined["late_wakeups"] > 0.01 * combined["completed"]:
         warnings.append(
             f"{combined['late_wakeups']} requests went out over {OVERSLEPT * 1000:.0f} ms after they "
             f"were due though a user was free: the load generator is short of CPU (busy, or sharing "
-            f"its core; try --processes), and those requests' latencies leave the delay out")
+            f"its core; try --processes), and those requests' latencies leave the delay out"
+        )
     return line, warnings

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Population:
-    ids: np.ndarray        # int64 user ids
+    ids: np.ndarray  # int64 user ids
     followers: np.ndarray  # int64, the same order
     following: np.ndarray  # int64, the same order
     source: str
@@ -36,13 +36,19 @@ class Population:
         return len(self.ids)
 
     def to_message(self) -> dict:
-        return {"ids": self.ids.tolist(), "followers": self.followers.tolist(),
-                "following": self.following.tolist(), "source": self.source}
+        return {
+            "ids": self.ids.tolist(),
+            "followers": self.followers.tolist(),
+            "following": self.following.tolist(),
+            "source": self.source,
+        }
 
     @classmethod
     def from_message(cls, data: dict) -> "Population":
-        return cls(*(np.asarray(data[key], dtype=np.int64) for key in ("ids", "followers", "following")),
-                   source=data["source"])
+        return cls(
+            *(np.asarray(data[key], dtype=np.int64) for key in ("ids", "followers", "following")),
+            source=data["source"],
+        )
 
     @classmethod
     def from_rows(cls, rows, source: str) -> "Population":
@@ -52,9 +58,11 @@ class Population:
         return cls(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy(), source)
 
     def describe(self) -> str:
-        return (f"{len(self)} users from {self.source}; followers mean {self.followers.mean():.1f} "
-                f"max {self.followers.max()}, followees mean {self.following.mean():.1f} "
-                f"max {self.following.max()}")
+        return (
+            f"{len(self)} users from {self.source}; followers mean {self.followers.mean():.1f} "
+            f"max {self.followers.max()}, followees mean {self.following.mean():.1f} "
+            f"max {self.following.max()}"
+        )
 
 
 def from_database(path: str) -> Population:

@@ -10,8 +10,11 @@ def stats_line(stats: dict) -> str:
     parts = [f"app /stats: {stats.get('approach', '?')}", f"fanout_backlog={stats.get('fanout_backlog')}"]
     lag = stats.get("fanout_lag_ms") or {}
     if lag.get("count"):
-        parts.append("fanout lag ms p50={} p99={} max={} (last {})".format(
-            lag.get("p50"), lag.get("p99"), lag.get("max"), lag["count"]))
+        parts.append(
+            "fanout lag ms p50={} p99={} max={} (last {})".format(
+                lag.get("p50"), lag.get("p99"), lag.get("max"), lag["count"]
+            )
+        )
     for key in ("tweets", "tweets_fanned_out", "fanout_writes", "celebrities"):
         if key in stats:
             parts.append(f"{key}={stats[key]}")

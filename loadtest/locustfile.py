@@ -125,8 +125,14 @@ class TimelineUser(FastHttpUser):
             state.errors += 1
         if schedule is not None:
             schedule.completed += 1
-        self.fire(request_type=method, name=name, response_time=latency * 1000,
-                  response_length=len(content), exception=exception, context=NO_CONTEXT)
+        self.fire(
+            request_type=method,
+            name=name,
+            response_time=latency * 1000,
+            response_length=len(content),
+            exception=exception,
+            context=NO_CONTEXT,
+        )
         if state.samples is not None:
             state.samples.add((state.wall_offset + start, operation, status, int(latency * 1e6), count))
 

@@ -22,8 +22,9 @@ def start_app(tmp_path, redis_server):
 
     def start(module: str, workers: int = 1, prepare=None, **settings) -> AppServer:
         db = redis_server.take_db()
-        app = AppServer(module, tmp_path / f"{module}-{next(names)}.db", redis_server.url(db),
-                        workers=workers, **settings)
+        app = AppServer(
+            module, tmp_path / f"{module}-{next(names)}.db", redis_server.url(db), workers=workers, **settings
+        )
         started.append((app, db))
         if prepare:
             prepare(app.database, redis_server.url(db))
@@ -39,8 +40,7 @@ def start_app(tmp_path, redis_server):
 def app(request, tmp_path_factory, redis_server):
     """One running app per approach, shared by a module's contract tests."""
     db = redis_server.take_db()
-    server = AppServer(request.param, tmp_path_factory.mktemp(request.param) / "app.db",
-                       redis_server.url(db))
+    server = AppServer(request.param, tmp_path_factory.mktemp(request.param) / "app.db", redis_server.url(db))
     server.start()
     yield server
     server.stop()
@@ -52,8 +52,12 @@ def secured_app(request, tmp_path_factory, redis_server):
     """Like `app`, but started with API_TOKEN (its value: secured_app.env["API_TOKEN"]), so
     that every call that changes state needs it."""
     db = redis_server.take_db()
-    server = AppServer(request.param, tmp_path_factory.mktemp(request.param) / "app.db",
-                       redis_server.url(db), api_token="ddia-s3cret_token-0123456789")
+    server = AppServer(
+        request.param,
+        tmp_path_factory.mktemp(request.param) / "app.db",
+        redis_server.url(db),
+        api_token="ddia-s3cret_token-0123456789",
+    )
     server.start()
     yield server
     server.stop()

@@ -21,6 +21,7 @@ FANOUT_APPS = FANOUT_MODULES
 @dataclass(eq=False)
 class RedisServer(processes.RedisServer):
     """A redis-server of our own, whose databases the tests take one each and give back flushed."""
+
     free_dbs: list[int] = field(default_factory=lambda: list(range(16)))
 
     def take_db(self) -> int:
@@ -37,8 +38,9 @@ class AppServer(processes.AppServer):
     beside the file, and an HTTP client on it."""
 
     def __init__(self, module: str, database: Path, redis_url: str, workers: int = 1, **settings):
-        super().__init__(module, database, redis_url, log=database.with_suffix(".log"), workers=workers,
-                         settings=settings)
+        super().__init__(
+            module, database, redis_url, log=database.with_suffix(".log"), workers=workers, settings=settings
+        )
         self.http = httpx.Client(base_url=self.url, timeout=30)
 
     def stop(self) -> None:

@@ -71,7 +71,8 @@ class Lockstep:
                     for app in self.apps:
                         got = app.timeline(user, limit, before)
                         assert got == expected, (
-                            f"{app.module}: timeline({user}, limit={limit}, before={before})")
+                            f"{app.module}: timeline({user}, limit={limit}, before={before})"
+                        )
                     pages += 1
         return pages
 

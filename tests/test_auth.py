@@ -150,35 +150,55 @@ def test_every_write_succeeds_with_the_token(secured):
 @pytest.mark.parametrize("authorization", [None, b"Bearer wrong"], ids=["no-token", "wrong-token"])
 def test_reads_are_open(secured, authorization):
     headers = {} if authorization is None else {"authorization": authorization}
-    for path in ("/users/{u}", "/users/{v}/tweets", "/timeline/{u}?limit=5", "/health", "/stats",
-                 "/openapi.json"):
+    for path in (
+        "/users/{u}",
+        "/users/{v}/tweets",
+        "/timeline/{u}?limit=5",
+        "/health",
+        "/stats",
+        "/openapi.json",
+    ):
         response = secured.app.http.get(secured.fill(path), headers=headers)
         assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
 
 
 def operations(app: AppServer) -> dict[str, dict]:
     schema = app.http.get("/openapi.json").json()
-    return {f"{method.upper()} {path}": operation for path, item in schema["paths"].items()
-            for method, operation in item.items()}
+    return {
+        f"{method.upper()} {path}": operation
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+    }
 
 
 def test_openapi_asks_for_the_bearer_token_on_writes_only(secured):
     schema = secured.app.http.get("/openapi.json").json()
     assert schema["components"]["securitySchemes"] == {
-        "HTTPBearer": {"type": "http", "scheme": "bearer",
-                       "description": "API_TOKEN, which the app was started with"}}
-    secured_operations = {name for name, operation in operations(secured.app).items()
-                          if "security" in operation}
-    assert secured_operations == {"POST /users", "PUT /users/{follower_id}/following/{followee_id}",
-                                  "DELETE /users/{follower_id}/following/{followee_id}", "POST /tweets"}
+        "HTTPBearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "API_TOKEN, which the app was started with",
+        }
+    }
+    secured_operations = {
+        name for name, operation in operations(secured.app).items() if "security" in operation
+    }
+    assert secured_operations == {
+        "POST /users",
+        "PUT /users/{follower_id}/following/{followee_id}",
+        "DELETE /users/{follower_id}/following/{followee_id}",
+        "POST /tweets",
+    }
     for name, operation in operations(secured.app).items():
         assert ("401" in operation["responses"]) == (name in secured_operations), name
 
 
 def test_without_api_token_writes_are_open_and_the_openapi_asks_for_nothing(start_app):
     app = start_app("approach1")  # API_TOKEN unset: the demo
-    assert all("security" not in operation and "401" not in operation["responses"]
-               for operation in operations(app).values())
+    assert all(
+        "security" not in operation and "401" not in operation["responses"]
+        for operation in operations(app).values()
+    )
     assert "securitySchemes" not in app.http.get("/openapi.json").json().get("components", {})
     response = app.http.post("/users", json={"username": "anyone"}, headers=bearer("whatever"))
     assert response.status_code == 201, response.text
@@ -187,6 +207,7 @@ def test_without_api_token_writes_are_open_and_the_openapi_asks_for_nothing(star
 # --- the load suite -----------------------------------------------------------------------------
 
 TOKEN = "load-suite-token"
+
 
 def test_load_suite_given_the_token_runs_without_failures(start_app, tmp_path):
     app = start_app("approach2", api_token=TOKEN)  # fanout: the tweets it sends cost the most

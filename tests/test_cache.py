@@ -22,6 +22,7 @@ def run(redis_server):
                 return await scenario(TimelineCache(client, LENGTH))
             finally:
                 await client.aclose()
+
         return asyncio.run(main())
 
     yield run_with_cache

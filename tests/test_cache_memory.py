@@ -24,8 +24,14 @@ PLAN = PLANS["tiny"]
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("results") / "memory"
-    finished = subprocess.run([sys.executable, "-m", "bench.cache_memory", "--scale", "tiny", "--out", str(folder)],
-                              cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench.cache_memory", "--scale", "tiny", "--out", str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     assert "approach3_hybrid round 1:" in finished.stdout  # progress, step by step
     assert "B/entry all in" in finished.stdout  # the final table
@@ -44,7 +50,9 @@ def cached_lengths(hybrid: bool) -> int:
     fanned_in = np.where(pulled[graph.followee], 0, tweets[graph.followee])
     available = np.bincount(graph.follower, weights=fanned_in, minlength=graph.users + 1)[1:]
     own = tweets[pulled]
-    return int(np.minimum(available, PLAN.timeline_length).sum() + np.minimum(own, PLAN.timeline_length).sum())
+    return int(
+        np.minimum(available, PLAN.timeline_length).sum() + np.minimum(own, PLAN.timeline_length).sum()
+    )
 
 
 def test_entries_counted_are_the_users_cached_timeline_lengths(run_folder):
@@ -56,7 +64,14 @@ def test_entries_counted_are_the_users_cached_timeline_lengths(run_folder):
 def test_figures_are_positive_for_both_apps(run_folder):
     summary = pd.read_csv(run_folder / "summary.csv").set_index("setup")
     assert list(summary.index) == list(APPS)
-    for column in ("users", "entries", "used_memory", "bytes_per_entry", "bytes_per_user", "users_within_4gib"):
+    for column in (
+        "users",
+        "entries",
+        "used_memory",
+        "bytes_per_entry",
+        "bytes_per_user",
+        "users_within_4gib",
+    ):
         assert (summary[column] > 0).all(), summary[column]
     assert (summary.bytes_per_entry == (summary.used_memory / summary.entries).round(3)).all()
 
@@ -74,7 +89,9 @@ def test_each_family_is_measured_and_the_deletion_agrees_with_memory_usage(run_f
         assert abs(timelines["sampled_bytes"] / timelines["bytes"] - 1) < 0.15, timelines
     graph, _ = SCALES["tiny"].generate()
     assert families.loc[("approach2", "recent"), "keys"] == 0
-    assert families.loc[("approach3_hybrid", "recent"), "keys"] == len(celebrities(graph, PLAN.celebrity_threshold))
+    assert families.loc[("approach3_hybrid", "recent"), "keys"] == len(
+        celebrities(graph, PLAN.celebrity_threshold)
+    )
 
 
 def test_meta_says_what_ran(run_folder):

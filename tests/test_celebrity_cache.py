@@ -15,9 +15,16 @@ READER, CELEBRITY, FANS = 1, 2, (3, 4, 5)
 def pair(tmp_path, redis_server):
     """Join-on-read and the hybrid with the same history; the hybrid on a Redis db of its own."""
     db = redis_server.take_db()
-    apps = [AppServer("approach1", tmp_path / "join.db", redis_server.url(db)),
-            AppServer("approach3_hybrid", tmp_path / "hybrid.db", redis_server.url(db),
-                      celebrity_threshold=THRESHOLD, timeline_length=8)]
+    apps = [
+        AppServer("approach1", tmp_path / "join.db", redis_server.url(db)),
+        AppServer(
+            "approach3_hybrid",
+            tmp_path / "hybrid.db",
+            redis_server.url(db),
+            celebrity_threshold=THRESHOLD,
+            timeline_length=8,
+        ),
+    ]
     for app in apps:
         app.start()
     yield apps, redis_server.client(db)
@@ -51,8 +58,9 @@ def assert_same_pages(apps) -> None:
     newest = join.timeline(READER, 200)
     for limit in (1, 5, 8, 50):
         for before in (None, *newest[::4]):
-            assert hybrid.timeline(READER, limit, before) == join.timeline(READER, limit, before), \
+            assert hybrid.timeline(READER, limit, before) == join.timeline(READER, limit, before), (
                 f"limit={limit} before={before}"
+            )
 
 
 def pulled(client, user: int) -> list[bytes]:

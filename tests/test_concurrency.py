@@ -30,10 +30,12 @@ def build_graph(app, seed: int) -> TimelineModel:
 async def post_all_at_once(base_url: str, posts: list[tuple[int, str]]) -> list[dict]:
     limits = httpx.Limits(max_connections=TWEETS)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
-        responses = await asyncio.gather(*(client.post("/tweets", json={"user_id": author, "text": text})
-                                           for author, text in posts))
-    assert [r.status_code for r in responses] == [201] * len(posts), \
-        [r.text for r in responses if r.status_code != 201][:3]
+        responses = await asyncio.gather(
+            *(client.post("/tweets", json={"user_id": author, "text": text}) for author, text in posts)
+        )
+    assert [r.status_code for r in responses] == [201] * len(posts), [
+        r.text for r in responses if r.status_code != 201
+    ][:3]
     return [r.json() for r in responses]
 
 

@@ -20,20 +20,23 @@ import pytest
 from harness import FANOUT_APPS
 from timelines.designs import by_module
 
-MAX_ID = 2**63 - 1      # the largest valid id: well-formed, and nobody has it
+MAX_ID = 2**63 - 1  # the largest valid id: well-formed, and nobody has it
 UNKNOWN_ID = MAX_ID
 BODY_LIMIT = 4096
 JSON = {"content-type": "application/json"}
 
 # Path ids and `before` values that are not positive integers below 2^63.
-BAD_IDS = [pytest.param(value, id=f"id={value}")
-           for value in ("0", "-1", "abc", "1.5", str(2**63), str(2**64))]
+BAD_IDS = [
+    pytest.param(value, id=f"id={value}") for value in ("0", "-1", "abc", "1.5", str(2**63), str(2**64))
+]
 BAD_LIMITS = [pytest.param(value, id=f"limit={value}") for value in ("0", "201", "-1", "x", "1.5")]
-BAD_BEFORES = [pytest.param(value, id=f"before={value}")
-               for value in ("0", "-1", str(2**63), str(2**64), "x", "1.5")]
+BAD_BEFORES = [
+    pytest.param(value, id=f"before={value}") for value in ("0", "-1", str(2**63), str(2**64), "x", "1.5")
+]
 
 
 # --- helpers -------------------------------------------------------------------------------
+
 
 def unique_name(prefix: str = "u") -> str:
     """A fresh valid username: [A-Za-z0-9_], at most 32 characters."""
@@ -89,7 +92,8 @@ def settled(app) -> None:
 def expect_error(response: httpx.Response, status: int) -> None:
     assert response.status_code == status, (
         f"{response.request.method} {response.request.url} -> {response.status_code} "
-        f"(expected {status}): {response.text[:300]}")
+        f"(expected {status}): {response.text[:300]}"
+    )
     assert response.headers["content-type"].startswith("application/json"), response.headers
     assert "detail" in response.json(), response.text
 
@@ -97,10 +101,14 @@ def expect_error(response: httpx.Response, status: int) -> None:
 def state_of(app, *user_ids: int) -> dict:
     """Everything a client can see about these users, once fanout has caught up."""
     settled(app)
-    return {user_id: {"profile": profile(app, user_id),
-                      "own": own(app, user_id, limit=200),
-                      "home": home(app, user_id, limit=200)}
-            for user_id in user_ids}
+    return {
+        user_id: {
+            "profile": profile(app, user_id),
+            "own": own(app, user_id, limit=200),
+            "home": home(app, user_id, limit=200),
+        }
+        for user_id in user_ids
+    }
 
 
 @contextmanager
@@ -127,9 +135,11 @@ def sized_with_unknown_field(user_id: int, size: int) -> bytes:
 
 def chunked(body: bytes, chunk: int = 1000):
     """Content as a generator: httpx sends it chunked, without a Content-Length."""
+
     def chunks():
         for start in range(0, len(body), chunk):
-            yield body[start:start + chunk]
+            yield body[start : start + chunk]
+
     return chunks()
 
 
@@ -150,9 +160,11 @@ def parse_created_at(value: str) -> datetime:
 
 # --- the rules every response keeps ----------------------------------------------------------
 
+
 @pytest.fixture(autouse=True)
 def every_response_keeps_the_error_rules(app):
     """No response is ever a 5xx (the stores are up here); every error is JSON with "detail"."""
+
     def check(response: httpx.Response) -> None:
         request = f"{response.request.method} {response.request.url}"
         if response.status_code >= 500:
@@ -162,7 +174,8 @@ def every_response_keeps_the_error_rules(app):
             response.read()
             content_type = response.headers.get("content-type", "")
             assert content_type.startswith("application/json"), (
-                f"{request} -> {response.status_code} with content-type {content_type!r}")
+                f"{request} -> {response.status_code} with content-type {content_type!r}"
+            )
             try:
                 detail_present = "detail" in response.json()
             except ValueError:
@@ -176,6 +189,7 @@ def every_response_keeps_the_error_rules(app):
 
 
 # --- POST /users ----------------------------------------------------------------------------
+
 
 def test_create_user_answers_201_with_id_and_username(app):
     name = unique_name("Mixed_Case")
@@ -200,8 +214,9 @@ def test_user_ids_are_distinct(app):
     assert len(set(new_users(app, 5))) == 5
 
 
-@pytest.mark.parametrize("spell", [str, str.lower, str.upper, str.swapcase],
-                         ids=["same", "lower", "upper", "swapcase"])
+@pytest.mark.parametrize(
+    "spell", [str, str.lower, str.upper, str.swapcase], ids=["same", "lower", "upper", "swapcase"]
+)
 def test_taken_username_is_409_regardless_of_case(app, spell):
     name = unique_name("Alice")
     alice = app.create_user(name)
@@ -238,14 +253,24 @@ INVALID_USER_BODIES = [
     pytest.param(lambda name: {"json": {}}, id="missing-field"),
     pytest.param(lambda name: {"json": {"username": name, "admin": True}}, id="unknown-field"),
     pytest.param(lambda name: {"json": [{"username": name}]}, id="json-array"),
-    pytest.param(lambda name: {"content": b'{"username": "%s"' % name.encode(), "headers": JSON},
-                 id="not-json"),
+    pytest.param(
+        lambda name: {"content": b'{"username": "%s"' % name.encode(), "headers": JSON}, id="not-json"
+    ),
     pytest.param(lambda name: {"content": b"", "headers": JSON}, id="empty-body"),
-    pytest.param(lambda name: {"content": json.dumps({"username": name}).encode(),
-                               "headers": {"content-type": "text/plain"}}, id="text-plain"),
-    pytest.param(lambda name: {"content": b"username=%s" % name.encode(),
-                               "headers": {"content-type": "application/x-www-form-urlencoded"}},
-                 id="form-encoded"),
+    pytest.param(
+        lambda name: {
+            "content": json.dumps({"username": name}).encode(),
+            "headers": {"content-type": "text/plain"},
+        },
+        id="text-plain",
+    ),
+    pytest.param(
+        lambda name: {
+            "content": b"username=%s" % name.encode(),
+            "headers": {"content-type": "application/x-www-form-urlencoded"},
+        },
+        id="form-encoded",
+    ),
 ]
 
 
@@ -267,11 +292,11 @@ def test_user_body_over_4_kib_is_413_and_creates_nobody(app, how):
 
 # --- GET /users/{id} ------------------------------------------------------------------------
 
+
 def test_profile_shows_username_and_zero_counts(app):
     name = unique_name()
     user = app.create_user(name)
-    assert profile(app, user) == {"id": user, "username": name, "followers": 0, "following": 0,
-                                  "tweets": 0}
+    assert profile(app, user) == {"id": user, "username": name, "followers": 0, "following": 0, "tweets": 0}
 
 
 def test_profile_counts_move_with_follows_unfollows_and_tweets(app):
@@ -323,6 +348,7 @@ def test_id_that_is_not_a_positive_int_below_2_63_is_422(app, method, path, bad_
 
 
 # --- PUT / DELETE /users/{a}/following/{b} --------------------------------------------------
+
 
 def test_follow_is_204_with_empty_body(app):
     a, b = new_users(app, 2)
@@ -388,6 +414,7 @@ def test_self_follow_is_422_and_changes_nothing(app):
 
 # --- POST /tweets ---------------------------------------------------------------------------
 
+
 def test_tweet_is_201_with_id_user_id_text_created_at(app):
     user = new_user(app)
     response = app.http.post("/tweets", json={"user_id": user, "text": "hello, world"})
@@ -419,7 +446,7 @@ TEXTS = [
     pytest.param("a", id="1-char"),
     pytest.param("a" * 280, id="280-ascii"),
     pytest.param("😀" * 280, id="280-emoji-outside-bmp"),
-    pytest.param("\U0001F468\u200d\U0001F469\u200d\U0001F467" * 56, id="280-code-points-of-zwj-families"),
+    pytest.param("\U0001f468\u200d\U0001f469\u200d\U0001f467" * 56, id="280-code-points-of-zwj-families"),
     pytest.param("e\u0301" * 140, id="280-code-points-combining"),
     pytest.param("é" * 280, id="280-two-byte-letters"),
     pytest.param(" ", id="one-space"),
@@ -547,8 +574,11 @@ def test_valid_tweet_of_exactly_4096_bytes_is_accepted(app, how):
 
 
 @pytest.mark.parametrize("how", ["sized", "chunked"])
-@pytest.mark.parametrize("size,status", [(BODY_LIMIT, 422), (BODY_LIMIT + 1, 413)],
-                         ids=["4096-bytes-is-parsed", "4097-bytes-is-not"])
+@pytest.mark.parametrize(
+    "size,status",
+    [(BODY_LIMIT, 422), (BODY_LIMIT + 1, 413)],
+    ids=["4096-bytes-is-parsed", "4097-bytes-is-not"],
+)
 def test_the_4_kib_limit_is_on_bytes_before_parsing(app, size, status, how):
     author = new_user(app)
     body = sized_with_unknown_field(author, size)
@@ -567,6 +597,7 @@ def test_4096_bytes_of_multibyte_text_is_under_the_limit_but_over_280_characters
 
 
 # --- GET /timeline/{id} and GET /users/{id}/tweets ------------------------------------------
+
 
 def test_home_timeline_has_user_id_and_tweets_of_followees_newest_first(app):
     reader, a, b, stranger = new_users(app, 4)
@@ -668,8 +699,10 @@ def paged(app):
             post_tweet(app, reader, "own noise")
     settled(app)
     newest_first = tweet_ids[::-1]
-    return {"timeline": (f"/timeline/{reader}", newest_first),
-            "own": (f"/users/{author}/tweets", newest_first)}
+    return {
+        "timeline": (f"/timeline/{reader}", newest_first),
+        "own": (f"/users/{author}/tweets", newest_first),
+    }
 
 
 ENDPOINTS = ["timeline", "own"]
@@ -737,6 +770,7 @@ def test_timelines_of_unknown_user_are_404(app, endpoint):
 
 # --- GET /health, GET /stats ----------------------------------------------------------------
 
+
 def test_health_is_ok_and_names_this_approach(app):
     response = app.http.get("/health")
     assert response.status_code == 200
@@ -769,6 +803,7 @@ def test_fanout_backlog_is_always_0_for_join_on_read_and_drains_to_0_otherwise(a
 
 # --- errors in general, and the schema --------------------------------------------------------
 
+
 def test_unknown_route_and_wrong_method_are_json_errors(app):
     expect_error(app.http.get("/no/such/route"), 404)
     expect_error(app.http.delete("/tweets"), 405)
@@ -792,7 +827,10 @@ def test_openapi_lists_every_contract_route_and_method(app):
     response = app.http.get("/openapi.json")
     assert response.status_code == 200
     schema = response.json()
-    listed = {(re.sub(r"\{[^}]*\}", "{}", path), method)
-              for path, operations in schema["paths"].items() for method in operations
-              if method in ("get", "put", "post", "delete", "patch")}
+    listed = {
+        (re.sub(r"\{[^}]*\}", "{}", path), method)
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if method in ("get", "put", "post", "delete", "patch")
+    }
     assert listed >= CONTRACT_ROUTES, f"missing: {CONTRACT_ROUTES - listed}"

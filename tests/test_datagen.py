@@ -6,12 +6,12 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from model import TimelineModel
 
 from datagen.graph import generate_graph
 from datagen.history import History, generate_history
 from datagen.home import home_timelines
 from datagen.scales import SCALES
+from model import TimelineModel
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +26,12 @@ def history(graph):
 
 def top_share(values: np.ndarray, fraction: float = 0.01) -> float:
     """The share of the total held by the top `fraction` of entries."""
-    top = np.sort(values)[::-1][:max(1, int(len(values) * fraction))]
+    top = np.sort(values)[::-1][: max(1, int(len(values) * fraction))]
     return top.sum() / values.sum()
 
 
 # --- the graph -----------------------------------------------------------------------------
+
 
 def test_same_seed_same_graph_other_seed_other_graph(graph):
     again = generate_graph(5_000, 75, 1.1, seed=11)
@@ -79,6 +80,7 @@ def test_users_who_follow_almost_everyone_get_exactly_their_followees():
 
 # --- the history ---------------------------------------------------------------------------
 
+
 def test_same_seed_same_history(graph, history):
     again = generate_history(graph, 10, seed=11)
     assert np.array_equal(history.author, again.author)
@@ -92,7 +94,7 @@ def test_ids_grow_with_created_at(history):
     assert len(stamps) == history.tweets
     assert all(stamp.endswith("Z") for stamp in stamps)
     times = [datetime.fromisoformat(stamp) for stamp in stamps]
-    assert all(a < b for a, b in zip(times, times[1:]))
+    assert all(a < b for a, b in zip(times, times[1:], strict=False))
     assert history.created_at(10, 20) == stamps[10:20]
 
 
@@ -127,9 +129,10 @@ def test_authors_are_interleaved_over_time(graph, history):
 
 # --- home timelines ------------------------------------------------------------------------
 
+
 def model_of(graph, history) -> TimelineModel:
     model = TimelineModel()
-    for follower, followee in zip(graph.follower.tolist(), graph.followee.tolist()):
+    for follower, followee in zip(graph.follower.tolist(), graph.followee.tolist(), strict=False):
         model.follow(follower, followee)
     for tweet_id, author in enumerate(history.author.tolist(), start=1):
         model.tweet(tweet_id, author)
@@ -160,8 +163,9 @@ def test_home_timelines_are_the_newest_ids_of_the_join(length):
     assert computed(graph, history, length) == expected(model, graph.users, length)
     pulled = graph.followers() >= np.sort(graph.followers())[-3]
     assert pulled.sum() >= 3
-    assert computed(graph, history, length, pulled) == \
-        expected(model, graph.users, length, set(np.flatnonzero(pulled).tolist()))
+    assert computed(graph, history, length, pulled) == expected(
+        model, graph.users, length, set(np.flatnonzero(pulled).tolist())
+    )
 
 
 def test_home_timelines_are_exact_when_authors_are_not_spread_over_time():
@@ -176,6 +180,7 @@ def test_home_timelines_are_exact_when_authors_are_not_spread_over_time():
 
 
 # --- scales --------------------------------------------------------------------------------
+
 
 def test_scales_are_named_and_ordered():
     assert list(SCALES) == ["tiny", "small", "default", "large"]

@@ -27,8 +27,16 @@ APPS = ("join", "fanout", "hybrid")
 FIGURES = ("read_p50_ms", "read_p99_ms", "reads_per_s", "tweets_per_s")
 NUMBER = re.compile(r"^[\d,]+(\.\d+)?$")
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +45,13 @@ def demo(tmp_path_factory):
     work = tmp_path_factory.mktemp("demo")
     port = free_port()
     with open(work / "demo.out", "wb") as output:
-        process = subprocess.Popen([sys.executable, "-m", "demo", "--port", str(port), "--rate", "30",
-                                    "--work", str(work)], cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "demo", "--port", str(port), "--rate", "30", "--work", str(work)],
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: first_figures(process, url, work), 60, "the demo's first live figures", 0.5)
@@ -66,8 +78,10 @@ def first_figures(process: subprocess.Popen, url: str, work: Path) -> bool:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if not (CHROMIUM and CHROMEDRIVER):
-        pytest.fail("chromium and chromedriver are needed: run scripts/ensure-chromium "
-                    "(as root it installs Debian's chromium and chromium-driver)")
+        pytest.fail(
+            "chromium and chromedriver are needed: run scripts/ensure-chromium "
+            "(as root it installs Debian's chromium and chromium-driver)"
+        )
     options = Options()
     options.binary_location = CHROMIUM
     for flag in (*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
@@ -98,22 +112,35 @@ def test_the_page_shows_all_three_live_and_the_celebrity_tweet(demo, browser):
     first = wait_until(lambda: numbers_for_all(browser), 15, "numbers for all three designs", 0.2)
 
     browser.find_element(By.ID, "celebrity").click()
-    visible = wait_until(lambda: all(NUMBER.match(cell(browser, app, "celebrity_visible")) for app in APPS)
-                         and cell(browser, "hybrid", "celebrity_fanout") == "none: pulled at read"
-                         and NUMBER.match(cell(browser, "fanout", "celebrity_fanout")),
-                         20, "the celebrity's tweet seen on all three", 0.2)
+    visible = wait_until(
+        lambda: (
+            all(NUMBER.match(cell(browser, app, "celebrity_visible")) for app in APPS)
+            and cell(browser, "hybrid", "celebrity_fanout") == "none: pulled at read"
+            and NUMBER.match(cell(browser, "fanout", "celebrity_fanout"))
+        ),
+        20,
+        "the celebrity's tweet seen on all three",
+        0.2,
+    )
     assert visible
     # Fanout-on-write delivered it to every follower, which took time; the hybrid never fanned it out.
     assert float(cell(browser, "fanout", "celebrity_fanout").replace(",", "")) > 0
 
     # Every design's figures move with the sliding window.
-    wait_until(lambda: all(figures(browser)[app] != first[app] for app in APPS), 20,
-               "the figures of all three to change", 0.5)
+    wait_until(
+        lambda: all(figures(browser)[app] != first[app] for app in APPS),
+        20,
+        "the figures of all three to change",
+        0.5,
+    )
 
     presses = httpx.get(f"{url}/live").json()["meta"]["presses"]
     browser.find_element(By.TAG_NAME, "body").send_keys("c")  # the key the page names
-    wait_until(lambda: httpx.get(f"{url}/live").json()["meta"]["presses"] == presses + 1, 5,
-               "the key c to press the button")
+    wait_until(
+        lambda: httpx.get(f"{url}/live").json()["meta"]["presses"] == presses + 1,
+        5,
+        "the key c to press the button",
+    )
 
 
 def test_live_is_keyed_by_design(demo):
@@ -146,8 +173,11 @@ def test_sigterm_stops_everything_it_started(demo):
 
 
 def processes_mentioning(work: Path) -> list[psutil.Process]:
-    return [process for process in psutil.process_iter(["cmdline"])
-            if any(str(work) in part for part in process.info["cmdline"] or ())]
+    return [
+        process
+        for process in psutil.process_iter(["cmdline"])
+        if any(str(work) in part for part in process.info["cmdline"] or ())
+    ]
 
 
 def test_a_half_flushed_feed_line_waits_for_the_next_read(tmp_path):

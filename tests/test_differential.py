@@ -19,8 +19,9 @@ def test_three_apps_and_the_model_agree(start_app, seed, timeline_length):
     apps = [start_app(module, **settings) for module in APPS]
     lockstep = run_differential(apps, seed)
     hybrid = apps[2].stats()
-    assert hybrid["fanout_writes"] < apps[1].stats()["fanout_writes"], \
+    assert hybrid["fanout_writes"] < apps[1].stats()["fanout_writes"], (
         "the hybrid should skip fanout for celebrities"
+    )
     assert len(lockstep.model.tweets) > 50
     if timeline_length == 33:
         assert apps[1].stats()["cache"]["beyond_cache"] > 0, "no page ran past the cache"

@@ -10,9 +10,10 @@ from textwrap import dedent
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from harness import ROOT
 from markdown_it import MarkdownIt
 from mdit_py_plugins.anchors import anchors_plugin
+
+from harness import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 OUTSIDE = "../" + "shared"  # spelled in two parts so that this file does not mention it
@@ -29,8 +30,9 @@ class Link:
 
 
 def git_files(*options: str) -> list[str]:
-    listed = subprocess.run(["git", "ls-files", "-z", *options], cwd=ROOT, check=True,
-                            capture_output=True).stdout
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", *options], cwd=ROOT, check=True, capture_output=True
+    ).stdout
     return [name for name in listed.decode().split("\0") if name]
 
 
@@ -81,6 +83,7 @@ def broken_links(doc: Path, root: Path, paths: frozenset[str]) -> list[str]:
 
 # --- the repository's documents ----------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def paths() -> frozenset[str]:
     return repository_paths()
@@ -93,19 +96,26 @@ def test_every_relative_link_leads_to_the_repository(doc, paths):
 
 
 def test_no_tracked_file_points_outside_at_the_old_contract():
-    mentions = [name for name in git_files() if not name.startswith(NOT_CHECKED)
-                and (ROOT / name).is_file() and OUTSIDE.encode() in (ROOT / name).read_bytes()]
+    mentions = [
+        name
+        for name in git_files()
+        if not name.startswith(NOT_CHECKED)
+        and (ROOT / name).is_file()
+        and OUTSIDE.encode() in (ROOT / name).read_bytes()
+    ]
     assert mentions == [], f"{OUTSIDE} is not in a clone; the contract is docs/CONTRACT.md"
 
 
 # --- the checker itself ----------------------------------------------------------------------------
+
 
 def test_the_checker_finds_each_kind_of_broken_link(tmp_path):
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "other.md").write_text("# Other page\n\n## A `code` heading\n")
     (tmp_path / "chart.png").write_bytes(b"png")
     doc = tmp_path / "README.md"
-    doc.write_text(dedent(f"""\
+    doc.write_text(
+        dedent(f"""\
         # Top
 
         [fine](docs/other.md) [fine](docs/other.md#a-code-heading) [fine](#top) [fine](docs/)
@@ -125,7 +135,8 @@ def test_the_checker_finds_each_kind_of_broken_link(tmp_path):
 
         [ref]: docs/other.md#other-page
         [gone]: docs/gone.md
-        """))
+        """)
+    )
     paths = frozenset({"README.md", "chart.png", "docs/other.md", "docs"})
     problems = broken_links(doc, tmp_path, paths)
     assert [problem.split(": ", 1)[1] for problem in problems] == [

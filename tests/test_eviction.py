@@ -26,8 +26,10 @@ def full_redis(tmp_path):
 
 @pytest.fixture
 def apps(tmp_path, full_redis):
-    started = [AppServer(module, tmp_path / f"{module}.db", full_redis.url(n), celebrity_threshold=30)
-               for n, module in enumerate(APPS)]
+    started = [
+        AppServer(module, tmp_path / f"{module}.db", full_redis.url(n), celebrity_threshold=30)
+        for n, module in enumerate(APPS)
+    ]
     for app in started:
         app.start()
     yield started
@@ -42,7 +44,7 @@ def test_evicting_redis_changes_no_answer(apps, full_redis):
         assert {app.create_user(f"user{n}") for app in apps} == {n}
     popular = [min(USERS, int(rng.paretovariate(0.8))) for _ in range(USERS * FOLLOWS_EACH)]
     for follower in range(1, USERS + 1):
-        for followee in set(popular[follower * FOLLOWS_EACH - FOLLOWS_EACH:follower * FOLLOWS_EACH]):
+        for followee in set(popular[follower * FOLLOWS_EACH - FOLLOWS_EACH : follower * FOLLOWS_EACH]):
             if followee != follower:
                 for app in apps:
                     app.follow(follower, followee)

@@ -12,8 +12,25 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_fanout_bench_measures_every_follower_count(tmp_path):
     results = tmp_path / "fanout.json"
     finished = subprocess.run(
-        [sys.executable, "-m", "bench.fanout", "--followers", "300,50", "--reps", "2", "--length", "100",
-         "--json", str(results)], cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
+        [
+            sys.executable,
+            "-m",
+            "bench.fanout",
+            "--followers",
+            "300,50",
+            "--reps",
+            "2",
+            "--length",
+            "100",
+            "--json",
+            str(results),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
     rows = json.loads(results.read_text())["rows"]
     assert [row["followers"] for row in rows] == [50, 300]

@@ -24,16 +24,27 @@ from harness import APPS, FANOUT_APPS
 
 # TIMELINE_LENGTH under a page (200) makes first pages run beyond the cache; the threshold
 # makes the tiny scale's most followed accounts the hybrid's celebrities.
-REDIS_KILL = redis_kill.Knobs(scale="tiny", rate=150, clients=24, read_ratio=5, lead_in=2, down=3, after=3,
-                             timeline_length=100, celebrity_threshold=200, drain_timeout=60,
-                             witness_interval=0.03)
+REDIS_KILL = redis_kill.Knobs(
+    scale="tiny",
+    rate=150,
+    clients=24,
+    read_ratio=5,
+    lead_in=2,
+    down=3,
+    after=3,
+    timeline_length=100,
+    celebrity_threshold=200,
+    drain_timeout=60,
+    witness_interval=0.03,
+)
 APP_KILL = app_kill.Knobs(followers=25_000, tweets=8, resume_timeout=90)
 # Few users, so that clients often follow and unfollow the same pair at once; timelines of
 # the default length, so that the loser of such a race stays visible (a short one trims it
 # away); a threshold a little above the followers a user ends up with, so that some accounts
 # cross it both ways and most stay cached.
-WRITERS = writers.Knobs(clients=64, seconds=6, users=16, workers=2, timeline_length=800,
-                        celebrity_threshold=12, drain_timeout=60)
+WRITERS = writers.Knobs(
+    clients=64, seconds=6, users=16, workers=2, timeline_length=800, celebrity_threshold=12, drain_timeout=60
+)
 
 
 def requests_in(counts: dict, operation: str) -> int:
@@ -63,8 +74,10 @@ def app_kills(tmp_path_factory) -> dict[str, dict]:
     """Both fanout apps at once, each with its own Redis: most of a run is the killed
     worker's lease (30 s) running out, and both can wait for theirs together."""
     with ThreadPoolExecutor(len(FANOUT_APPS)) as pool:
-        futures = {module: pool.submit(app_kill.measure, tmp_path_factory.mktemp(module), module, APP_KILL)
-                   for module in FANOUT_APPS}
+        futures = {
+            module: pool.submit(app_kill.measure, tmp_path_factory.mktemp(module), module, APP_KILL)
+            for module in FANOUT_APPS
+        }
         return {module: future.result() for module, future in futures.items()}
 
 

@@ -29,6 +29,7 @@ from typing import ClassVar
 import httpx
 import pytest
 import redis
+
 from harness import FANOUT_APPS
 
 JSON = "application/json"
@@ -37,6 +38,7 @@ TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
 
 
 # --- the world the hostile requests aim at -----------------------------------------------------
+
 
 class Placeholders:
     """Fills "{u}" and the like, in a str or bytes template, with the attributes named in
@@ -47,8 +49,11 @@ class Placeholders:
     def fill(self, template):
         for name in self.PLACEHOLDERS:
             mark, value = "{" + name + "}", str(getattr(self, name))
-            template = (template.replace(mark.encode(), value.encode()) if isinstance(template, bytes)
-                        else template.replace(mark, value))
+            template = (
+                template.replace(mark.encode(), value.encode())
+                if isinstance(template, bytes)
+                else template.replace(mark, value)
+            )
         return template
 
 
@@ -79,19 +84,26 @@ def world(app) -> World:
 
 # --- "changes nothing" ----------------------------------------------------------------------------
 
+
 def database_rows(app) -> dict[str, list]:
     with closing(sqlite3.connect(f"file:{app.database}?mode=ro", uri=True)) as db:
-        return {table: sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
-                for (table,) in db.execute(TABLES).fetchall()}
+        return {
+            table: sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+            for (table,) in db.execute(TABLES).fetchall()
+        }
 
 
 def redis_contents(app) -> dict | None:
     if app.module not in FANOUT_APPS:
         return None
     client = redis.Redis.from_url(app.env["REDIS_URL"])
-    readers = {b"string": client.get, b"zset": lambda key: client.zrange(key, 0, -1, withscores=True),
-               b"hash": client.hgetall, b"list": lambda key: client.lrange(key, 0, -1),
-               b"set": client.smembers}
+    readers = {
+        b"string": client.get,
+        b"zset": lambda key: client.zrange(key, 0, -1, withscores=True),
+        b"hash": client.hgetall,
+        b"list": lambda key: client.lrange(key, 0, -1),
+        b"set": client.smembers,
+    }
     with closing(client):
         contents = {key: readers[client.type(key)](key) for key in sorted(client.scan_iter())}
         assert client.dbsize() == len(contents)
@@ -120,6 +132,7 @@ def assert_refused(response: httpx.Response, status: int | None = None) -> None:
 
 
 # --- requests, one at a time ----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Hostile:
@@ -156,13 +169,21 @@ DEEP_NESTING = [
     *on_both_posts(b"[" * 2000 + b"]" * 2000, b"[" * 2000 + b"]" * 2000, "2000-arrays"),
     *on_both_posts(b"[" * 4000, b"[" * 4000, "4000-unclosed-arrays"),
     *on_both_posts(b'{"a":' * 680 + b"1" + b"}" * 680, b'{"":' * 800 + b"0" + b"}" * 800, "700-objects"),
-    *on_both_posts(b'{"user_id":{u},"text":"hi","x":' + b"[{" * 1000, b'{"username":' + b'[{"":' * 600,
-                   "deep-mixed-unclosed"),
-    *on_both_posts(b'{"user_id":{u},"text":"hi","x":' + b"[" * 1900 + b"]" * 1900 + b"}",
-                   b'{"username":"lax_parser","x":' + b"[" * 1900 + b"]" * 1900 + b"}",
-                   "deep-unknown-field"),
-    *on_both_posts(b'{"user_id":{u},"text":' + b"[" * 500 + b"]" * 500 + b"}",
-                   b'{"username":' + b"[" * 500 + b"]" * 500 + b"}", "500-arrays-where-a-string-belongs"),
+    *on_both_posts(
+        b'{"user_id":{u},"text":"hi","x":' + b"[{" * 1000,
+        b'{"username":' + b'[{"":' * 600,
+        "deep-mixed-unclosed",
+    ),
+    *on_both_posts(
+        b'{"user_id":{u},"text":"hi","x":' + b"[" * 1900 + b"]" * 1900 + b"}",
+        b'{"username":"lax_parser","x":' + b"[" * 1900 + b"]" * 1900 + b"}",
+        "deep-unknown-field",
+    ),
+    *on_both_posts(
+        b'{"user_id":{u},"text":' + b"[" * 500 + b"]" * 500 + b"}",
+        b'{"username":' + b"[" * 500 + b"]" * 500 + b"}",
+        "500-arrays-where-a-string-belongs",
+    ),
 ]
 
 # test_contract.py has invalid UTF-8 in a tweet's text; here: in a user, in keys, other encodings.
@@ -183,8 +204,13 @@ NOT_UTF8 = [
 
 BIG_INTEGERS_IN_BODIES = [
     tweet_body(b'{"user_id":%d,"text":"hi"}' % value, name)
-    for name, value in (("10**30", 10**30), ("-10**30", -(10**30)), ("-2**63", -(2**63)),
-                        ("-2**64", -(2**64)), ("2**64*10", 2**64 * 10))
+    for name, value in (
+        ("10**30", 10**30),
+        ("-10**30", -(10**30)),
+        ("-2**63", -(2**63)),
+        ("-2**64", -(2**64)),
+        ("2**64*10", 2**64 * 10),
+    )
 ] + [
     tweet_body(b'{"user_id":' + b"9" * 4000 + b',"text":"hi"}', "4000-digits"),
     tweet_body(b'{"user_id":1' + b"0" * 400 + b',"text":"hi"}', "10**400"),
@@ -199,31 +225,79 @@ BIG_INTEGERS_IN_BODIES = [
 NUMBERS_IN_PATHS = [
     case(f"{method}-{where}-{name}", method, target.replace("X", spelled), status=422)
     for name, spelled in (
-        ("10**30", str(10**30)), ("-10**30", str(-(10**30))), ("-2**63", str(-(2**63))),
-        ("4000-digits", "9" * 4000), ("plus", "%2B{u}"), ("leading-space", "%20{u}"),
-        ("trailing-space", "{u}%20"), ("tab", "{u}%09"), ("underscore", "0_{u}"), ("dot-zero", "{u}.0"),
-        ("exponent", "{u}e0"), ("hex", "0x{u}"), ("fullwidth-digits", "%EF%BC%91"),
-        ("arabic-indic-digit", "%D9%A1"), ("nul", "{u}%00"), ("invalid-utf-8", "%FF"),
-        ("overlong-utf-8", "%C0%B1"), ("true", "true"), ("null", "null"), ("nan", "NaN"),
-        ("infinity", "Infinity"), ("json-list", "%5B{u}%5D"))
-    for method, where, target in (("GET", "profile", "/users/X"),
-                                  ("GET", "timeline", "/timeline/X"),
-                                  ("PUT", "follower", "/users/X/following/{v}"),
-                                  ("DELETE", "followee", "/users/{u}/following/X"))
+        ("10**30", str(10**30)),
+        ("-10**30", str(-(10**30))),
+        ("-2**63", str(-(2**63))),
+        ("4000-digits", "9" * 4000),
+        ("plus", "%2B{u}"),
+        ("leading-space", "%20{u}"),
+        ("trailing-space", "{u}%20"),
+        ("tab", "{u}%09"),
+        ("underscore", "0_{u}"),
+        ("dot-zero", "{u}.0"),
+        ("exponent", "{u}e0"),
+        ("hex", "0x{u}"),
+        ("fullwidth-digits", "%EF%BC%91"),
+        ("arabic-indic-digit", "%D9%A1"),
+        ("nul", "{u}%00"),
+        ("invalid-utf-8", "%FF"),
+        ("overlong-utf-8", "%C0%B1"),
+        ("true", "true"),
+        ("null", "null"),
+        ("nan", "NaN"),
+        ("infinity", "Infinity"),
+        ("json-list", "%5B{u}%5D"),
+    )
+    for method, where, target in (
+        ("GET", "profile", "/users/X"),
+        ("GET", "timeline", "/timeline/X"),
+        ("PUT", "follower", "/users/X/following/{v}"),
+        ("DELETE", "followee", "/users/{u}/following/X"),
+    )
 ]
 NUMBERS_IN_QUERIES = [
     case(f"GET-{endpoint}-{parameter}-{name}", "GET", f"{path}?{parameter}={spelled}")
     for endpoint, path in (("timeline", "/timeline/{u}"), ("own", "/users/{v}/tweets"))
     for parameter, spelled_values in (
-        ("limit", (("10**30", str(10**30)), ("2**64", str(2**64)), ("-2**63", str(-(2**63))),
-                   ("plus", "%2B5"), ("space", "%205"), ("underscore", "1_0"), ("dot-zero", "5.0"),
-                   ("exponent", "1e1"), ("true", "true"), ("false", "false"), ("null", "null"),
-                   ("quoted", "%225%22"), ("empty", ""), ("fullwidth", "%EF%BC%95"), ("invalid-utf-8", "%FF"),
-                   ("nan", "nan"))),
-        ("before", (("10**30", str(10**30)), ("-10**30", str(-(10**30))), ("2**64+t", str(2**64) + "{t}"),
-                    ("plus", "%2B{t}"), ("space", "{t}%20"), ("underscore", "0_{t}"), ("dot-zero", "{t}.0"),
-                    ("exponent", "{t}e0"), ("true", "true"), ("empty", ""), ("infinity", "inf"),
-                    ("invalid-utf-8", "%C3"))))
+        (
+            "limit",
+            (
+                ("10**30", str(10**30)),
+                ("2**64", str(2**64)),
+                ("-2**63", str(-(2**63))),
+                ("plus", "%2B5"),
+                ("space", "%205"),
+                ("underscore", "1_0"),
+                ("dot-zero", "5.0"),
+                ("exponent", "1e1"),
+                ("true", "true"),
+                ("false", "false"),
+                ("null", "null"),
+                ("quoted", "%225%22"),
+                ("empty", ""),
+                ("fullwidth", "%EF%BC%95"),
+                ("invalid-utf-8", "%FF"),
+                ("nan", "nan"),
+            ),
+        ),
+        (
+            "before",
+            (
+                ("10**30", str(10**30)),
+                ("-10**30", str(-(10**30))),
+                ("2**64+t", str(2**64) + "{t}"),
+                ("plus", "%2B{t}"),
+                ("space", "{t}%20"),
+                ("underscore", "0_{t}"),
+                ("dot-zero", "{t}.0"),
+                ("exponent", "{t}e0"),
+                ("true", "true"),
+                ("empty", ""),
+                ("infinity", "inf"),
+                ("invalid-utf-8", "%C3"),
+            ),
+        ),
+    )
     for name, spelled in spelled_values
 ]
 
@@ -240,8 +314,10 @@ WRONG_TYPES_IN_BODIES = [
     user_body(b'{"username":1.5}', "username-float"),
 ]
 
-MULTIPART_TWEET = (b'--B\r\nContent-Disposition: form-data; name="user_id"\r\n\r\n{u}\r\n'
-                   b'--B\r\nContent-Disposition: form-data; name="text"\r\n\r\nhi\r\n--B--\r\n')
+MULTIPART_TWEET = (
+    b'--B\r\nContent-Disposition: form-data; name="user_id"\r\n\r\n{u}\r\n'
+    b'--B\r\nContent-Disposition: form-data; name="text"\r\n\r\nhi\r\n--B--\r\n'
+)
 MULTIPART_USER = b'--B\r\nContent-Disposition: form-data; name="username"\r\n\r\nlax_parser\r\n--B--\r\n'
 # The body is what the endpoint wants; only its declared type is wrong (or missing).
 WRONG_CONTENT_TYPES = [
@@ -257,8 +333,11 @@ WRONG_CONTENT_TYPES = [
 ]
 
 SHAPES = [
-    *on_both_posts(b'{"user_id":{u},"text":"hi","__proto__":{"admin":true}}',
-                   b'{"username":"lax_parser","__proto__":{"admin":true}}', "__proto__-field"),
+    *on_both_posts(
+        b'{"user_id":{u},"text":"hi","__proto__":{"admin":true}}',
+        b'{"username":"lax_parser","__proto__":{"admin":true}}',
+        "__proto__-field",
+    ),
     *on_both_posts(b'{"User_Id":{u},"text":"hi"}', b'{"Username":"lax_parser"}', "field-in-other-case"),
     *on_both_posts(b'{"user_id ":{u},"text":"hi"}', b'{"username ":"lax_parser"}', "field-with-space"),
     tweet_body(b"", "empty-body"),  # (users: test_contract.py)
@@ -305,12 +384,20 @@ METHODS = [
         ("following", "/users/{u}/following/{v}", ("GET", "POST", "PATCH", "OPTIONS")),
         ("timeline", "/timeline/{u}", ("PUT", "DELETE", "TRACE")),
         ("health", "/health", ("POST", "DELETE")),
-        ("stats", "/stats", ("PUT", "PATCH")))
+        ("stats", "/stats", ("PUT", "PATCH")),
+    )
     for method in methods
 ]
-ALLOWED = {"/tweets": "POST", "/users": "POST", "/users/{u}": "GET", "/users/{u}/tweets": "GET",
-           "/users/{u}/following/{v}": "DELETE, PUT", "/timeline/{u}": "GET", "/health": "GET",
-           "/stats": "GET"}
+ALLOWED = {
+    "/tweets": "POST",
+    "/users": "POST",
+    "/users/{u}": "GET",
+    "/users/{u}/tweets": "GET",
+    "/users/{u}/following/{v}": "DELETE, PUT",
+    "/timeline/{u}": "GET",
+    "/health": "GET",
+    "/stats": "GET",
+}
 
 ODD_PATHS = [
     case("encoded-slash-in-id", "GET", "/users/{u}%2F..%2F{v}", content_type=None, status=None),
@@ -318,9 +405,20 @@ ODD_PATHS = [
     case("encoded-slash-in-followee", "PUT", "/users/{u}/following/{v}%2F1", content_type=None, status=None),
 ]
 
-ALL = (DEEP_NESTING + NOT_UTF8 + BIG_INTEGERS_IN_BODIES + NUMBERS_IN_PATHS + NUMBERS_IN_QUERIES
-       + WRONG_TYPES_IN_BODIES + WRONG_CONTENT_TYPES + SHAPES + DUPLICATE_KEYS + NOT_NUMBERS + METHODS
-       + ODD_PATHS)
+ALL = (
+    DEEP_NESTING
+    + NOT_UTF8
+    + BIG_INTEGERS_IN_BODIES
+    + NUMBERS_IN_PATHS
+    + NUMBERS_IN_QUERIES
+    + WRONG_TYPES_IN_BODIES
+    + WRONG_CONTENT_TYPES
+    + SHAPES
+    + DUPLICATE_KEYS
+    + NOT_NUMBERS
+    + METHODS
+    + ODD_PATHS
+)
 
 
 def send(app, world: World, hostile: Hostile) -> httpx.Response:
@@ -350,6 +448,7 @@ def test_the_bodies_here_are_valid_once_the_hostile_part_is_gone(app, world):
 
 # --- bodies far over the limit ----------------------------------------------------------------------
 
+
 def trickle(prefix: bytes, size: int, sent: list[int], chunk: int = 64 * 1024):
     """`size` bytes starting with `prefix`, a chunk per millisecond, counting what was taken:
     a server that reads a body it will refuse shows up as all of it sent."""
@@ -363,11 +462,15 @@ def trickle(prefix: bytes, size: int, sent: list[int], chunk: int = 64 * 1024):
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 @pytest.mark.parametrize("size", [1 * MB, 50 * MB], ids=["1MB", "50MB"])
-@pytest.mark.parametrize("method,target,prefix", [
-    ("POST", "/tweets", b'{"user_id":{u},"text":"'),
-    ("POST", "/users", b'{"username":"'),
-    ("PUT", "/users/{v}/following/{u}", b'{"x":"'),  # the limit holds for every method with a body
-], ids=["tweet", "user", "follow"])
+@pytest.mark.parametrize(
+    "method,target,prefix",
+    [
+        ("POST", "/tweets", b'{"user_id":{u},"text":"'),
+        ("POST", "/users", b'{"username":"'),
+        ("PUT", "/users/{v}/following/{u}", b'{"x":"'),  # the limit holds for every method with a body
+    ],
+    ids=["tweet", "user", "follow"],
+)
 def test_huge_body_is_413_before_it_is_all_sent(app, world, method, target, prefix, size, framing):
     sent = [0]
     headers = {"content-type": JSON}
@@ -375,8 +478,9 @@ def test_huge_body_is_413_before_it_is_all_sent(app, world, method, target, pref
         headers["content-length"] = str(size)  # httpx then streams the generator unchunked
     with changes_nothing(app):
         started = time.monotonic()
-        response = app.http.request(method, world.fill(target), headers=headers,
-                                    content=trickle(world.fill(prefix), size, sent))
+        response = app.http.request(
+            method, world.fill(target), headers=headers, content=trickle(world.fill(prefix), size, sent)
+        )
         elapsed = time.monotonic() - started
     assert ("transfer-encoding" in response.request.headers) == (framing == "chunked")
     assert_refused(response, 413)

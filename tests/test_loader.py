@@ -43,15 +43,24 @@ def data():
 def load_app(start_app):
     """load_app(module, graph, history, timeline_length, celebrity_threshold): an app started
     on stores the loader filled."""
+
     def start(module, graph, history, timeline_length, celebrity_threshold) -> AppServer:
         def load(database, redis_url) -> None:
             load_sqlite(database, graph, history, celebrity_threshold, progress=False)
             if module in FANOUT_APPS:
-                load_redis(redis_url, graph, history, by_module(module).name, timeline_length,
-                           celebrity_threshold, progress=False)
+                load_redis(
+                    redis_url,
+                    graph,
+                    history,
+                    by_module(module).name,
+                    timeline_length,
+                    celebrity_threshold,
+                    progress=False,
+                )
 
-        return start_app(module, prepare=load, timeline_length=timeline_length,
-                         celebrity_threshold=celebrity_threshold)
+        return start_app(
+            module, prepare=load, timeline_length=timeline_length, celebrity_threshold=celebrity_threshold
+        )
 
     return start
 
@@ -77,8 +86,17 @@ def model_of(graph, history) -> TimelineModel:
 def pages(history) -> list[tuple[int, int | None]]:
     """(limit, before): first pages of every size around LENGTH, and pages deep in the past."""
     middle, last = history.tweets // 2, history.tweets
-    return [(1, None), (LENGTH, None), (LENGTH + 1, None), (200, None), (3, middle),
-            (50, middle), (200, last - 5), (5, 2), (50, last + 1)]
+    return [
+        (1, None),
+        (LENGTH, None),
+        (LENGTH + 1, None),
+        (200, None),
+        (3, middle),
+        (50, middle),
+        (200, last - 5),
+        (5, 2),
+        (50, last + 1),
+    ]
 
 
 def page(app: AppServer, user: int, limit: int, before: int | None) -> bytes:
@@ -125,18 +143,24 @@ def test_loaded_apps_answer_as_apps_built_through_the_api(data, load_app, start_
         recent = sorted(redis_server.client(db_of[loaded_app]).scan_iter(match="recent:*"))
         assert (loaded_app.module == "approach3_hybrid") == bool(recent)
         for key in [f"timeline:{user}" for user in range(1, graph.users + 1)] + [k.decode() for k in recent]:
-            assert cached(loaded_app, redis_server, db_of, key) == \
-                cached(built_app, redis_server, db_of, key), f"{loaded_app.module} {key}"
-        assert_bodies_match(redis_server.client(db_of[loaded_app]), redis_server.client(db_of[built_app]),
-                            loaded_app.database)
+            assert cached(loaded_app, redis_server, db_of, key) == cached(
+                built_app, redis_server, db_of, key
+            ), f"{loaded_app.module} {key}"
+        assert_bodies_match(
+            redis_server.client(db_of[loaded_app]), redis_server.client(db_of[built_app]), loaded_app.database
+        )
 
 
 def assert_bodies_match(loaded, built, database) -> None:
     """A body for each tweet a loaded list holds and no other (the API-built app has those
     and maybe more, until their TTL); bodies tweet_json of the loaded rows, with a TTL."""
     keys = set(loaded.scan_iter(match="tweet:*", count=1000))
-    held = {b"tweet:" + tweet_id for pattern in ("timeline:*", "recent:*")
-            for key in loaded.scan_iter(match=pattern, count=1000) for tweet_id in loaded.lrange(key, 0, -2)}
+    held = {
+        b"tweet:" + tweet_id
+        for pattern in ("timeline:*", "recent:*")
+        for key in loaded.scan_iter(match=pattern, count=1000)
+        for tweet_id in loaded.lrange(key, 0, -2)
+    }
     assert keys == held
     assert keys <= set(built.scan_iter(match="tweet:*", count=1000))
     with sqlite3.connect(database) as connection:
@@ -153,8 +177,12 @@ def test_sqlite_file_is_what_the_apps_expect(data, tmp_path):
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        indexes = {name for (name,) in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+        indexes = {
+            name
+            for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+        }
         assert indexes == {"follows_by_followee", "tweets_by_author"}
         mismatched = connection.execute("""
             SELECT count(*) FROM users
@@ -163,8 +191,12 @@ def test_sqlite_file_is_what_the_apps_expect(data, tmp_path):
                OR tweets != (SELECT count(*) FROM tweets WHERE user_id = users.id)""").fetchone()
         assert mismatched == (0,)
         celebrities = connection.execute("SELECT user_id FROM celebrities ORDER BY 1").fetchall()
-        assert celebrities == connection.execute(
-            "SELECT id FROM users WHERE followers >= ? ORDER BY 1", (threshold,)).fetchall()
+        assert (
+            celebrities
+            == connection.execute(
+                "SELECT id FROM users WHERE followers >= ? ORDER BY 1", (threshold,)
+            ).fetchall()
+        )
         assert connection.execute("SELECT count(*) FROM fanout_outbox").fetchone() == (0,)
         assert connection.execute("SELECT username FROM users WHERE id = 7").fetchone() == ("user7",)
 
@@ -174,9 +206,20 @@ def test_cli_loads_refuses_to_overwrite_and_replaces_only_its_keys(tmp_path, red
     try:
         client = redis_server.client(db)
         client.set("someone:else", "kept")
-        command = [sys.executable, "-m", "datagen", "tiny", "--database", str(tmp_path / "tiny.db"),
-                   "--redis-url", redis_server.url(db), "--approach", "hybrid",
-                   "--celebrity-threshold", "300"]
+        command = [
+            sys.executable,
+            "-m",
+            "datagen",
+            "tiny",
+            "--database",
+            str(tmp_path / "tiny.db"),
+            "--redis-url",
+            redis_server.url(db),
+            "--approach",
+            "hybrid",
+            "--celebrity-threshold",
+            "300",
+        ]
         first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert first.returncode == 0, first.stderr
         assert "scale tiny: 1,000 users" in first.stdout and "celebrities" in first.stdout
@@ -201,9 +244,23 @@ def test_redis_with_timelines_is_refused_before_anything_is_written(data, tmp_pa
         redis_server.client(db).rpush("timeline:1", "f0")
         database = tmp_path / "never.db"
         result = subprocess.run(
-            [sys.executable, "-m", "datagen", "tiny", "--database", str(database),
-             "--redis-url", redis_server.url(db), "--approach", "fanout"],
-            cwd=ROOT, capture_output=True, text=True, timeout=60)
+            [
+                sys.executable,
+                "-m",
+                "datagen",
+                "tiny",
+                "--database",
+                str(database),
+                "--redis-url",
+                redis_server.url(db),
+                "--approach",
+                "fanout",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 2 and "already holds timeline keys" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
         assert not database.exists()

@@ -52,12 +52,20 @@ class LocustOutput:
         return json.loads(self.locust_json.with_suffix(".json").read_text())
 
 
-def run_locust(app: AppServer, workdir: Path, name: str, *options: str, seconds: int = 4,
-               users: int = 20) -> LocustOutput:
+def run_locust(
+    app: AppServer, workdir: Path, name: str, *options: str, seconds: int = 4, users: int = 20
+) -> LocustOutput:
     run = LocustOutput(workdir, name)
     log = workdir / f"{name}.log"
-    options = ("--samples-csv", str(run.samples_path), "--json-file", str(run.locust_json),
-               "--read-ratio", str(READ_RATIO), *options)
+    options = (
+        "--samples-csv",
+        str(run.samples_path),
+        "--json-file",
+        str(run.locust_json),
+        "--read-ratio",
+        str(READ_RATIO),
+        *options,
+    )
     locust = start_locust(app.url, users, seconds, log, options, cwd=workdir)
     try:
         returncode = locust.wait(timeout=120)
@@ -160,8 +168,7 @@ def test_open_loop_on_a_seeded_database(start_app, tmp_path):
 def test_processes_share_one_schedule_and_one_csv(start_app, tmp_path):
     app = start_app("approach1")
     seed(app)
-    run = run_locust(app, tmp_path, "distributed", "--processes", "2", "--arrival-rate", "200",
-                     seconds=3)
+    run = run_locust(app, tmp_path, "distributed", "--processes", "2", "--arrival-rate", "200", seconds=3)
 
     assert_clean(run)  # every worker's requests reached the master's CSV
     summary = run.stats["loadtest"]
@@ -174,8 +181,13 @@ def test_processes_share_one_schedule_and_one_csv(start_app, tmp_path):
 
 def test_the_load_generator_measures_itself(tmp_path):
     """`python -m bench.loadgen`: the suite against an app that does nothing, as a person runs it."""
-    finished = subprocess.run([sys.executable, "-m", "bench.loadgen", "--seconds", "6", "--users", "8"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", "--seconds", "6", "--users", "8"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert finished.returncode == 0, finished.stdout + finished.stderr[-3000:]
     line = finished.stdout.strip().splitlines()[-1]

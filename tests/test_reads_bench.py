@@ -27,9 +27,27 @@ def run_folder(tmp_path_factory) -> Path:
         pytest.skip("wrk is not installed and scripts/ensure-wrk could not install it (not root?)")
     out = tmp_path_factory.mktemp("reads") / "run"
     finished = subprocess.run(
-        [sys.executable, "-m", "bench.reads", "--scale", "tiny", "--seconds", "1", "--warmup", "1",
-         "--repeats", "1", "--out", str(out)],
-        check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "bench.reads",
+            "--scale",
+            "tiny",
+            "--seconds",
+            "1",
+            "--warmup",
+            "1",
+            "--repeats",
+            "1",
+            "--out",
+            str(out),
+        ],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     assert "equal answers" in finished.stdout and "fanout ÷ ceiling" in finished.stdout
     return out

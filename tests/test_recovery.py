@@ -20,8 +20,10 @@ def own_redis(tmp_path):
 
 @pytest.fixture
 def apps_on_own_redis(tmp_path, own_redis):
-    apps = [AppServer(module, tmp_path / f"{module}.db", own_redis.url(n), **SETTINGS)
-            for n, module in enumerate(APPS)]
+    apps = [
+        AppServer(module, tmp_path / f"{module}.db", own_redis.url(n), **SETTINGS)
+        for n, module in enumerate(APPS)
+    ]
     for app in apps:
         app.start()
     yield apps
@@ -66,8 +68,9 @@ def test_redis_killed_and_restarted_empty(apps_on_own_redis, own_redis):
         expected = lockstep.model.timeline(user, 200)
         for app in apps_on_own_redis:
             assert app.timeline(user, 200) == expected, f"{app.module} while Redis is down"
-    assert all(app.stats()["fanout_backlog"] > 0 for app in apps_on_own_redis[1:]), \
+    assert all(app.stats()["fanout_backlog"] > 0 for app in apps_on_own_redis[1:]), (
         "tweets posted while Redis is down must wait in the outbox"
+    )
 
     own_redis.start()
     lockstep.assert_all_agree(rng)
@@ -81,9 +84,11 @@ def test_follow_changes_missed_by_a_stalled_redis_are_not_served_stale(apps_on_o
     lockstep = build_history(apps_on_own_redis, seed=14)
     rng = random.Random(14)
     lockstep.assert_all_agree(rng)
-    follower, followee = next((a, b) for a, b in sorted(lockstep.model.follows)
-                              if lockstep.model.timeline(a, 200) and
-                              any(author == b for _, author in lockstep.model.tweets))
+    follower, followee = next(
+        (a, b)
+        for a, b in sorted(lockstep.model.follows)
+        if lockstep.model.timeline(a, 200) and any(author == b for _, author in lockstep.model.tweets)
+    )
 
     # Long enough for the app's call and its one retry to time out (socket_timeout 2 s).
     own_redis.client().execute_command("CLIENT", "PAUSE", 5000, "WRITE")

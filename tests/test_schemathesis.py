@@ -23,15 +23,29 @@ from schemathesis.specs.openapi.checks import (
 )
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-SETTINGS = settings(deadline=None, database=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
-                    suppress_health_check=list(HealthCheck))
+SETTINGS = settings(
+    deadline=None,
+    database=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
 MAX_EXAMPLES = 40  # per operation, on top of schemathesis's boundary ("coverage") cases
 USERS = 6
 ID_PARAMETERS = ("user_id", "follower_id", "followee_id")
-READS = {"GET /users/{user_id}": 200, "GET /users/{user_id}/tweets": 200, "GET /timeline/{user_id}": 200,
-         "GET /health": 200, "GET /stats": 200}
-WRITES = ("POST /users", "PUT /users/{follower_id}/following/{followee_id}",
-          "DELETE /users/{follower_id}/following/{followee_id}", "POST /tweets")
+READS = {
+    "GET /users/{user_id}": 200,
+    "GET /users/{user_id}/tweets": 200,
+    "GET /timeline/{user_id}": 200,
+    "GET /health": 200,
+    "GET /stats": 200,
+}
+WRITES = (
+    "POST /users",
+    "PUT /users/{follower_id}/following/{followee_id}",
+    "DELETE /users/{follower_id}/following/{followee_id}",
+    "POST /tweets",
+)
 
 
 class Seeded:
@@ -41,7 +55,7 @@ class Seeded:
         self.users = [app.create_user(f"seed{n}") for n in range(1, USERS + 1)]
         assert self.users == list(range(1, USERS + 1))
         for follower in self.users:
-            for followee in self.users[follower % 2::2]:
+            for followee in self.users[follower % 2 :: 2]:
                 if followee != follower:
                     app.follow(follower, followee)
         self.tweets = [app.tweet(user, f"tweet {n} of {user}")["id"] for n in range(3) for user in self.users]
@@ -83,8 +97,10 @@ def load_schema(request, app, seeded: Seeded):
     def map_path_parameters(context, path_parameters):
         if not isinstance(path_parameters, dict):
             return path_parameters
-        return {name: fold(value, seeded.users) if name in ID_PARAMETERS else value
-                for name, value in path_parameters.items()}
+        return {
+            name: fold(value, seeded.users) if name in ID_PARAMETERS else value
+            for name, value in path_parameters.items()
+        }
 
     @schema.hook
     def map_query(context, query):
@@ -131,19 +147,28 @@ def test_responses_keep_to_the_openapi_with_api_token_set_and_not_given(case, se
 
 def assert_reached(seeded: Seeded, expected: dict[str, int]) -> None:
     assert seeded.statuses, "run with the test above, which collects the statuses"
-    missed = {operation: status for operation, status in expected.items()
-              if not seeded.statuses[operation, status]}
+    missed = {
+        operation: status for operation, status in expected.items() if not seeded.statuses[operation, status]
+    }
     assert not missed, f"never answered: {missed}; seen: {sorted(seeded.statuses.items())}"
 
 
 def test_the_generated_requests_reached_every_happy_path(seeded):
-    assert_reached(seeded, {**READS, "POST /users": 201, "POST /tweets": 201,
-                            "PUT /users/{follower_id}/following/{followee_id}": 204,
-                            "DELETE /users/{follower_id}/following/{followee_id}": 204})
+    assert_reached(
+        seeded,
+        {
+            **READS,
+            "POST /users": 201,
+            "POST /tweets": 201,
+            "PUT /users/{follower_id}/following/{followee_id}": 204,
+            "DELETE /users/{follower_id}/following/{followee_id}": 204,
+        },
+    )
 
 
 def test_without_the_token_every_write_was_401_and_reads_answered(secured_seeded):
     assert_reached(secured_seeded, {**READS, **dict.fromkeys(WRITES, 401)})
-    accepted = {key: count for key, count in secured_seeded.statuses.items()
-                if key[0] in WRITES and key[1] < 300}
+    accepted = {
+        key: count for key, count in secured_seeded.statuses.items() if key[0] in WRITES and key[1] < 300
+    }
     assert not accepted, f"writes accepted without the token: {accepted}"

@@ -160,19 +160,24 @@ end
 
 # KEYS: timeline, its token. ARGV: before, limit.
 # {1, floor, ids, bodies} when cached; {0, token} when it must be rebuilt.
-READ = LIST + """
+READ = (
+    LIST
+    + """
 local tail = redis.call('LINDEX', KEYS[1], -1)
 if not tail then return {0, token(KEYS[2])} end
 local floor = parse(tail)
 local ids = below(KEYS[1], ARGV[1], tonumber(ARGV[2]), floor).ids
 return {1, tonumber(floor), ids, bodies(ids)}
 """
+)
 
 # KEYS: lists (followers' timelines, or an author's recent tweets). ARGV: id, length, keep.
 # Returns {lists written, µs the call took}: Redis's own clock, for sizing the next call.
 # Only lists already cached take the id (Haplo's RPUSHX); an id already there is not
 # pushed twice; one that arrives late (fanouts run side by side) goes to its place.
-PUSH = LIST + """
+PUSH = (
+    LIST
+    + """
 local began = redis.call('TIME')
 local id, length, keep, written = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), 0
 for _, key in ipairs(KEYS) do
@@ -181,23 +186,29 @@ end
 local ended = redis.call('TIME')
 return {written, (ended[1] - began[1]) * 1000000 + ended[2] - began[2]}
 """
+)
 
 # KEYS: a list just rebuilt, its token. ARGV: the token it was rebuilt with, length, keep, the
 # ids committed since the rebuild's snapshot, read from SQLite as the sources are now. A
 # follow change since (the token is gone) may make those ids wrong: the list goes instead.
-CATCH_UP = LIST + """
+CATCH_UP = (
+    LIST
+    + """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.call('DEL', KEYS[1]) end
 local length, keep = tonumber(ARGV[2]), tonumber(ARGV[3])
 for i = 4, #ARGV do push_into(KEYS[1], ARGV[i], length, keep) end
 return 0
 """
+)
 
 # KEYS: pairs of (timeline, token). ARGV: length, keep, source floor, tweet ids newest
 # first. The ids are complete above the source floor (an author's newest N, say), so the
 # merged timeline can only claim completeness above the higher of the two floors. Whom the
 # timeline pulls stays as it is: a pull that is no longer needed only costs a read, while
 # one dropped too early (a crossing racing this merge) would lose a celebrity's tweets.
-MERGE = LIST + """
+MERGE = (
+    LIST
+    + """
 local length, keep, source_floor = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local incoming = {}
 for i = 4, #ARGV do incoming[#incoming + 1] = ARGV[i] end
@@ -217,10 +228,13 @@ for k = 1, #KEYS, 2 do
 end
 return 1
 """
+)
 
 # KEYS: timeline, token. ARGV: author, the author's tweet ids to take out. The author is no
 # longer pulled either.
-UNMERGE = LIST + """
+UNMERGE = (
+    LIST
+    + """
 redis.call('DEL', KEYS[2])
 local tail = redis.call('LINDEX', KEYS[1], -1)
 if not tail then return 0 end
@@ -235,9 +249,12 @@ pulled = string.gsub(',' .. pulled .. ',', ',' .. ARGV[1] .. ',', ',')
 rewrite(KEYS[1], kept, floor, string.sub(pulled, 2, -2))
 return 1
 """
+)
 
 # KEYS: pairs of (timeline, token). ARGV: a celebrity its owners now read at read time.
-PULL = LIST + """
+PULL = (
+    LIST
+    + """
 for k = 1, #KEYS, 2 do
     redis.call('DEL', KEYS[k + 1])
     local tail = redis.call('LINDEX', KEYS[k], -1)
@@ -251,10 +268,13 @@ for k = 1, #KEYS, 2 do
 end
 return 1
 """
+)
 
 # KEYS: list, token. ARGV: the token read with the miss, floor, pulled, ids newest first.
 # 1 when the list exists afterwards (written now, or by a concurrent rebuild).
-REGENERATE = LIST + """
+REGENERATE = (
+    LIST
+    + """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
 local ids = {}
@@ -262,6 +282,7 @@ for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
 rewrite(KEYS[1], ids, ARGV[2], ARGV[3])
 return 1
 """
+)
 
 # KEYS: list, token. Drops a list whose sources changed while Redis was away.
 EVICT = """
@@ -297,8 +318,13 @@ class HiredisPackedConnection(redis.Connection):
 def connect(redis_url: str) -> redis.Redis:
     # One retry reconnects a pooled socket that died with a restarted Redis; more would
     # only make a request wait longer while Redis is really down.
-    return redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=1,
-                                retry=Retry(NoBackoff(), 1), connection_class=HiredisPackedConnection)
+    return redis.Redis.from_url(
+        redis_url,
+        socket_timeout=2,
+        socket_connect_timeout=1,
+        retry=Retry(NoBackoff(), 1),
+        connection_class=HiredisPackedConnection,
+    )
 
 
 def encode_timeline(tweet_ids: list[int], length: int, pulled: list[int] = ()) -> list[bytes]:
@@ -399,16 +425,18 @@ class TimelineCache:
         happened since the miss. True when the list exists afterwards."""
         elements = encode_timeline(sorted(tweet_ids, reverse=True), self.length, pulled)
         floor, _, pulled_text = elements[-1][1:].partition(b"|")
-        written = await self._regenerate(keys=[miss.key, token_key(miss.key)],
-                                         args=[miss.token, floor, pulled_text, *elements[:-1]])
+        written = await self._regenerate(
+            keys=[miss.key, token_key(miss.key)], args=[miss.token, floor, pulled_text, *elements[:-1]]
+        )
         return written == 1
 
     async def catch_up(self, miss: Miss, tweet_ids: list[int]) -> None:
         """After a rebuild: the ids committed since its snapshot, unless a follow change came
         in between, which drops the list instead."""
         if tweet_ids:
-            await self._catch_up(keys=[miss.key, token_key(miss.key)],
-                                 args=[miss.token, self.length, self.keep, *tweet_ids])
+            await self._catch_up(
+                keys=[miss.key, token_key(miss.key)], args=[miss.token, self.length, self.keep, *tweet_ids]
+            )
 
     async def evict(self, key: str) -> None:
         await self._evict(keys=[key, token_key(key)])
@@ -427,7 +455,11 @@ async def redis_reachable(cache: TimelineCache, redis_url: str) -> bool:
     try:
         await cache.redis.ping()
     except REDIS_DOWN as error:
-        log.warning("Redis unreachable at REDIS_URL=%s (%s): answering from SQLite until it "
-                    "is back; start redis-server or set REDIS_URL", redis_url, error)
+        log.warning(
+            "Redis unreachable at REDIS_URL=%s (%s): answering from SQLite until it "
+            "is back; start redis-server or set REDIS_URL",
+            redis_url,
+            error,
+        )
         return False
     return True

@@ -41,7 +41,7 @@ def sqlite_path(database_url: str) -> str:
     prefix = "sqlite:///"
     if not database_url.startswith(prefix) or len(database_url) == len(prefix):
         raise SystemExit(f"DATABASE_URL must look like sqlite:///path/to/file.db, got {database_url!r}")
-    return database_url[len(prefix):]
+    return database_url[len(prefix) :]
 
 
 class Database:
@@ -122,4 +122,3 @@ async def _connect(path: str) -> aiosqlite.Connection:
     for pragma in PRAGMAS:
         await connection.execute(pragma)
     return connection
-

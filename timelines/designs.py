@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Design:
-    module: str      # `uvicorn MODULE:app`
-    name: str        # results files, charts, `python -m bench --approaches`, datagen's caches
-    label: str       # what /health and /stats answer as "approach"
-    fans_out: bool   # keeps home timelines in Redis (the caches datagen loads)
+    module: str  # `uvicorn MODULE:app`
+    name: str  # results files, charts, `python -m bench --approaches`, datagen's caches
+    label: str  # what /health and /stats answer as "approach"
+    fans_out: bool  # keeps home timelines in Redis (the caches datagen loads)
 
 
 JOIN = Design("approach1", "join", "join-on-read", fans_out=False)

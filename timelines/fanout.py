@@ -78,6 +78,7 @@ class CallSizer:
 @dataclass
 class WorkerTotals:
     """What this worker has done since it started: the fanout benchmark reads these."""
+
     jobs_done: int = 0
     follower_writes: int = 0  # followers walked by tweet fanouts (cached or not)
     redis_calls: int = 0
@@ -167,6 +168,7 @@ class FanoutWorker:
     async def _deliver_all(self, jobs: list[Job]) -> list[tuple[Job, int, float]]:
         """The claimed jobs side by side: on an event loop busy with requests, each await
         waits a whole turn of the loop, so one job at a time would fall behind the tweets."""
+
         async def deliver(job: Job) -> tuple[Job, int, float]:
             return job, await self._deliver(job), time.time()
 
@@ -179,8 +181,7 @@ class FanoutWorker:
     async def _deliver(self, job: Job) -> int:
         """Followers reached (0 for the jobs that are not a tweet's fanout)."""
         if job.kind == "tweet":
-            return await self._walk_followers(job, self._pusher(job.tweet_id), [job.tweet_id],
-                                              self.push_size)
+            return await self._walk_followers(job, self._pusher(job.tweet_id), [job.tweet_id], self.push_size)
         if job.kind == "recent":
             await self.cache.push(job.tweet_id, [recent_key(job.user_id)])
         elif job.kind == "backfill":
@@ -194,6 +195,7 @@ class FanoutWorker:
     def _pusher(self, tweet_id: int):
         async def push(followers: list[int]) -> float:
             return (await self.cache.push(tweet_id, [timeline_key(f) for f in followers])).redis_seconds
+
         return push
 
     async def _deliver_pull(self, job: Job) -> None:
@@ -251,6 +253,7 @@ class FanoutWorker:
         sends the next, instead of each waiting for the other. `deliver(chunk)` returns what
         the call cost Redis, by Redis's clock, or None; then its wall time is taken, which
         includes any wait behind the other call."""
+
         async def timed(chunk: list[int]) -> None:
             sent = time.perf_counter()
             took = await deliver(chunk)
@@ -263,7 +266,7 @@ class FanoutWorker:
         try:
             start = 0
             while start < len(followers):
-                chunk = followers[start:start + sizer.size]
+                chunk = followers[start : start + sizer.size]
                 start += len(chunk)
                 outstanding.append(asyncio.create_task(timed(chunk)))
                 if len(outstanding) == 2:
@@ -278,8 +281,9 @@ class FanoutWorker:
         rows = await self.db.fetchall(FOLLOWERS_AFTER, (user_id, after, self.batch))
         return [follower for (follower,) in rows]
 
-    async def _take_back_from_unfollowers(self, user_id: int, delivered_to: list[int],
-                                          tweet_ids: list[int]) -> None:
+    async def _take_back_from_unfollowers(
+        self, user_id: int, delivered_to: list[int], tweet_ids: list[int]
+    ) -> None:
         rows = await self.db.fetchall(FOLLOWERS_BETWEEN, (user_id, delivered_to[0], delivered_to[-1]))
         still_following = {follower for (follower,) in rows}
         for gone in set(delivered_to) - still_following:

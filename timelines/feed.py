@@ -82,23 +82,34 @@ async def update_cache(stores: CachedStores, user_id: int, change) -> None:
         stores.worker.wake.set()
 
 
-async def regenerate_and_answer(stores: CachedStores, user_id: int, miss: Miss, before: int, limit: int,
-                                timeline_ids_above: str, pulled_accounts: str | None = None) -> Response:
+async def regenerate_and_answer(
+    stores: CachedStores,
+    user_id: int,
+    miss: Miss,
+    before: int,
+    limit: int,
+    timeline_ids_above: str,
+    pulled_accounts: str | None = None,
+) -> Response:
     """Regenerates a timeline Redis does not hold, and answers this page from SQLite.
     `timeline_ids_above` (user_id, above, limit) -> ids, newest first: what the design caches;
     `pulled_accounts` (user_id) -> the accounts whose tweets it reads at read time instead."""
     async with stores.db.snapshot() as db:
         if not await (await db.execute(SELECT_USER_EXISTS, (user_id,))).fetchone():
             return problem(404, f"no user {user_id}")
-        pulled = [] if pulled_accounts is None else [
-            account for (account,) in await (await db.execute(pulled_accounts, (user_id,))).fetchall()]
+        pulled = (
+            []
+            if pulled_accounts is None
+            else [account for (account,) in await (await db.execute(pulled_accounts, (user_id,))).fetchall()]
+        )
     if await regenerate(stores, miss, timeline_ids_above, user_id, pulled):
         stores.counters["regenerations"] += 1
     return await page_from_database(stores, user_id, before, limit)
 
 
-async def regenerate(stores: CachedStores, miss: Miss, ids_above: str, owner: int,
-                     pulled: list[int] = ()) -> bool:
+async def regenerate(
+    stores: CachedStores, miss: Miss, ids_above: str, owner: int, pulled: list[int] = ()
+) -> bool:
     """Rebuilds one cached list from `ids_above` (owner, above, limit) -> ids. SQLite assigns
     ids in commit order, so a tweet the snapshot missed has an id above its last one:
     reading those again once the key exists catches any push that found no key meanwhile.
@@ -118,8 +129,9 @@ async def page_from_database(stores: CachedStores, user_id: int, before: int, li
     return await tweet_page(stores.db, HOME_TIMELINE, user_id, before, limit)
 
 
-async def beyond_the_cache(stores: CachedStores, user_id: int, page: Page, before: int,
-                           limit: int) -> list[bytes]:
+async def beyond_the_cache(
+    stores: CachedStores, user_id: int, page: Page, before: int, limit: int
+) -> list[bytes]:
     """The rest of a page the cache could not fill: below its floor, only SQLite knows."""
     rows = await stores.db.fetchall(HOME_TIMELINE, (user_id, min(before, page.floor + 1), limit))
     return [tweet_json(row) for row in rows]

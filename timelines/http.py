@@ -70,8 +70,10 @@ def tweet_list(user_id: int, encoded_tweets: list[bytes]) -> Response:
 
 async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
     # FastAPI's default echoes the input back, which may be bytes that are not UTF-8.
-    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-              for e in exc.errors()]
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
     if isinstance(exc.body, NotJson):  # say why, rather than "not a dictionary"
         errors = [e for e in errors if e["loc"][:1] != ["body"]]
         errors.append({"loc": ["body"], "msg": f"not JSON: {exc.body.reason}", "type": "json_invalid"})
@@ -81,9 +83,14 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> Resp
 async def method_not_allowed(request: Request, exc: HTTPException) -> Response:
     # Starlette's Allow names the methods of the first route whose path matched; PUT and
     # DELETE /users/{a}/following/{b} are two routes, and Allow must name both (RFC 9110).
-    allowed = [method for method in METHODS
-               if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
-                      for route in request.app.routes)]
+    allowed = [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.routes
+        )
+    ]
     response = problem(405, str(exc.detail))
     response.headers["Allow"] = ", ".join(allowed)
     return response
@@ -100,6 +107,7 @@ async def redis_unreachable(request: Request, exc: Exception) -> Response:
 
 # --- the API token ---------------------------------------------------------------------------
 
+
 @functools.cache
 def api_token() -> bytes | None:
     """API_TOKEN; None when it is unset or empty, and every call is open (the demo)."""
@@ -110,15 +118,16 @@ bearer = HTTPBearer(auto_error=False, description="API_TOKEN, which the app was 
 
 
 async def require_token(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]) -> None:
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> None:
     """FastAPI solves dependencies before it validates the body, so a call without the token
     is 401 whatever it carries, and changes nothing."""
     # Headers arrive decoded as latin-1: encoding back gives the bytes sent, whatever they are
     # (compare_digest refuses non-ASCII str). It takes as long however much of the token is right.
-    if credentials is None or not hmac.compare_digest(credentials.credentials.encode("latin-1"),
-                                                      api_token()):
-        raise HTTPException(401, "this call needs Authorization: Bearer <API_TOKEN>",
-                            headers={"WWW-Authenticate": "Bearer"})
+    if credentials is None or not hmac.compare_digest(credentials.credentials.encode("latin-1"), api_token()):
+        raise HTTPException(
+            401, "this call needs Authorization: Bearer <API_TOKEN>", headers={"WWW-Authenticate": "Bearer"}
+        )
 
 
 # The dependencies of every call that changes state (ContractRoute drops the token check
@@ -127,6 +136,7 @@ WRITE = [Depends(require_token)]
 
 
 # --- strict JSON bodies ------------------------------------------------------------------------
+
 
 class NotJson:
     """What a body that is not strict JSON parses to. FastAPI answers a body it cannot parse
@@ -183,8 +193,14 @@ class ContractRoute(APIRoute):
                 shared[401] = ERRORS[401]
             else:  # the demo: the call is open, and its OpenAPI asks for no token either
                 dependencies = [d for d in dependencies if d.dependency is not require_token]
-        super().__init__(path, endpoint, methods=methods, dependencies=dependencies,
-                         responses={**shared, **(responses or {})}, **kwargs)
+        super().__init__(
+            path,
+            endpoint,
+            methods=methods,
+            dependencies=dependencies,
+            responses={**shared, **(responses or {})},
+            **kwargs,
+        )
 
     def get_route_handler(self):
         handler = super().get_route_handler()
@@ -196,6 +212,7 @@ class ContractRoute(APIRoute):
 
 
 # --- the body limit ----------------------------------------------------------------------------
+
 
 class BodyLimit:
     """Refuses a body over 4 KiB, declared or streamed, before anything reads all of it."""
@@ -226,10 +243,17 @@ class BodyLimit:
     async def _refuse(self, send) -> None:
         # Connection: close, so that the server need not read (or drain) the rest of the body.
         response = problem(413, f"request body over {self.limit} bytes")
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(response.body)).encode()),
-                                (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(response.body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": response.body})
 
 

@@ -15,6 +15,7 @@ from timelines.fanout import FanoutWorker
 @dataclass
 class JoinStores:
     """The database: all that join-on-read has, and what the user routes need."""
+
     db: Database
 
 
@@ -22,6 +23,7 @@ class JoinStores:
 class CachedStores(JoinStores):
     """The fanout designs': the database, the timeline cache, its outbox worker, and what
     /stats counts of the cache (by this process)."""
+
     cache: TimelineCache
     worker: FanoutWorker
     counters: Counter[str] = field(default_factory=Counter)

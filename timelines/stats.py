@@ -31,9 +31,18 @@ async def fanout_stats(stores: CachedStores) -> dict:
         "fanout_lag_ms": lag_percentiles(lags),
         "sqlite_round_trips": dict(db.round_trips),
         # Counted by this process only: under --workers N each worker counts its own.
-        "cache": {name: stores.counters[name] for name in
-                  ("hits", "misses", "regenerations", "recent_regenerations", "beyond_cache",
-                   "body_misses", "database_reads")},
+        "cache": {
+            name: stores.counters[name]
+            for name in (
+                "hits",
+                "misses",
+                "regenerations",
+                "recent_regenerations",
+                "beyond_cache",
+                "body_misses",
+                "database_reads",
+            )
+        },
     }
 
 
@@ -41,9 +50,12 @@ def lag_percentiles(lags_seconds: list[float]) -> dict:
     if not lags_seconds:
         return {"count": 0}
     values = np.percentile(np.array(lags_seconds) * 1000, PERCENTILES)
-    return {"count": len(lags_seconds), "of_last": "10000 fanouts",
-            **{f"p{p:g}": round(float(v), 3) for p, v in zip(PERCENTILES, values, strict=True)},
-            "max": round(max(lags_seconds) * 1000, 3)}
+    return {
+        "count": len(lags_seconds),
+        "of_last": "10000 fanouts",
+        **{f"p{p:g}": round(float(v), 3) for p, v in zip(PERCENTILES, values, strict=True)},
+        "max": round(max(lags_seconds) * 1000, 3),
+    }
 
 
 async def redis_problem(client: redis.Redis) -> str | None:

@@ -42,8 +42,13 @@ NO_CURSOR = 2**63 - 1  # "before" when the client gave none: SQLite's largest in
 router = APIRouter(route_class=ContractRoute)
 
 
-@router.post("/users", status_code=201, response_model=User, dependencies=WRITE,
-             responses={409: {**ERRORS[422], "description": "Username taken"}, 422: ERRORS[422]})
+@router.post(
+    "/users",
+    status_code=201,
+    response_model=User,
+    dependencies=WRITE,
+    responses={409: {**ERRORS[422], "description": "Username taken"}, 422: ERRORS[422]},
+)
 async def create_user(new_user: NewUser, stores: Stores) -> Response:
     def insert(tx: sqlite3.Connection) -> int:
         return tx.execute(INSERT_USER, (new_user.username, now_iso())).lastrowid
@@ -64,8 +69,7 @@ async def profile(user_id: UserId, stores: Stores) -> Response:
 
 
 @router.get("/users/{user_id}/tweets", response_model=TweetList, responses={404: ERRORS[404]})
-async def own_tweets(user_id: UserId, stores: Stores, limit: Limit = 50,
-                     before: Before = None) -> Response:
+async def own_tweets(user_id: UserId, stores: Stores, limit: Limit = 50, before: Before = None) -> Response:
     return await tweet_page(stores.db, SELECT_OWN_TWEETS, user_id, before or NO_CURSOR, limit)
 
 
@@ -79,6 +83,7 @@ async def tweet_page(db, query: str, user_id: int, before: int, limit: int) -> R
 
 
 # The functions below run inside Database.write, on the writer thread.
+
 
 def require_users(tx: sqlite3.Connection, *user_ids: int) -> None:
     for user_id in user_ids:

@@ -26,11 +26,17 @@ SCENARIOS = {"redis-kill": redis_kill, "app-kill": app_kill, "writers": writers}
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.faults", description=f"{__doc__}\n{faults.__doc__}",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="python -m bench.faults",
+        description=f"{__doc__}\n{faults.__doc__}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("scenario", choices=SCENARIOS)
-    parser.add_argument("--approach", action="append", choices=MODULES,
-                        help="repeat for several (default: every app the scenario applies to)")
+    parser.add_argument(
+        "--approach",
+        action="append",
+        choices=MODULES,
+        help="repeat for several (default: every app the scenario applies to)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="default: results/")
     knob = parser.add_argument_group("redis-kill")
     knob.add_argument("--scale", choices=SCALES, help="seeded scale (default: default)")
@@ -50,8 +56,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     knob = parser.add_argument_group("redis-kill and writers")
     knob.add_argument("--clients", type=int, help="Locust users / writer threads (default: 64)")
     knob.add_argument("--timeline-length", type=int, help="TIMELINE_LENGTH (default: 800)")
-    knob.add_argument("--celebrity-threshold", type=int,
-                      help="CELEBRITY_THRESHOLD (default: 10000; writers: a third of --users)")
+    knob.add_argument(
+        "--celebrity-threshold",
+        type=int,
+        help="CELEBRITY_THRESHOLD (default: 10000; writers: a third of --users)",
+    )
     return parser.parse_args(argv)
 
 
@@ -59,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     scenario = SCENARIOS[args.scenario]
     knobs_type, applicable = scenario.Knobs, scenario.APPLIES_TO
-    given = {name: value for name, value in vars(args).items()
-             if value is not None and name not in ("scenario", "approach", "out")}
+    given = {
+        name: value
+        for name, value in vars(args).items()
+        if value is not None and name not in ("scenario", "approach", "out")
+    }
     if stray := sorted(set(given) - set(asdict(knobs_type()))):
         raise SystemExit(f"{args.scenario} takes no {', '.join('--' + n.replace('_', '-') for n in stray)}")
     knobs = knobs_type(**given)

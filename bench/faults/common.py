@@ -43,11 +43,15 @@ def report(result: dict, figures: tuple[str, ...]) -> str:
     if "tweets" in result:
         lines.append("  tweets: " + ", ".join(f"{k} {v}" for k, v in result["tweets"].items()))
     t = result["timelines"]
-    lines.append(f"  home timelines vs join: {t['users']} users, {t['pages']} pages, {t['missing']} missing, "
-                 f"{t['extra']} extra, {t['duplicates']} twice, {t['misordered']} misordered, "
-                 f"{t['failed']} failed")
+    lines.append(
+        f"  home timelines vs join: {t['users']} users, {t['pages']} pages, {t['missing']} missing, "
+        f"{t['extra']} extra, {t['duplicates']} twice, {t['misordered']} misordered, "
+        f"{t['failed']} failed"
+    )
     stats = result["app_stats"]
-    lines.append(f"  /stats: fanout_writes {stats.get('fanout_writes')}, fanout_repeated_deliveries "
-                 f"{stats.get('fanout_repeated_deliveries')}, cache {stats.get('cache')}")
+    lines.append(
+        f"  /stats: fanout_writes {stats.get('fanout_writes')}, fanout_repeated_deliveries "
+        f"{stats.get('fanout_repeated_deliveries')}, cache {stats.get('cache')}"
+    )
     lines.append("  problems: " + ("none" if not result["problems"] else "; ".join(result["problems"])))
     return "\n".join(lines)

@@ -55,8 +55,14 @@ class Monitor(Poller):
 
     def first(self, after: float, condition) -> float | None:
         """Seconds from `after` to the first row at or after it that meets condition(health, backlog)."""
-        return next((when - after for when, health, backlog in self.rows
-                     if when >= after and condition(health, backlog)), None)
+        return next(
+            (
+                when - after
+                for when, health, backlog in self.rows
+                if when >= after and condition(health, backlog)
+            ),
+            None,
+        )
 
 
 class Witness(Poller):
@@ -78,8 +84,9 @@ class Witness(Poller):
         status, response = status_of(lambda: self.client.post("/tweets", json=body))
         self.tweets.append((now, status, response.json()["id"] if status == 201 else 0, user, text))
         reader, now = self.rng.choice(self.users), time.time()
-        status, response = status_of(lambda: self.client.get(
-            f"/timeline/{reader}", params={"limit": 50, "before": self.below}))
+        status, response = status_of(
+            lambda: self.client.get(f"/timeline/{reader}", params={"limit": 50, "before": self.below})
+        )
         ids = [tweet["id"] for tweet in response.json()["tweets"]] if status == 200 else []
         self.pages.append((now, status, reader, ids))
 
@@ -87,8 +94,9 @@ class Witness(Poller):
         return [(tweet_id, user, text) for _, status, tweet_id, user, text in self.tweets if status == 201]
 
     def rows(self) -> list[tuple[float, str, int]]:
-        return ([(when, "tweet", status) for when, status, *_ in self.tweets]
-                + [(when, "read", status) for when, status, *_ in self.pages])
+        return [(when, "tweet", status) for when, status, *_ in self.tweets] + [
+            (when, "read", status) for when, status, *_ in self.pages
+        ]
 
     def wrong_pages(self, database: Path) -> int:
         shown = [(user, self.below, 50, ids) for _, status, user, ids in self.pages if status == 200]

@@ -17,25 +17,40 @@ from bench.processes import Cpus, Stack, quiet, sleep_saying
 from timelines.designs import MODULES
 
 APPLIES_TO = MODULES
-FIGURES = ("requests", "requests_per_s", "5xx", "busy_503s", "connection_errors", "counter_drift_users",
-           "users_created", "users_missing", "backlog_drained_s")
+FIGURES = (
+    "requests",
+    "requests_per_s",
+    "5xx",
+    "busy_503s",
+    "connection_errors",
+    "counter_drift_users",
+    "users_created",
+    "users_missing",
+    "backlog_drained_s",
+)
 
 
 @dataclass
 class Knobs:
     """What a writers measurement may vary; the defaults are `make bench-faults`'s."""
+
     clients: int = 64
     seconds: float = 60.0
-    users: int = 200             # the shared users every client picks from
-    workers: int = 2             # uvicorn --workers on one SQLite file
+    users: int = 200  # the shared users every client picks from
+    workers: int = 2  # uvicorn --workers on one SQLite file
     timeline_length: int = 800
     celebrity_threshold: int | None = None  # None: a third of the users, so follows cross it
     drain_timeout: float = 300.0
 
 
 # Reads too: a read of an uncached timeline rebuilds it in Redis, racing the writes' merges.
-OPERATIONS = (("tweet", 0.3, {201}), ("follow", 0.27, {204}), ("unfollow", 0.23, {204}),
-              ("create_user", 0.1, {201, 409}), ("read", 0.1, {200}))
+OPERATIONS = (
+    ("tweet", 0.3, {201}),
+    ("follow", 0.27, {204}),
+    ("unfollow", 0.23, {204}),
+    ("create_user", 0.1, {201, 409}),
+    ("read", 0.1, {200}),
+)
 
 
 class Writer(threading.Thread):
@@ -88,22 +103,32 @@ class Writer(threading.Thread):
         return status
 
 
-def measure(workdir: Path, module: str, knobs: Knobs, cpus: Cpus = UNPINNED, say=quiet,
-            data_dir: Path | None = None) -> dict:
+def measure(
+    workdir: Path, module: str, knobs: Knobs, cpus: Cpus = UNPINNED, say=quiet, data_dir: Path | None = None
+) -> dict:
     """The scenario on one app: its figures and "problems" (empty when every check held)."""
     threshold = knobs.celebrity_threshold or max(2, knobs.users // 3)
-    stack = Stack(workdir, module, cpus, knobs.workers,
-                  {"timeline_length": knobs.timeline_length, "celebrity_threshold": threshold}, data_dir)
+    stack = Stack(
+        workdir,
+        module,
+        cpus,
+        knobs.workers,
+        {"timeline_length": knobs.timeline_length, "celebrity_threshold": threshold},
+        data_dir,
+    )
     try:
         stack.start_redis()
         app = stack.start_app()
         with writing_client(app.url) as http:
-            users = [http.post("/users", json={"username": f"shared{n}"}).json()["id"]
-                     for n in range(knobs.users)]
+            users = [
+                http.post("/users", json={"username": f"shared{n}"}).json()["id"] for n in range(knobs.users)
+            ]
             for user in users:  # cached from the start: the writes must keep the caches right
                 http.get(f"/timeline/{user}")
-        say(f"{module}: {knobs.clients} clients writing over {knobs.users} shared users through "
-            f"{knobs.workers} worker processes for {knobs.seconds:g} s")
+        say(
+            f"{module}: {knobs.clients} clients writing over {knobs.users} shared users through "
+            f"{knobs.workers} worker processes for {knobs.seconds:g} s"
+        )
         deadline = time.time() + knobs.seconds
         clients = [Writer(app.url, users, deadline, seed, knobs.clients) for seed in range(knobs.clients)]
         for writer in clients:
@@ -130,26 +155,37 @@ def _judge(stack, app, knobs, users, clients, drained, say) -> dict:
     say(f"{app.module}: checking every home timeline against the join")
     timelines = checks.check_timelines(app.url, database, checks.user_ids(database), above=0)
     result = {
-        "scenario": "writers", "approach": app.module, "knobs": asdict(knobs),
-        "requests": len(answers), "requests_per_s": round(len(answers) / knobs.seconds, 1),
+        "scenario": "writers",
+        "approach": app.module,
+        "knobs": asdict(knobs),
+        "requests": len(answers),
+        "requests_per_s": round(len(answers) / knobs.seconds, 1),
         "statuses": counts,
         "5xx": sum(n for statuses in counts.values() for s, n in statuses.items() if s >= 500),
         "busy_503s": sum(statuses.get(503, 0) for statuses in counts.values()),
         "connection_errors": sum(statuses.get(0, 0) for statuses in counts.values()),
         "counter_drift_users": checks.counter_drift(database),
         "tweets": asdict(audit),
-        "users_created": len(created), "users_missing": _users_missing(database, users, created, refused),
-        "backlog_drained_s": drained, "timelines": timelines.as_dict(), "app_stats": app.stats(),
+        "users_created": len(created),
+        "users_missing": _users_missing(database, users, created, refused),
+        "backlog_drained_s": drained,
+        "timelines": timelines.as_dict(),
+        "app_stats": app.stats(),
     }
     allowed = {"whole": {name: statuses for name, _, statuses in OPERATIONS}}
-    result["problems"] = (checks.status_problems({"whole": counts}, allowed) + checks.tweet_problems(audit)
-                          + checks.timeline_problems(timelines) + _problems(result))
+    result["problems"] = (
+        checks.status_problems({"whole": counts}, allowed)
+        + checks.tweet_problems(audit)
+        + checks.timeline_problems(timelines)
+        + _problems(result)
+    )
     write_csv(stack.workdir / "requests.csv", ["time", "operation", "status"], answers)
     return result
 
 
-def _users_missing(database: Path, shared: list[int], created: list[tuple[int, str]],
-                   refused: set[str]) -> int:
+def _users_missing(
+    database: Path, shared: list[int], created: list[tuple[int, str]], refused: set[str]
+) -> int:
     """Acknowledged users not stored as acknowledged, refused names nobody holds, and rows
     no 201 accounts for."""
     with closing(checks.read_only(database)) as db:
