@@ -1,0 +1,108 @@
+"""The capacity model: cores each design needs for Twitter 2012, from this run's measured
+costs (cpu.csv). Written as twitter_2012.csv, its assumptions beside it in
+twitter_2012_assumptions.csv (name, value, why), both redrawn with the charts.
+
+cores = reads/s x us per read (+ pulls per read x us per pulled celebrity, the hybrid)
+      + tweets/s x us per tweet + follower-writes/s x us per follower-write, app and Redis apart.
+
+Followers: a continuous power law, density ~ k^-2 between K_MIN and K_MAX = 30M followers, K_MIN
+solved so that the mean is DDIA's 75. Accounts tweet at the same rate whatever their followers,
+so a tweet reaches E[k] followers on average and the hybrid fans out E[k; k < T] of them; a
+follow lands on an account of k followers with probability ~ k p(k), so a reader follows
+75 x P(edge into k >= T) celebrities, each pulled at read time.
+"""
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+READS_PER_S, TWEETS_PER_S = 300_000, 4_600  # DDIA, Twitter 2012
+MEAN_FOLLOWERS, K_MAX = 75, 30_000_000
+HYBRID_THRESHOLDS = (10_000, 100_000, 1_000_000)
+
+CANNOT_KNOW = (
+    "join-on-read at Twitter's scale: the model prices each read at what it cost here, with the "
+    "whole database in RAM on one SQLite file. It cannot know whether 300k reads/s of 75-followee "
+    "joins find their pages in memory (Twitter's tweets outgrew any one machine's RAM), nor the "
+    "fan-in of a read across shards (75 followees on up to 75 shards, the slowest answer deciding).")
+
+
+def k_min(mean: float = MEAN_FOLLOWERS, k_max: float = K_MAX) -> float:
+    """The lower cut of a k^-2 law on [k_min, k_max] whose mean is `mean` (bisection)."""
+    low, high = 1e-3, mean
+    for _ in range(100):
+        middle = (low + high) / 2
+        if mean_of(middle, k_max) < mean:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def mean_of(lo: float, hi: float) -> float:
+    return math.log(hi / lo) / (1 / lo - 1 / hi)
+
+
+def fanned_share(threshold: float, lo: float, hi: float = K_MAX) -> float:
+    """E[k; k < T] / E[k]: the share of follower-writes the hybrid still does."""
+    return math.log(min(threshold, hi) / lo) / math.log(hi / lo)
+
+
+def cost(cpu: pd.DataFrame, approach: str, operation: str, component: str) -> float:
+    rows = cpu[(cpu.approach == approach) & (cpu.operation == operation) & (cpu.component == component)]
+    return float(rows.us_median.iloc[0]) if len(rows) else 0.0
+
+
+def cores(cpu: pd.DataFrame, approach: str, writes_per_tweet: float, pulls_per_read: float) -> dict:
+    row = {}
+    for component in ("app", "redis"):
+        us = (READS_PER_S * (cost(cpu, approach, "read", component)
+                             + pulls_per_read * cost(cpu, approach, "celebrity_pull", component))
+              + TWEETS_PER_S * cost(cpu, approach, "tweet", component)
+              + TWEETS_PER_S * writes_per_tweet * cost(cpu, approach, "follower_write", component))
+        row[f"{component}_cores"] = us / 1e6
+    row["total_cores"] = row["app_cores"] + row["redis_cores"]
+    return row
+
+
+def table(cpu: pd.DataFrame) -> pd.DataFrame:
+    lo = k_min()
+    rows = []
+    for approach in [a for a in ("join", "fanout", "hybrid") if a in set(cpu.approach)]:
+        thresholds = HYBRID_THRESHOLDS if approach == "hybrid" else (None,)
+        for threshold in thresholds:
+            share = 0.0 if approach == "join" else fanned_share(threshold or K_MAX, lo)
+            pulls = MEAN_FOLLOWERS * (1 - share) if approach == "hybrid" else 0.0
+            writes = MEAN_FOLLOWERS * share
+            rows.append({"approach": approach, "celebrity_threshold": threshold, "reads_per_s": READS_PER_S,
+                         "tweets_per_s": TWEETS_PER_S, "follower_writes_per_s": TWEETS_PER_S * writes,
+                         "celebrities_pulled_per_read": pulls, **cores(cpu, approach, writes, pulls)})
+    return pd.DataFrame(rows)
+
+
+def assumptions() -> pd.DataFrame:
+    lo = k_min()
+    return pd.DataFrame([
+        ("timeline reads/s", READS_PER_S, "DDIA, Twitter 2012"),
+        ("tweets/s", TWEETS_PER_S, "DDIA, Twitter 2012"),
+        ("followers: density ~ k^-2 on [k_min, k_max]", 2, "Twitter's measured tail is about k^-2"),
+        ("k_max (most-followed account)", K_MAX, "accounts with tens of millions of followers"),
+        ("k_min (solved)", round(lo, 3), f"so that the mean is {MEAN_FOLLOWERS}"),
+        ("mean followers = mean followees", MEAN_FOLLOWERS, "DDIA's 75"),
+        ("tweets per account", "equal", "a tweet reaches E[k] followers; celebrities tweet no more"),
+        ("cost per operation", "cpu.csv medians", "measured here, on this machine; assumed flat in scale"),
+        ("hybrid pulls per read", "75 x P(edge into k >= T)", "each pulled celebrity at the measured cost"),
+        ("what the model cannot know", "-", CANNOT_KNOW),
+    ], columns=["assumption", "value", "why"])
+
+
+def write(folder: Path) -> None:
+    path = folder / "cpu.csv"
+    if not path.exists() or path.stat().st_size < 5:
+        return
+    cpu = pd.read_csv(path)
+    if not len(cpu):
+        return
+    table(cpu).to_csv(folder / "twitter_2012.csv", index=False)
+    assumptions().to_csv(folder / "twitter_2012_assumptions.csv", index=False)
