@@ -54,7 +54,8 @@ def source_version() -> dict:
 
 
 def write(folder: Path, plan: Plan, cpus: Cpus, started: datetime, phases: list[Phase],
-          redis: RedisServer, source: dict, experiments: tuple[str, ...] = ()) -> None:
+          redis: RedisServer, source: dict, experiments: tuple[str, ...] = (),
+          facts: dict | None = None) -> None:
     meta = {
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -65,6 +66,7 @@ def write(folder: Path, plan: Plan, cpus: Cpus, started: datetime, phases: list[
         "cpus": {**cpus.as_json(), "server_side_shares": "app and redis-server share the 'app' CPUs"},
         "settings": {"TIMELINE_LENGTH": plan.timeline_length, "CELEBRITY_THRESHOLD": plan.celebrity_threshold,
                      "uvicorn": "--host 127.0.0.1 --log-level warning --no-access-log (1 worker)"},
+        "dataset_facts": facts or {},
         "machine": machine(cpus, redis),
         "packages": packages(),
         "phases": [{key: value for key, value in phase.row().items()

@@ -121,7 +121,11 @@ class Bench:
         what = f"{load.rate:g} req/s open loop" if load.rate else f"{load.clients} clients closed loop"
         self.say(f"{name} {phase_name}: {what}, {load.seconds:g} s")
         meter = Meter(app.process.pid, self.redis)
-        run_phase(app, phase, app.database, self.cpus.load, self.folder / "logs" / "locust.log", meter)
+        before = meter.read()
+        run_phase(app, phase, app.database, self.cpus.load, self.folder / "logs" / "locust.log")
+        # Until the fanout has drained: a phase's tweets are paid for after their 201s.
+        self.drain(app, name)
+        phase.usage = meter.read() - before
         if keep:
             self.phases.append(phase)
             self.say(f"{name} {phase_name}: {summary.phase_line(phase)}")
@@ -201,11 +205,7 @@ class Bench:
         plan = self.plan
         for repeat in range(1, plan.repeats + 1):
             load = Load(plan.cpu_seconds, rate=plan.tweet_rate, read_ratio=0, seed=200 + repeat)
-            meter = Meter(app.process.pid, self.redis)
-            before = meter.read()
-            phase = self.phase(app, name, f"tweets-{repeat}", load, keep_samples=False)
-            self.drain(app, name)
-            phase.usage = meter.read() - before
+            self.phase(app, name, f"tweets-{repeat}", load, keep_samples=False)
 
     def capacity(self, app: AppServer, name: str) -> None:
         plan = self.plan
@@ -305,6 +305,17 @@ def mean_followers(database: Path) -> float:
         return db.execute("SELECT avg(followers) FROM users").fetchone()[0]
 
 
+def dataset_facts(database: Path, threshold: int) -> dict:
+    """What the capacity model needs to carry this graph's costs to another: how many
+    celebrities an average user follows here (each one a pull on the hybrid's reads)."""
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        users, followers = db.execute("SELECT count(*), avg(followers) FROM users").fetchone()
+        (edges,) = db.execute("""SELECT count(*) FROM follows WHERE followee_id IN
+                                 (SELECT id FROM users WHERE followers >= ?)""", (threshold,)).fetchone()
+    return {"users": users, "mean_followers": followers, "celebrity_threshold": threshold,
+            "celebrities_followed_per_user": edges / users if users else 0.0}
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=PLANS, default="default")
@@ -354,7 +365,8 @@ def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: dat
             if "depths" in chosen:
                 bench.depth_sweep(args.cache_dir)
         finally:
-            meta.write(folder, plan, cpus, started, bench.phases, redis, source, chosen)
+            meta.write(folder, plan, cpus, started, bench.phases, redis, source, chosen,
+                       dataset_facts(seeded, plan.celebrity_threshold))
         summary.write(folder, plan, bench, mean_followers(seeded))
     model.write(folder)
     bench.say("charts")
