@@ -37,8 +37,9 @@ class Search:
         return self.missed / self.held if self.held else math.inf
 
 
-def bisect(try_rate: Callable[[float], bool], low: float, high: float, tolerance: float,
-           search: Search) -> Search:
+def bisect(
+    try_rate: Callable[[float], bool], low: float, high: float, tolerance: float, search: Search
+) -> Search:
     """Narrows a bracket (low held, high missed) until high / low <= tolerance."""
     while high / low > tolerance and len(search.steps) < MAX_STEPS:
         middle = math.sqrt(low * high)
@@ -54,8 +55,9 @@ def run(try_rate: Callable[[float], bool], rate: float, search: Search) -> bool:
     return held
 
 
-def first_search(try_rate: Callable[[float], bool], start: float, factor: float, tolerance: float,
-                 floor: float = 1.0) -> Search:
+def first_search(
+    try_rate: Callable[[float], bool], start: float, factor: float, tolerance: float, floor: float = 1.0
+) -> Search:
     """Brackets from `start` by `factor`, then bisects."""
     search = Search()
     rate = start
@@ -76,8 +78,9 @@ def first_search(try_rate: Callable[[float], bool], start: float, factor: float,
     return search  # held 0: nothing held down to the floor
 
 
-def repeat_search(try_rate: Callable[[float], bool], around: float, factor: float, tolerance: float,
-                  floor: float = 1.0) -> Search:
+def repeat_search(
+    try_rate: Callable[[float], bool], around: float, factor: float, tolerance: float, floor: float = 1.0
+) -> Search:
     """Verifies a bracket around an earlier answer (hold below, miss above), widening where a
     verdict disagrees, then bisects."""
     search = Search()

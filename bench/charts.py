@@ -9,13 +9,14 @@ designs are called different only where their spreads (min..max over repeats) do
 
 import json
 import sys
+import textwrap
 from functools import cached_property
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import LogLocator, ScalarFormatter
 import pandas as pd
+from matplotlib.ticker import LogLocator, ScalarFormatter
 
 from bench.plan import COLOURS
 
@@ -108,15 +109,16 @@ def latency(run: Run):
     fig, axes = figure(run, title, columns=2)
     labels = ["p50", "p95", "p99", "p99.9"]
     columns = ["p50_ms", "p95_ms", "p99_ms", "p999_ms"]
-    for ax, operation, what in zip(axes, ("read", "tweet"), ("GET /timeline", "POST /tweets")):
+    for ax, operation, what in zip(axes, ("read", "tweet"), ("GET /timeline", "POST /tweets"), strict=True):
         rows = fixed[fixed.operation == operation].set_index("approach") if len(fixed) else fixed
         width = 0.8 / max(1, len(rows))
         for i, approach in enumerate(a for a in run.approaches if a in rows.index):
             median = rows.loc[approach, [f"{c}_median" for c in columns]].to_numpy(dtype=float)
             low = median - rows.loc[approach, [f"{c}_min" for c in columns]].to_numpy(dtype=float)
             high = rows.loc[approach, [f"{c}_max" for c in columns]].to_numpy(dtype=float) - median
+            runs = int(rows.loc[approach, "repeats"])
             bars = ax.bar(np.arange(4) + i * width, median, width, yerr=[low, high], capsize=2,
-                          color=COLOURS[approach], label=f"{approach} ({int(rows.loc[approach, 'repeats'])} runs)")
+                          color=COLOURS[approach], label=f"{approach} ({runs} runs)")
             ax.bar_label(bars, fmt="%.1f", fontsize=7)
         ax.set_xticks(np.arange(4) + width * (len(rows) - 1) / 2, labels)
         ax.set_yscale("log")
@@ -129,9 +131,19 @@ def latency(run: Run):
 
 # --- 2. write cost against the author's follower count ----------------------------------------
 
+def write_cost_finding(run: Run) -> str:
+    lags = run.lags
+    lags = lags[(lags.phase == "celebrities") & ~lags.pulled.astype(bool)] if len(lags) else []
+    fanout = lags[lags.approach == "fanout"] if len(lags) else []
+    if not len(fanout):
+        return "2. What a tweet costs, by its author's followers (celebrities tweeting)"
+    top = fanout.loc[fanout.followers.idxmax()]
+    return (f"2. The 201 comes after the commit alone; fanout's delivery to {top.followers:,.0f} "
+            f"followers took {top.lag_ms:,.0f} ms, the hybrid pulls such tweets instead")
+
+
 def write_cost(run: Run):
-    fig, axes = figure(run, "2. What a tweet costs, by its author's followers (celebrities tweeting)",
-                       columns=2)
+    fig, axes = figure(run, write_cost_finding(run), columns=2)
     post, fan = axes
     for approach in run.approaches:
         tweets = run.samples(approach, "celebrities")
@@ -170,7 +182,14 @@ def ecdf(ax, values: np.ndarray, **style) -> None:
 
 
 def fanout_lag(run: Run):
-    fig, axes = figure(run, "3. Fanout lag: from the 201 to the tweet in every follower's timeline")
+    title = "3. Fanout lag: from the 201 to the tweet in every follower's timeline"
+    fanned = run.lags[run.lags.phase.isin(["fixed", "celebrities"]) & ~run.lags.pulled.astype(bool)] \
+        if len(run.lags) else run.lags
+    if len(fanned) and {"fanout", "hybrid"} <= set(fanned.approach):
+        p99 = fanned.groupby("approach").lag_ms.quantile(0.99)
+        title = (f"3. Fanout lag p99: fanout {p99['fanout']:,.0f} ms, hybrid {p99['hybrid']:,.0f} ms "
+                 f"(first repeat of each mix)")
+    fig, axes = figure(run, title)
     ax = axes[0]
     threshold = run.plan["celebrity_threshold"]
     lags = run.lags[run.lags.phase.isin(["fixed", "celebrities"])] if len(run.lags) else run.lags
@@ -220,7 +239,8 @@ def crossover(run: Run):
     for approach in run.approaches:
         rows = depths[depths.approach == approach].sort_values("depth") if len(depths) else depths
         if len(rows):
-            by_depth.plot(rows.depth, rows.p50_ms, marker="o", color=COLOURS[approach], label=f"{approach} p50")
+            by_depth.plot(rows.depth, rows.p50_ms, marker="o", color=COLOURS[approach],
+                          label=f"{approach} p50")
             by_depth.plot(rows.depth, rows.p99_ms, linestyle="--", color=COLOURS[approach],
                           label=f"{approach} p99")
     by_depth.set(xscale="log", yscale="log", xlabel="tweets per author (history depth)",
@@ -237,7 +257,9 @@ def crossover(run: Run):
 # --- 5. the hybrid's threshold ----------------------------------------------------------------
 
 def thresholds(run: Run):
-    fig, axes = figure(run, "5. Hybrid: where to stop fanning out (CELEBRITY_THRESHOLD)")
+    ran = len(run.table("thresholds"))
+    fig, axes = figure(run, "5. Hybrid: where to stop fanning out (CELEBRITY_THRESHOLD), single runs"
+                       if ran else "5. Threshold sweep not run (EXPERIMENT=thresholds)")
     ax = axes[0]
     sweep = run.table("thresholds")
     if len(sweep):
@@ -283,8 +305,8 @@ def max_throughput(run: Run):
             continue
         median = rows.held_median.to_numpy(dtype=float)
         errors = [median - rows.held_min.to_numpy(dtype=float), rows.held_max.to_numpy(dtype=float) - median]
-        bars = ax.bar(np.arange(2) + i * width, median, width, yerr=errors, capsize=3, color=COLOURS[approach],
-                      label=f"{approach} ({int(rows.runs.max())} runs, bars min-max)")
+        bars = ax.bar(np.arange(2) + i * width, median, width, yerr=errors, capsize=3,
+                      color=COLOURS[approach], label=f"{approach} ({int(rows.runs.max())} runs, bars min-max)")
         ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=6)
     ax.set_xticks(np.arange(2) + width * (len(run.approaches) - 1) / 2,
                   ["DDIA's mix (65 reads per tweet)", "celebrities tweeting"])
@@ -347,7 +369,8 @@ def ddia_answer(run: Run):
             edges = np.unique(np.geomspace(1, max(2, reads["count"].max() + 1), 10).round())
             grouped = reads.groupby(pd.cut(reads["count"], edges, right=False), observed=True).latency_us
             middle = [interval.mid for interval in grouped.median().index]
-            reads_ax.plot(middle, grouped.median() / 1000, marker="o", color=COLOURS[approach], label=approach)
+            reads_ax.plot(middle, grouped.median() / 1000, marker="o", color=COLOURS[approach],
+                          label=approach)
         rows = sweep[sweep.approach == approach].sort_values("followers") if len(sweep) else sweep
         if len(rows):
             total = rows.app_cpu_ms_median + rows.redis_cpu_ms_median
@@ -362,6 +385,7 @@ def ddia_answer(run: Run):
                   title="a tweet, the celebrity sweep (bars: min-max of its tweets)")
     for ax in axes:
         plain_log_ticks(ax, "x")
+        plain_log_ticks(ax, "y")
         ax.legend(fontsize=7)
     return finish(fig)
 
@@ -379,16 +403,18 @@ def twitter_2012(run: Run):
     fig, axes = figure(run, title, columns=2)
     ax, notes = axes
     if len(model):
-        labels = [a if pd.isna(t) else f"{a}\nT={t:,.0f}" for a, t in zip(model.approach, model.celebrity_threshold)]
+        labels = [a if pd.isna(t) else f"{a}\nT={t:,.0f}"
+                  for a, t in zip(model.approach, model.celebrity_threshold, strict=True)]
         colours = [COLOURS[a] for a in model.approach]
         ax.bar(labels, model.app_cores, color=colours, edgecolor="black", label="app")
-        ax.bar(labels, model.redis_cores, bottom=model.app_cores, color=colours, hatch="//", edgecolor="black",
-               label="Redis")
+        ax.bar(labels, model.redis_cores, bottom=model.app_cores, color=colours, hatch="//",
+               edgecolor="black", label="Redis")
         ax.set_ylabel("cores (CPU-seconds per second)")
         ax.legend(fontsize=8)
     notes.axis("off")
-    text = "\n".join(f"- {r.assumption}: {r.value}" for r in assumptions.itertuples()) if len(assumptions) else ""
-    notes.text(0, 1, text, va="top", fontsize=6.5, wrap=True)
+    lines = [textwrap.fill(f"- {r.assumption}: {r.value} ({r.why})", 95, subsequent_indent="   ")
+             for r in assumptions.itertuples()] if len(assumptions) else []
+    notes.text(-0.05, 1, "\n".join(lines), va="top", fontsize=6)
     return finish(fig)
 
 
@@ -413,5 +439,7 @@ def draw_all(folder: str | Path) -> list[Path]:
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python -m bench.charts RESULTS_FOLDER")
+    from bench import model  # twitter_2012.csv is derived from cpu.csv: re-derived with the charts
+    model.write(Path(sys.argv[1]))
     for path in draw_all(sys.argv[1]):
         print(path)

@@ -68,8 +68,11 @@ class Usage:
     timeline_writes: int = 0
 
     def __sub__(self, other: "Usage") -> "Usage":
-        return Usage(self.app_s - other.app_s, self.redis_s - other.redis_s,
-                     self.timeline_writes - other.timeline_writes)
+        return Usage(
+            self.app_s - other.app_s,
+            self.redis_s - other.redis_s,
+            self.timeline_writes - other.timeline_writes,
+        )
 
 
 @dataclass(frozen=True)

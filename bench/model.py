@@ -26,7 +26,8 @@ CANNOT_KNOW = (
     "join-on-read at Twitter's scale: the model prices each read at what it cost here, with the "
     "whole database in RAM on one SQLite file. It cannot know whether 300k reads/s of 75-followee "
     "joins find their pages in memory (Twitter's tweets outgrew any one machine's RAM), nor the "
-    "fan-in of a read across shards (75 followees on up to 75 shards, the slowest answer deciding).")
+    "fan-in of a read across shards (75 followees on up to 75 shards, the slowest answer deciding)."
+)
 
 
 def k_min(mean: float = MEAN_FOLLOWERS, k_max: float = K_MAX) -> float:
@@ -56,17 +57,24 @@ def cost(cpu: pd.DataFrame, approach: str, operation: str, component: str) -> fl
     return max(0.0, float(rows.us_median.iloc[0])) if len(rows) else 0.0
 
 
-def cores(cpu: pd.DataFrame, approach: str, writes_per_tweet: float, pulls_per_read: float,
-          pulls_measured: float) -> dict:
+def cores(
+    cpu: pd.DataFrame, approach: str, writes_per_tweet: float, pulls_per_read: float, pulls_measured: float
+) -> dict:
     """The measured read already paid for `pulls_measured` pulls (the run's graph): the model
     swaps them for `pulls_per_read` (Twitter's)."""
     row = {}
     for component in ("app", "redis"):
         pulls = pulls_per_read - pulls_measured
-        us = (READS_PER_S * max(0.0, cost(cpu, approach, "read", component)
-                                + pulls * cost(cpu, approach, "celebrity_pull", component))
-              + TWEETS_PER_S * cost(cpu, approach, "tweet", component)
-              + TWEETS_PER_S * writes_per_tweet * cost(cpu, approach, "follower_write", component))
+        us = (
+            READS_PER_S
+            * max(
+                0.0,
+                cost(cpu, approach, "read", component)
+                + pulls * cost(cpu, approach, "celebrity_pull", component),
+            )
+            + TWEETS_PER_S * cost(cpu, approach, "tweet", component)
+            + TWEETS_PER_S * writes_per_tweet * cost(cpu, approach, "follower_write", component)
+        )
         row[f"{component}_cores"] = us / 1e6
     row["total_cores"] = row["app_cores"] + row["redis_cores"]
     return row
@@ -81,28 +89,46 @@ def table(cpu: pd.DataFrame, pulls_measured: float = 0.0) -> pd.DataFrame:
             share = 0.0 if approach == "join" else fanned_share(threshold or K_MAX, lo)
             pulls = MEAN_FOLLOWERS * (1 - share) if approach == "hybrid" else 0.0
             writes = MEAN_FOLLOWERS * share
-            rows.append({"approach": approach, "celebrity_threshold": threshold, "reads_per_s": READS_PER_S,
-                         "tweets_per_s": TWEETS_PER_S, "follower_writes_per_s": TWEETS_PER_S * writes,
-                         "celebrities_pulled_per_read": pulls, **cores(cpu, approach, writes, pulls,
-                                                                  pulls_measured if approach == "hybrid" else 0.0)})
+            rows.append(
+                {
+                    "approach": approach,
+                    "celebrity_threshold": threshold,
+                    "reads_per_s": READS_PER_S,
+                    "tweets_per_s": TWEETS_PER_S,
+                    "follower_writes_per_s": TWEETS_PER_S * writes,
+                    "celebrities_pulled_per_read": pulls,
+                    **cores(cpu, approach, writes, pulls, pulls_measured if approach == "hybrid" else 0.0),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def assumptions() -> pd.DataFrame:
     lo = k_min()
-    return pd.DataFrame([
-        ("timeline reads/s", READS_PER_S, "DDIA, Twitter 2012"),
-        ("tweets/s", TWEETS_PER_S, "DDIA, Twitter 2012"),
-        ("followers: density ~ k^-2 on [k_min, k_max]", 2, "Twitter's measured tail is about k^-2"),
-        ("k_max (most-followed account)", K_MAX, "accounts with tens of millions of followers"),
-        ("k_min (solved)", round(lo, 3), f"so that the mean is {MEAN_FOLLOWERS}"),
-        ("mean followers = mean followees", MEAN_FOLLOWERS, "DDIA's 75"),
-        ("tweets per account", "equal", "a tweet reaches E[k] followers; celebrities tweet no more"),
-        ("cost per operation", "cpu.csv medians", "measured here, on this machine; assumed flat in scale"),
-        ("hybrid pulls per read", "75 x P(edge into k >= T)", "each pulled celebrity at the measured cost, "
-         "the run's own pulls per read (meta.json dataset_facts) taken out of the measured read first"),
-        ("what the model cannot know", "-", CANNOT_KNOW),
-    ], columns=["assumption", "value", "why"])
+    return pd.DataFrame(
+        [
+            ("timeline reads/s", READS_PER_S, "DDIA, Twitter 2012"),
+            ("tweets/s", TWEETS_PER_S, "DDIA, Twitter 2012"),
+            ("followers: density ~ k^-2 on [k_min, k_max]", 2, "Twitter's measured tail is about k^-2"),
+            ("k_max (most-followed account)", K_MAX, "accounts with tens of millions of followers"),
+            ("k_min (solved)", round(lo, 3), f"so that the mean is {MEAN_FOLLOWERS}"),
+            ("mean followers = mean followees", MEAN_FOLLOWERS, "DDIA's 75"),
+            ("tweets per account", "equal", "a tweet reaches E[k] followers; celebrities tweet no more"),
+            (
+                "cost per operation",
+                "cpu.csv medians",
+                "measured here, on this machine; assumed flat in scale",
+            ),
+            (
+                "hybrid pulls per read",
+                "75 x P(edge into k >= T)",
+                "each pulled celebrity at the measured cost, "
+                "the run's own pulls per read (meta.json dataset_facts) taken out of the measured read first",
+            ),
+            ("what the model cannot know", "-", CANNOT_KNOW),
+        ],
+        columns=["assumption", "value", "why"],
+    )
 
 
 def write(folder: Path) -> None:
@@ -113,5 +139,7 @@ def write(folder: Path) -> None:
     if not len(cpu):
         return
     facts = json.loads((folder / "meta.json").read_text()).get("dataset_facts", {})
-    table(cpu, facts.get("celebrities_followed_per_user", 0.0)).to_csv(folder / "twitter_2012.csv", index=False)
+    table(cpu, facts.get("celebrities_followed_per_user", 0.0)).to_csv(
+        folder / "twitter_2012.csv", index=False
+    )
     assumptions().to_csv(folder / "twitter_2012_assumptions.csv", index=False)

@@ -176,15 +176,15 @@ class Bench:
                 self.phase(app, name, "warmup", self.mixed(plan.warmup_seconds), keep=False)
                 self.drain(app, name)
                 if "latency" in self.experiments:
-                    self.timed(lambda: self.latency(app, name), plan.repeats * 2 * (plan.fixed_seconds + 3))
+                    self.timed(self.latency, app, name, plan.repeats * 2 * (plan.fixed_seconds + 3))
                 if "cpu" in self.experiments:
-                    self.timed(lambda: self.tweet_cpu(app, name), plan.repeats * (plan.cpu_seconds + 5))
+                    self.timed(self.tweet_cpu, app, name, plan.repeats * (plan.cpu_seconds + 5))
                 if "capacity" in self.experiments:
                     self.capacity(app, name)
 
-    def timed(self, part, estimated: float) -> None:
+    def timed(self, part, app: AppServer, name: str, estimated: float) -> None:
         began = time.monotonic()
-        part()
+        part(app, name)
         self.revise(time.monotonic() - began, estimated)
 
     def latency(self, app: AppServer, name: str) -> None:
@@ -224,7 +224,8 @@ class Bench:
                     return summary.within_slo(phase, plan.slo_ms)
 
                 if run == 1:
-                    search = capacity.first_search(try_rate, start, plan.capacity_factor, plan.capacity_tolerance)
+                    search = capacity.first_search(try_rate, start, plan.capacity_factor,
+                                                   plan.capacity_tolerance)
                 else:
                     search = capacity.repeat_search(try_rate, found[0], plan.capacity_factor,
                                                     plan.capacity_tolerance)
@@ -245,7 +246,8 @@ class Bench:
         self.say(f"sweep: building {graph.top:,} followers in SQLite")
         seeded = build_database(self.work / "sweep-seed.db", graph)
         sweep = Sweep(graph, seeded, self.work, self.folder / "logs", self.redis, self.cpus,
-                      plan.celebrity_threshold, plan.timeline_length, plan.sweep_reps, plan.sweep_reads, self.say)
+                      plan.celebrity_threshold, plan.timeline_length, plan.sweep_reps, plan.sweep_reads,
+                      self.say)
         self.sweep = sweep.run(approaches)
         self.redis.client().flushall()
         self.revise(time.monotonic() - began, len(approaches) * (10 + sum(plan.sweep_followers) / 20_000))
@@ -296,7 +298,8 @@ def experiments(text: str, plan: Plan) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = sorted(set(names) - set(EVERY_EXPERIMENT))
     if unknown:
-        raise SystemExit(f"unknown experiment(s) {', '.join(unknown)}: choose from {', '.join(EVERY_EXPERIMENT)}")
+        raise SystemExit(f"unknown experiment(s) {', '.join(unknown)}: "
+                         f"choose from {', '.join(EVERY_EXPERIMENT)}")
     return names
 
 
@@ -322,8 +325,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="the run folder goes under it")
     parser.add_argument("--approaches", nargs="+", choices=designs.NAMES, default=list(designs.NAMES))
     parser.add_argument("--experiment", default=os.environ.get("EXPERIMENT", "all"),
-                        help=f"all (the scale's list), or some of {','.join(EVERY_EXPERIMENT)}, comma-separated "
-                             "(default: $EXPERIMENT, else all)")
+                        help=f"all (the scale's list), or some of {','.join(EVERY_EXPERIMENT)}, "
+                             "comma-separated (default: $EXPERIMENT, else all)")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache",
                         help="seeded databases, reused while their parameters are unchanged")
     return parser.parse_args(argv)

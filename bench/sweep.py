@@ -85,19 +85,29 @@ def build_database(path: Path, graph: Graph) -> Path:
     with closing(sqlite3.connect(path)) as db:
         db.executescript((ROOT / "schema.sql").read_text())
         users = range(1, graph.base_reader + 1)
-        db.executemany("INSERT INTO users (id, username, created_at) VALUES (?, ?, ?)",
-                       ((u, f"u{u}", CREATED) for u in users))
+        db.executemany(
+            "INSERT INTO users (id, username, created_at) VALUES (?, ?, ?)",
+            ((u, f"u{u}", CREATED) for u in users),
+        )
         pairs = follows(graph)
         while batch := [pair for _, pair in zip(range(BATCH), pairs, strict=False)]:
             db.executemany("INSERT INTO follows (follower_id, followee_id) VALUES (?, ?)", batch)
-        db.executemany("INSERT INTO tweets (user_id, text, created_at) VALUES (?, ?, ?)",
-                       ((a, f"history {i}", CREATED) for i in range(HISTORY) for a in graph.authors.values()))
-        db.execute("""UPDATE users SET followers = (SELECT count(*) FROM follows WHERE followee_id = users.id),
+        db.executemany(
+            "INSERT INTO tweets (user_id, text, created_at) VALUES (?, ?, ?)",
+            ((a, f"history {i}", CREATED) for i in range(HISTORY) for a in graph.authors.values()),
+        )
+        db.execute(
+            """UPDATE users SET followers = (SELECT count(*) FROM follows WHERE followee_id = users.id),
                       following = (SELECT count(*) FROM follows WHERE follower_id = users.id),
                       tweets = (SELECT count(*) FROM tweets WHERE user_id = users.id)
-                      WHERE id > ?""", (graph.top,))
-        db.execute("UPDATE users SET following = (SELECT count(*) FROM follows WHERE follower_id = users.id) "
-                   "WHERE id <= ?", (graph.top,))
+                      WHERE id > ?""",
+            (graph.top,),
+        )
+        db.execute(
+            "UPDATE users SET following = (SELECT count(*) FROM follows WHERE follower_id = users.id) "
+            "WHERE id <= ?",
+            (graph.top,),
+        )
         db.commit()
     return path
 
@@ -143,11 +153,19 @@ class Sweep:
                 self.say(f"sweep {name}: {self.graph.top:,} cached follower timelines")
                 asyncio.run(populate_timelines(self.redis.url(), self.graph.top, self.timeline_length))
             settings = {"timeline_length": self.timeline_length, "celebrity_threshold": self.threshold}
-            with AppServer(design.module, database, self.redis.url(), self.logs / f"sweep-{name}.log",
-                           cpus=self.cpus.app, settings=settings) as app:
+            with AppServer(
+                design.module,
+                database,
+                self.redis.url(),
+                self.logs / f"sweep-{name}.log",
+                cpus=self.cpus.app,
+                settings=settings,
+            ) as app:
                 meter = Meter(app.process.pid, self.redis)
-                with httpx.Client(base_url=app.url, timeout=120) as http, \
-                        closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+                with (
+                    httpx.Client(base_url=app.url, timeout=120) as http,
+                    closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db,
+                ):
                     wait_until(lambda: drained(db), 120, f"{name}'s start-up backlog", 0.05)
                     for n in self.graph.followers:
                         tweets += self.tweets(name, n, http, db, meter)
@@ -163,13 +181,24 @@ class Sweep:
             tweet_id, post_ms, lag_ms, usage = one_tweet(http, db, author, meter)
             if lag_ms is not None:
                 self.check_delivered(n, tweet_id)
-            rows.append({"approach": name, "followers": n, "rep": rep + 1, "post_ms": post_ms,
-                         "lag_ms": lag_ms, "fanned_out": lag_ms is not None,
-                         "timeline_writes": usage.timeline_writes, "app_cpu_ms": usage.app_s * 1000,
-                         "redis_cpu_ms": usage.redis_s * 1000})
+            rows.append(
+                {
+                    "approach": name,
+                    "followers": n,
+                    "rep": rep + 1,
+                    "post_ms": post_ms,
+                    "lag_ms": lag_ms,
+                    "fanned_out": lag_ms is not None,
+                    "timeline_writes": usage.timeline_writes,
+                    "app_cpu_ms": usage.app_s * 1000,
+                    "redis_cpu_ms": usage.redis_s * 1000,
+                }
+            )
         lags = [r["lag_ms"] for r in rows if r["lag_ms"] is not None]
-        self.say(f"sweep {name} {n:>9,} followers: POST p50 {np.median([r['post_ms'] for r in rows]):.1f} ms, "
-                 + (f"fanout lag p50 {np.median(lags):,.0f} ms" if lags else "nothing fanned out"))
+        self.say(
+            f"sweep {name} {n:>9,} followers: POST p50 {np.median([r['post_ms'] for r in rows]):.1f} ms, "
+            + (f"fanout lag p50 {np.median(lags):,.0f} ms" if lags else "nothing fanned out")
+        )
         return rows
 
     def check_delivered(self, n: int, tweet_id: int) -> None:
@@ -178,8 +207,9 @@ class Sweep:
         with self.redis.client() as client:
             head = client.lindex(timeline_key(last), 0)
         if head is None or int(head) != tweet_id:
-            raise RuntimeError(f"sweep: follower {last}'s cached timeline starts with {head!r}, "
-                               f"not tweet {tweet_id}")
+            raise RuntimeError(
+                f"sweep: follower {last}'s cached timeline starts with {head!r}, not tweet {tweet_id}"
+            )
 
     def reads(self, name: str, http: httpx.Client, meter: Meter) -> list[dict]:
         rows = []
@@ -194,13 +224,22 @@ class Sweep:
                 latencies.append((time.perf_counter() - began) * 1000)
             usage = meter.read() - before
             pulled = n >= self.threshold
-            rows.append({"approach": name, "followers": n, "celebrities_pulled": int(pulled),
-                         "reads": self.read_count, "read_p50_ms": float(np.median(latencies)),
-                         "read_p99_ms": float(np.percentile(latencies, 99)),
-                         "app_cpu_us_per_read": usage.app_s / self.read_count * 1e6,
-                         "redis_cpu_us_per_read": usage.redis_s / self.read_count * 1e6})
-        self.say(f"sweep {name} reads: " + ", ".join(
-            f"{r['followers']:,}: {r['read_p50_ms']:.2f} ms" for r in rows))
+            rows.append(
+                {
+                    "approach": name,
+                    "followers": n,
+                    "celebrities_pulled": int(pulled),
+                    "reads": self.read_count,
+                    "read_p50_ms": float(np.median(latencies)),
+                    "read_p99_ms": float(np.percentile(latencies, 99)),
+                    "app_cpu_us_per_read": usage.app_s / self.read_count * 1e6,
+                    "redis_cpu_us_per_read": usage.redis_s / self.read_count * 1e6,
+                }
+            )
+        self.say(
+            f"sweep {name} reads: "
+            + ", ".join(f"{r['followers']:,}: {r['read_p50_ms']:.2f} ms" for r in rows)
+        )
         return rows
 
 
