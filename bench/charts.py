@@ -306,7 +306,8 @@ def max_throughput(run: Run):
         median = rows.held_median.to_numpy(dtype=float)
         errors = [median - rows.held_min.to_numpy(dtype=float), rows.held_max.to_numpy(dtype=float) - median]
         bars = ax.bar(np.arange(2) + i * width, median, width, yerr=errors, capsize=3,
-                      color=COLOURS[approach], label=f"{approach} ({int(rows.runs.max())} runs, bars min-max)")
+                      color=COLOURS[approach],
+                      label=f"{approach} ({int(rows.runs.max())} runs, bars min-max)")
         ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=6)
     ax.set_xticks(np.arange(2) + width * (len(run.approaches) - 1) / 2,
                   ["DDIA's mix (65 reads per tweet)", "celebrities tweeting"])
