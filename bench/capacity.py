@@ -8,7 +8,8 @@ The first run of a (design, mix) brackets from a starting guess, multiplying or 
 mean of the bracket) until missed / held <= tolerance. A repeat starts from a bracket around
 the first run's answer (÷ and × sqrt(tolerance)), but trusts nothing: it runs the step below
 (must hold) and the step above (must miss), widening by `factor` on the side that disagrees,
-and bisects again. Its answer is always a rate it saw held with a miss within tolerance above.
+and bisects again (run.py widens a repeat by tolerance^2: close to the first answer, a wide
+stride would cost more bisection steps than it saves). Its answer is always a rate it saw held with a miss within tolerance above.
 Steps are not monotone in truth (a noisy step can miss below a held one); the search takes
 each verdict as it comes and reports every step it ran.
 """

@@ -11,8 +11,9 @@ ratio (300k reads/s : 4.6k tweets/s, about 65:1).
   phase), at one open-loop rate for every design: latencies at equal load, not capacities.
 - tweet_rate, cpu_seconds: the tweets-only phase, whose CPU per tweet the cpu table uses.
 - capacity_*: the capacity search (bench/capacity.py): steps of step_seconds, a first run
-  bracketing from capacity_start by capacity_factor, bisected to capacity_tolerance
-  (highest missed / highest held), capacity_runs runs per design and mix.
+  bracketing from capacity_start by capacity_factor (the celebrities mix from the DDIA mix's
+  answer, by its square root), bisected to capacity_tolerance (highest missed / highest
+  held); capacity_runs runs per design and mix, the repeats widening by tolerance^2.
 - sweep_followers: the celebrity sweep's authors (bench/sweep.py), sweep_reps tweets each,
   sweep_reads reads per reader in the hybrid.
 - thresholds, depths: the older sweeps (the hybrid's CELEBRITY_THRESHOLD, history depth),
@@ -86,9 +87,11 @@ PLANS = {plan.scale: plan for plan in (
          capacity_factor=2, capacity_tolerance=1.1, sweep_followers=(1_000, 10_000, 100_000),
          slo_ms=50, celebrity_bias=0.5, thresholds=(600, 10_000), sweep_seconds=10, depth_users=2_000,
          depths=(10, 40, 160), depth_seconds=5, celebrity_threshold=2_000, sweep_reads=100),
+    # 3 designs x 2 mixes x 3 searches of >= 20 s steps take ~22 of the 30 minutes: every other
+    # phase is kept short, and repeated instead of lengthened.
     Plan("default", ("latency", "cpu", "capacity", "sweep"), fixed_rate=300, warmup_seconds=10,
-         fixed_seconds=15, tweet_rate=40, cpu_seconds=10, capacity_start=600, step_seconds=20,
-         capacity_factor=1.6, capacity_tolerance=1.05,
+         fixed_seconds=8, tweet_rate=40, cpu_seconds=6, capacity_start=600, step_seconds=20,
+         capacity_factor=2, capacity_tolerance=1.05,
          sweep_followers=(1_000, 10_000, 100_000, 1_000_000), slo_ms=50, celebrity_bias=0.5,
          thresholds=(1_000, 3_000, 30_000), sweep_seconds=20, depth_users=5_000, depths=(10, 40, 160),
          depth_seconds=6),

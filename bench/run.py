@@ -20,6 +20,7 @@ bench/summary.py lists, and charts/ (bench/charts.py redraws them from the folde
 """
 
 import argparse
+import math
 import os
 import shutil
 import signal
@@ -224,10 +225,12 @@ class Bench:
                     return summary.within_slo(phase, plan.slo_ms)
 
                 if run == 1:
-                    search = capacity.first_search(try_rate, start, plan.capacity_factor,
-                                                   plan.capacity_tolerance)
+                    # From the DDIA mix's answer the guess is close: bracket in smaller strides.
+                    factor = plan.capacity_factor if mix == "ddia" else math.sqrt(plan.capacity_factor)
+                    search = capacity.first_search(try_rate, start, factor, plan.capacity_tolerance)
                 else:
-                    search = capacity.repeat_search(try_rate, found[0], plan.capacity_factor,
+                    # A repeat widens in strides of tolerance^2: one bisection away from converged.
+                    search = capacity.repeat_search(try_rate, found[0], plan.capacity_tolerance ** 2,
                                                     plan.capacity_tolerance)
                 found.append(search.held or start / plan.capacity_factor)
                 self.searches.append({"approach": name, "mix": mix, "run": run, "held_rate": search.held,
