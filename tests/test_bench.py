@@ -111,7 +111,7 @@ def test_capacity_is_a_search_that_brackets_its_answer(run_folder):
             assert (missed_step.p99_ms > plan["slo_ms"] or missed_step.errors > 0
                     or missed_step.achieved_rate < 0.95 * missed_step.target_rate)
     steps = phases[phases.phase.str.startswith("step-")]
-    assert (steps.seconds >= plan["step_seconds"] * 0.9).all()
+    assert (steps.seconds >= plan["step_seconds"]).all()  # measured by Locust, not asked for
     # Locust never ran out of users where the app was within the SLO (the bench fails if so).
     short = (steps.too_few_users > 0) & (steps.p99_ms <= plan["slo_ms"]) & (steps.operation == "read")
     assert not short.any()
