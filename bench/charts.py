@@ -250,7 +250,8 @@ def crossover(run: Run):
     if len(depths):
         plain_log_ticks(by_depth, "x")
         plain_log_ticks(by_depth, "y")
-    by_depth.legend(fontsize=7)
+    if len(depths):
+        by_depth.legend(fontsize=7)
     return finish(fig)
 
 
@@ -325,7 +326,7 @@ def arithmetic(run: Run):
     if {"fanout", "hybrid"} <= set(table.approach if len(table) else ()):
         rows = table.set_index("approach")
         title = (f"7. With celebrities tweeting, the hybrid does {rows.measured_writes_per_s['hybrid']:,.0f} "
-                 f"timeline writes/s, fanout {rows.measured_writes_per_s['fanout']:,.0f} (Redis's count)")
+                 f"timeline writes/s,\nfanout {rows.measured_writes_per_s['fanout']:,.0f} (Redis's count)")
     fig, axes = figure(run, title)
     ax = axes[0]
     series = [("ddia_writes_per_s", "tweets/s x mean followers (DDIA)", "lightgrey"),
@@ -360,7 +361,14 @@ def ddia_answer(run: Run):
         at = sweep[sweep.followers == top].set_index("approach")
         cpu = at.app_cpu_ms_median + at.redis_cpu_ms_median
         title = (f"8. A tweet to {top:,} followers costs fanout {cpu['fanout']:,.0f} ms of CPU, "
-                 f"the hybrid {cpu['hybrid']:,.1f}: reads decide the rest")
+                 f"the hybrid {cpu['hybrid']:,.1f}")
+        join_reads = run.samples("join", "fixed")
+        join_reads = join_reads[join_reads.operation == "read"]
+        if len(join_reads):
+            few = join_reads[join_reads["count"] <= join_reads["count"].quantile(0.1)].latency_us.median()
+            many = join_reads[join_reads["count"] >= join_reads["count"].quantile(0.9)].latency_us.median()
+            title += (f"; a join read takes {few / 1000:.1f} ms for the 10 % following fewest, "
+                      f"{many / 1000:.1f} for the 10 % following most")
     fig, axes = figure(run, title, columns=2)
     reads_ax, tweets_ax = axes
     for approach in run.approaches:
