@@ -418,7 +418,11 @@ def twitter_2012(run: Run):
         ax.bar(labels, model.app_cores, color=colours, edgecolor="black", label="app")
         ax.bar(labels, model.redis_cores, bottom=model.app_cores, color=colours, hatch="//",
                edgecolor="black", label="Redis")
-        ax.set_ylabel("cores (CPU-seconds per second)")
+        if "total_cores_min" in model:
+            ax.errorbar(labels, model.total_cores, fmt="none", ecolor="black", capsize=4,
+                        yerr=[model.total_cores - model.total_cores_min,
+                              model.total_cores_max - model.total_cores])
+        ax.set_ylabel("cores (CPU-seconds per second); bars: every cost at its min..max")
         ax.legend(fontsize=8)
     notes.axis("off")
     lines = [textwrap.fill(f"- {r.assumption}: {r.value} ({r.why})", 95, subsequent_indent="   ")

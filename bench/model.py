@@ -51,32 +51,33 @@ def fanned_share(threshold: float, lo: float, hi: float = K_MAX) -> float:
     return math.log(min(threshold, hi) / lo) / math.log(hi / lo)
 
 
-def cost(cpu: pd.DataFrame, approach: str, operation: str, component: str) -> float:
-    """The median us; a cost measured below zero (idle noise, e.g. join's Redis) counts as 0."""
+def cost(cpu: pd.DataFrame, approach: str, operation: str, component: str, stat: str = "median") -> float:
+    """us per operation (median, min or max over runs); below zero (idle noise) counts as 0."""
     rows = cpu[(cpu.approach == approach) & (cpu.operation == operation) & (cpu.component == component)]
-    return max(0.0, float(rows.us_median.iloc[0])) if len(rows) else 0.0
+    return max(0.0, float(rows[f"us_{stat}"].iloc[0])) if len(rows) else 0.0
 
 
 def cores(
     cpu: pd.DataFrame, approach: str, writes_per_tweet: float, pulls_per_read: float, pulls_measured: float
 ) -> dict:
     """The measured read already paid for `pulls_measured` pulls (the run's graph): the model
-    swaps them for `pulls_per_read` (Twitter's)."""
+    swaps them for `pulls_per_read` (Twitter's). Median costs, and every cost at its min
+    (max) over runs for the spread."""
     row = {}
-    for component in ("app", "redis"):
-        pulls = pulls_per_read - pulls_measured
-        us = (
-            READS_PER_S
-            * max(
-                0.0,
-                cost(cpu, approach, "read", component)
-                + pulls * cost(cpu, approach, "celebrity_pull", component),
+    for stat in ("median", "min", "max"):
+        suffix = "" if stat == "median" else f"_{stat}"
+        for component in ("app", "redis"):
+
+            def us(operation: str, component=component, stat=stat) -> float:
+                return cost(cpu, approach, operation, component, stat)
+
+            total = (
+                READS_PER_S * max(0.0, us("read") + (pulls_per_read - pulls_measured) * us("celebrity_pull"))
+                + TWEETS_PER_S * us("tweet")
+                + TWEETS_PER_S * writes_per_tweet * us("follower_write")
             )
-            + TWEETS_PER_S * cost(cpu, approach, "tweet", component)
-            + TWEETS_PER_S * writes_per_tweet * cost(cpu, approach, "follower_write", component)
-        )
-        row[f"{component}_cores"] = us / 1e6
-    row["total_cores"] = row["app_cores"] + row["redis_cores"]
+            row[f"{component}_cores{suffix}"] = total / 1e6
+        row[f"total_cores{suffix}"] = row[f"app_cores{suffix}"] + row[f"redis_cores{suffix}"]
     return row
 
 
