@@ -9,7 +9,8 @@ mean of the bracket) until missed / held <= tolerance. A repeat starts from a br
 the first run's answer (÷ and × sqrt(tolerance)), but trusts nothing: it runs the step below
 (must hold) and the step above (must miss), widening by `factor` on the side that disagrees,
 and bisects again (run.py widens a repeat by tolerance^2: close to the first answer, a wide
-stride would cost more bisection steps than it saves). Its answer is always a rate it saw held with a miss within tolerance above.
+stride would cost more bisection steps than it saves). Its answer is always a rate it saw
+held, with a miss within tolerance above it.
 Steps are not monotone in truth (a noisy step can miss below a held one); the search takes
 each verdict as it comes and reports every step it ran.
 """
