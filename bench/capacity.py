@@ -7,7 +7,8 @@ The first run of a (design, mix) brackets from a starting guess, multiplying or 
 `factor` until one step holds and the next misses, then bisects in log space (the geometric
 mean of the bracket) until missed / held <= tolerance. A repeat starts from a bracket around
 the first run's answer (÷ and × sqrt(tolerance)), but trusts nothing: it runs the step below
-(must hold) and the step above (must miss), widening by `factor` on the side that disagrees,
+(must hold) and the step above (must miss), widening on the side that disagrees by `factor`,
+then its square, and so on,
 and bisects again (run.py widens a repeat by tolerance^2: close to the first answer, a wide
 stride would cost more bisection steps than it saves). Its answer is always a rate it saw
 held, with a miss within tolerance above it.
@@ -43,7 +44,7 @@ def bisect(
     try_rate: Callable[[float], bool], low: float, high: float, tolerance: float, search: Search
 ) -> Search:
     """Narrows a bracket (low held, high missed) until high / low <= tolerance."""
-    while high / low > tolerance and len(search.steps) < MAX_STEPS:
+    while high / low > tolerance * (1 + 1e-9) and len(search.steps) < MAX_STEPS:  # float slack
         middle = math.sqrt(low * high)
         held = run(try_rate, middle, search)
         low, high = (middle, high) if held else (low, middle)
@@ -88,13 +89,17 @@ def repeat_search(
     search = Search()
     half = math.sqrt(tolerance)
     low, high = around / half, around * half
+    missed_above = False  # a low that missed is the bracket's top: no need to run it again
+    stride = factor  # squared after each disagreeing verdict: far answers are reached in a few steps
     while not run(try_rate, low, search):
-        high, low = low, low / factor
+        high, low, missed_above = low, low / stride, True
+        stride *= stride
         if low < floor or len(search.steps) >= MAX_STEPS:
             search.missed = high
             return search
-    while run(try_rate, high, search):
-        low, high = high, high * factor
+    while not missed_above and run(try_rate, high, search):
+        low, high = high, high * stride
+        stride *= stride
         if len(search.steps) >= MAX_STEPS:
             search.held = low
             return search

@@ -285,7 +285,7 @@ class Bench:
         for depth in plan.depths:
             dataset = plan.depth_scale(depth)
             seeded = seeded_database(dataset, plan.celebrity_threshold, cache_dir, self.say)
-            for name in ("join", "fanout"):
+            for name in designs.NAMES:  # the hybrid too: it is fanout where no one crosses its threshold
                 with self.start(name, seeded, dataset, plan.celebrity_threshold, f"{name}-depth") as app:
                     load = Load(plan.depth_seconds, clients=plan.depth_clients, read_ratio=READS_ONLY)
                     self.phase(app, name, f"depth-{depth:g}", load)
