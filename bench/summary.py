@@ -111,7 +111,7 @@ def capacity(searches: list[dict]) -> pd.DataFrame:
         held = spread(group.held_rate)
         out.append({"approach": approach, "mix": mix, "runs": len(group),
                     **{f"held_{stat}": value for stat, value in held.items()},
-                    "brackets": "; ".join(f"{r.held_rate:.0f}-{r.missed_rate:.0f}"
+                    "brackets": "; ".join(f"{r.held_rate:.1f}-{r.missed_rate:.1f}"
                                           for r in group.itertuples()),
                     "steps": int(group.steps.sum())})
     return pd.DataFrame(out)
