@@ -61,22 +61,26 @@ def cores(
     cpu: pd.DataFrame, approach: str, writes_per_tweet: float, pulls_per_read: float, pulls_measured: float
 ) -> dict:
     """The measured read already paid for `pulls_measured` pulls (the run's graph): the model
-    swaps them for `pulls_per_read` (Twitter's). Median costs, and every cost at its min
-    (max) over runs for the spread."""
+    swaps them for `pulls_per_read` (Twitter's), so that term may be negative. Median costs;
+    the spread takes each term at whichever end (min or max over runs) gives the lowest, then
+    the highest, total."""
+    terms = [
+        (READS_PER_S, "read"),
+        (READS_PER_S * (pulls_per_read - pulls_measured), "celebrity_pull"),
+        (TWEETS_PER_S, "tweet"),
+        (TWEETS_PER_S * writes_per_tweet, "follower_write"),
+    ]
     row = {}
-    for stat in ("median", "min", "max"):
-        suffix = "" if stat == "median" else f"_{stat}"
-        for component in ("app", "redis"):
+    for component in ("app", "redis"):
 
-            def us(operation: str, component=component, stat=stat) -> float:
-                return cost(cpu, approach, operation, component, stat)
+        def term(rate: float, operation: str, stat: str, component=component) -> float:
+            return rate * cost(cpu, approach, operation, component, stat)
 
-            total = (
-                READS_PER_S * max(0.0, us("read") + (pulls_per_read - pulls_measured) * us("celebrity_pull"))
-                + TWEETS_PER_S * us("tweet")
-                + TWEETS_PER_S * writes_per_tweet * us("follower_write")
-            )
-            row[f"{component}_cores{suffix}"] = total / 1e6
+        ends = [(term(rate, op, "min"), term(rate, op, "max")) for rate, op in terms]
+        row[f"{component}_cores"] = max(0.0, sum(term(rate, op, "median") for rate, op in terms)) / 1e6
+        row[f"{component}_cores_min"] = max(0.0, sum(min(end) for end in ends)) / 1e6
+        row[f"{component}_cores_max"] = max(0.0, sum(max(end) for end in ends)) / 1e6
+    for suffix in ("", "_min", "_max"):
         row[f"total_cores{suffix}"] = row[f"app_cores{suffix}"] + row[f"redis_cores{suffix}"]
     return row
 

@@ -162,6 +162,8 @@ def test_twitter_2012_model_states_its_inputs(run_folder):
     model = pd.read_csv(run_folder / "twitter_2012.csv")
     assert set(model.approach) == APPROACHES
     assert list(model.total_cores) == pytest.approx(list(model.app_cores + model.redis_cores))
+    assert ((model.total_cores_min <= model.total_cores + 1e-9)
+            & (model.total_cores <= model.total_cores_max + 1e-9)).all()
     fanout = model[model.approach == "fanout"].iloc[0]
     assert fanout.follower_writes_per_s == pytest.approx(4_600 * 75)  # DDIA's arithmetic
     hybrid = model[model.approach == "hybrid"].sort_values("celebrity_threshold")
