@@ -1,19 +1,22 @@
-"""The seven charts, drawn from a run folder alone (its CSVs, samples and meta.json), so
+"""The charts, drawn from a run folder alone (its CSVs, samples and meta.json), so
 that `python -m bench.charts FOLDER` redraws any run, old or new, and the notebook shows
 the same figures. One colour per approach, everywhere.
 
 Each function takes a `Run` and returns a matplotlib Figure; `draw_all` saves them as
-PNGs under FOLDER/charts/.
+PNGs under FOLDER/charts/. Each title is the chart's finding, computed from the data: two
+designs are called different only where their spreads (min..max over repeats) do not overlap.
 """
 
 import json
 import sys
+import textwrap
 from functools import cached_property
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import LogLocator, ScalarFormatter
 
 from bench.plan import COLOURS
 
@@ -29,7 +32,10 @@ class Run:
 
     def table(self, name: str) -> pd.DataFrame:
         path = self.folder / f"{name}.csv"
-        return pd.read_csv(path) if path.exists() else pd.DataFrame()
+        try:
+            return pd.read_csv(path)
+        except (FileNotFoundError, pd.errors.EmptyDataError):
+            return pd.DataFrame()
 
     @cached_property
     def phases(self) -> pd.DataFrame:
@@ -61,6 +67,26 @@ def figure(run: Run, title: str, columns: int = 1, width: float = 6.4):
     return fig, list(axes[0])
 
 
+def plain_log_ticks(ax, axis: str = "x") -> None:
+    """Log axes labelled 2, 20, 200 rather than 2x10^0."""
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+    formatter = ScalarFormatter()
+    formatter.set_scientific(False)
+    target.set_major_formatter(formatter)
+    target.set_minor_formatter(plt.NullFormatter())
+
+
+def compare(a: str, b: str, a_range: tuple[float, float, float], b_range: tuple[float, float, float],
+            what: str, unit: str = "", more_is_better: bool = True) -> str:
+    """"a <what> 1.8x b's" where the spreads part, else "a and b overlap" (median, min, max)."""
+    (a_med, a_lo, a_hi), (b_med, b_lo, b_hi) = a_range, b_range
+    if a_lo > b_hi or b_lo > a_hi:
+        return f"{a} {what} {a_med / b_med:.1f}x {b}'s ({a_med:,.0f} vs {b_med:,.0f}{unit})" if b_med else \
+            f"{a} {what} {a_med:,.0f}{unit}, {b} 0"
+    return f"{a} and {b} overlap ({a_lo:,.0f}-{a_hi:,.0f} vs {b_lo:,.0f}-{b_hi:,.0f}{unit})"
+
+
 def finish(fig):
     fig.tight_layout(rect=(0, 0.03, 1, 0.95))
     return fig
@@ -69,32 +95,55 @@ def finish(fig):
 # --- 1. latency percentiles at a fixed open-loop rate -----------------------------------------
 
 def latency(run: Run):
-    fixed = run.phases[run.phases.phase == "fixed"]
+    table = run.table("latency")
     rate = run.plan["fixed_rate"]
-    fig, axes = figure(run, f"1. Latency at {rate:g} requests/s, {run.plan['read_ratio']:g} reads per tweet "
-                            "(open loop)", columns=2)
+    fixed = table[table.mix == "fixed"] if len(table) else table
+    reads = fixed[fixed.operation == "read"].set_index("approach") if len(fixed) else fixed
+    title = f"1. Latency at {rate:g} requests/s (open loop)"
+    if len(reads) >= 2:
+        best, worst = reads.p99_ms_median.idxmin(), reads.p99_ms_median.idxmax()
+        rng = lambda a: tuple(reads.loc[a, [f"p99_ms_{k}" for k in ("median", "min", "max")]])  # noqa: E731
+        title = (f"1. At {rate:g} req/s, read p99: {best} {reads.p99_ms_median[best]:.1f} ms, {worst} "
+                 f"{reads.p99_ms_median[worst]:.1f} ms"
+                 + ("" if rng(best)[2] < rng(worst)[1] else " (spreads overlap)"))
+    fig, axes = figure(run, title, columns=2)
     labels = ["p50", "p95", "p99", "p99.9"]
     columns = ["p50_ms", "p95_ms", "p99_ms", "p999_ms"]
-    for ax, operation, what in zip(axes, ("read", "tweet"), ("GET /timeline", "POST /tweets")):
-        rows = fixed[fixed.operation == operation].set_index("approach")
+    for ax, operation, what in zip(axes, ("read", "tweet"), ("GET /timeline", "POST /tweets"), strict=True):
+        rows = fixed[fixed.operation == operation].set_index("approach") if len(fixed) else fixed
         width = 0.8 / max(1, len(rows))
         for i, approach in enumerate(a for a in run.approaches if a in rows.index):
-            values = rows.loc[approach, columns].to_numpy(dtype=float)
-            bars = ax.bar(np.arange(4) + i * width, values, width, color=COLOURS[approach], label=approach)
+            median = rows.loc[approach, [f"{c}_median" for c in columns]].to_numpy(dtype=float)
+            low = median - rows.loc[approach, [f"{c}_min" for c in columns]].to_numpy(dtype=float)
+            high = rows.loc[approach, [f"{c}_max" for c in columns]].to_numpy(dtype=float) - median
+            runs = int(rows.loc[approach, "repeats"])
+            bars = ax.bar(np.arange(4) + i * width, median, width, yerr=[low, high], capsize=2,
+                          color=COLOURS[approach], label=f"{approach} ({runs} runs)")
             ax.bar_label(bars, fmt="%.1f", fontsize=7)
         ax.set_xticks(np.arange(4) + width * (len(rows) - 1) / 2, labels)
         ax.set_yscale("log")
-        ax.set_ylabel("latency (ms, log scale)")
+        plain_log_ticks(ax, "y")
+        ax.set_ylabel("latency (ms, log scale): median of runs, bars min-max")
         ax.set_title(what)
-        ax.legend()
+        ax.legend(fontsize=7)
     return finish(fig)
 
 
 # --- 2. write cost against the author's follower count ----------------------------------------
 
+def write_cost_finding(run: Run) -> str:
+    lags = run.lags
+    lags = lags[(lags.phase == "celebrities") & ~lags.pulled.astype(bool)] if len(lags) else []
+    fanout = lags[lags.approach == "fanout"] if len(lags) else []
+    if not len(fanout):
+        return "2. What a tweet costs, by its author's followers (celebrities tweeting)"
+    top = fanout.loc[fanout.followers.idxmax()]
+    return (f"2. The 201 comes after the commit alone; fanout's delivery to {top.followers:,.0f} "
+            f"followers took {top.lag_ms:,.0f} ms, the hybrid pulls such tweets instead")
+
+
 def write_cost(run: Run):
-    fig, axes = figure(run, "2. What a tweet costs, by its author's followers (celebrities tweeting)",
-                       columns=2)
+    fig, axes = figure(run, write_cost_finding(run), columns=2)
     post, fan = axes
     for approach in run.approaches:
         tweets = run.samples(approach, "celebrities")
@@ -133,7 +182,14 @@ def ecdf(ax, values: np.ndarray, **style) -> None:
 
 
 def fanout_lag(run: Run):
-    fig, axes = figure(run, "3. Fanout lag: from the 201 to the tweet in every follower's timeline")
+    title = "3. Fanout lag: from the 201 to the tweet in every follower's timeline"
+    fanned = run.lags[run.lags.phase.isin(["fixed", "celebrities"]) & ~run.lags.pulled.astype(bool)] \
+        if len(run.lags) else run.lags
+    if len(fanned) and {"fanout", "hybrid"} <= set(fanned.approach):
+        p99 = fanned.groupby("approach").lag_ms.quantile(0.99)
+        title = (f"3. Fanout lag p99: fanout {p99['fanout']:,.0f} ms, hybrid {p99['hybrid']:,.0f} ms "
+                 f"(first repeat of each mix)")
+    fig, axes = figure(run, title)
     ax = axes[0]
     threshold = run.plan["celebrity_threshold"]
     lags = run.lags[run.lags.phase.isin(["fixed", "celebrities"])] if len(run.lags) else run.lags
@@ -158,8 +214,8 @@ def fanout_lag(run: Run):
 # --- 4. the crossover: followees and history depth --------------------------------------------
 
 def crossover(run: Run):
-    fig, axes = figure(run, "4. Read latency against what the reader follows and how deep history is",
-                       columns=2)
+    title = "4. Read latency against the reader's followees (open loop) and history depth (closed loop)"
+    fig, axes = figure(run, title, columns=2)
     by_followees, by_depth = axes
     for approach in run.approaches:
         reads = run.samples(approach, "fixed")
@@ -175,26 +231,36 @@ def crossover(run: Run):
         by_followees.plot(middle, grouped.quantile(0.99) / 1000, linestyle="--", color=COLOURS[approach],
                           label=f"{approach} p99")
     by_followees.set(xscale="log", yscale="log", xlabel="accounts the reader follows",
-                     ylabel="GET /timeline latency (ms)", title="at the fixed rate (experiment 1's reads)")
+                     ylabel="GET /timeline latency (ms)", title="open loop at the fixed rate (first repeat)")
+    plain_log_ticks(by_followees, "x")
+    plain_log_ticks(by_followees, "y")
     by_followees.legend(fontsize=7)
     depths = run.table("depths")
     for approach in run.approaches:
         rows = depths[depths.approach == approach].sort_values("depth") if len(depths) else depths
         if len(rows):
-            by_depth.plot(rows.depth, rows.p50_ms, marker="o", color=COLOURS[approach], label=f"{approach} p50")
+            by_depth.plot(rows.depth, rows.p50_ms, marker="o", color=COLOURS[approach],
+                          label=f"{approach} p50")
             by_depth.plot(rows.depth, rows.p99_ms, linestyle="--", color=COLOURS[approach],
                           label=f"{approach} p99")
     by_depth.set(xscale="log", yscale="log", xlabel="tweets per author (history depth)",
-                 ylabel="GET /timeline latency (ms)",
-                 title=f"{run.plan['depth_users']:,} users, {run.plan['depth_clients']} clients, reads only")
-    by_depth.legend(fontsize=7)
+                 ylabel=f"closed-loop latency, {run.plan['depth_clients']} clients (ms): not service time",
+                 title=f"{run.plan['depth_users']:,} users, reads only" if len(depths) else
+                 "depth sweep not run (EXPERIMENT=depths)")
+    if len(depths):
+        plain_log_ticks(by_depth, "x")
+        plain_log_ticks(by_depth, "y")
+    if len(depths):
+        by_depth.legend(fontsize=7)
     return finish(fig)
 
 
 # --- 5. the hybrid's threshold ----------------------------------------------------------------
 
 def thresholds(run: Run):
-    fig, axes = figure(run, "5. Hybrid: where to stop fanning out (CELEBRITY_THRESHOLD)")
+    ran = len(run.table("thresholds"))
+    fig, axes = figure(run, "5. Hybrid: where to stop fanning out (CELEBRITY_THRESHOLD), single runs"
+                       if ran else "5. Threshold sweep not run (EXPERIMENT=thresholds)")
     ax = axes[0]
     sweep = run.table("thresholds")
     if len(sweep):
@@ -222,19 +288,31 @@ def thresholds(run: Run):
 
 def max_throughput(run: Run):
     slo = run.plan["slo_ms"]
-    fig, axes = figure(run, f"6. Step load: read p99 as the offered rate rises (SLO {slo:g} ms)")
+    table = run.table("capacity")
+    title = f"6. Capacity within the SLO (read p99 {slo:g} ms, no errors, >= 95 % achieved)"
+    ddia = table[table.mix == "ddia"].set_index("approach") if len(table) else table
+    if len(ddia) >= 2:
+        best = ddia.held_median.idxmax()
+        other = ddia.drop(best).held_median.idxmax()
+        rng = lambda a: tuple(ddia.loc[a, ["held_median", "held_min", "held_max"]])  # noqa: E731
+        title = f"6. {compare(best, other, rng(best), rng(other), 'holds', ' req/s')}, DDIA's mix"
+    fig, axes = figure(run, title)
     ax = axes[0]
-    steps = run.phases[run.phases.phase.str.startswith("step-") & (run.phases.operation == "read")]
-    best = run.table("max_throughput").set_index("approach") if len(steps) else pd.DataFrame()
-    for approach in run.approaches:
-        rows = steps[steps.approach == approach].sort_values("target_rate")
-        if not len(rows):
+    mixes = ["ddia", "celebrities"]
+    width = 0.8 / max(1, len(run.approaches))
+    for i, approach in enumerate(run.approaches):
+        rows = table[table.approach == approach].set_index("mix").reindex(mixes) if len(table) else None
+        if rows is None or rows.held_median.isna().all():
             continue
-        held = best.loc[approach, "max_rate_per_s"] if approach in best.index else 0
-        ax.plot(rows.achieved_rate, rows.p99_ms, marker="o", color=COLOURS[approach],
-                label=f"{approach}: {held:,.0f} req/s within the SLO, {rows.achieved_rate.max():,.0f} at most")
-    ax.axhline(slo, color="grey", linestyle=":", label="SLO")
-    ax.set(xscale="log", yscale="log", xlabel="achieved requests/s (log scale)", ylabel="read p99 (ms)")
+        median = rows.held_median.to_numpy(dtype=float)
+        errors = [median - rows.held_min.to_numpy(dtype=float), rows.held_max.to_numpy(dtype=float) - median]
+        bars = ax.bar(np.arange(2) + i * width, median, width, yerr=errors, capsize=3,
+                      color=COLOURS[approach],
+                      label=f"{approach} ({int(rows.runs.max())} runs, bars min-max)")
+        ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=6)
+    ax.set_xticks(np.arange(2) + width * (len(run.approaches) - 1) / 2,
+                  ["DDIA's mix (65 reads per tweet)", "celebrities tweeting"])
+    ax.set_ylabel("highest rate held (req/s): median of searches")
     ax.legend(fontsize=8)
     return finish(fig)
 
@@ -242,13 +320,18 @@ def max_throughput(run: Run):
 # --- 7. DDIA's arithmetic ---------------------------------------------------------------------
 
 def arithmetic(run: Run):
-    fig, axes = figure(run, "7. Timeline writes per second: DDIA's arithmetic beside the measurement")
-    ax = axes[0]
     table = run.table("arithmetic")
     table = table[table.approach != "join"] if len(table) else table
+    title = "7. Timeline writes per second: DDIA's arithmetic beside Redis's own count"
+    if {"fanout", "hybrid"} <= set(table.approach if len(table) else ()):
+        rows = table.set_index("approach")
+        title = (f"7. With celebrities tweeting, the hybrid does {rows.measured_writes_per_s['hybrid']:,.0f} "
+                 f"timeline writes/s,\nfanout {rows.measured_writes_per_s['fanout']:,.0f} (Redis's count)")
+    fig, axes = figure(run, title)
+    ax = axes[0]
     series = [("ddia_writes_per_s", "tweets/s x mean followers (DDIA)", "lightgrey"),
               ("expected_writes_per_s", "tweets/s x followers of the actual authors", "darkgrey"),
-              ("measured_writes_per_s", "measured (fanout log)", None)]
+              ("measured_writes_per_s", "measured: Redis LPUSH+LINSERT calls (INFO commandstats)", None)]
     x = np.arange(len(table))
     for i, (column, label, colour) in enumerate(series):
         colours = [colour or COLOURS[a] for a in table.approach]
@@ -259,13 +342,98 @@ def arithmetic(run: Run):
     if len(table):  # headroom above the bars for the legend
         ax.set_ylim(top=1.4 * table[[column for column, *_ in series]].to_numpy().max())
     ax.legend(fontsize=7, loc="upper left")
-    ax.set_title("at Twitter's 2012 scale: 4.6k tweets/s x 75 followers = 345k writes/s", fontsize=9)
+    if len(table) and "measured_min" in table:
+        ax.errorbar(x + 0.27, table.measured_writes_per_s, fmt="none", ecolor="black", capsize=3,
+                    yerr=[table.measured_writes_per_s - table.measured_min,
+                          table.measured_max - table.measured_writes_per_s])
+    ax.set_title("the celebrities phases (half the authors by follower rank); at Twitter's 2012 scale: "
+                 "4.6k tweets/s x 75 followers = 345k writes/s", fontsize=8)
+    return finish(fig)
+
+
+# --- 8. DDIA's question: where each design wins -----------------------------------------------
+
+def ddia_answer(run: Run):
+    sweep = run.table("celebrity_sweep")
+    title = "8. What a read costs as followees grow, what a tweet costs as followers grow"
+    if len(sweep) and {"fanout", "hybrid"} <= set(sweep.approach):
+        top = sweep.followers.max()
+        at = sweep[sweep.followers == top].set_index("approach")
+        cpu = at.app_cpu_ms_median + at.redis_cpu_ms_median
+        title = (f"8. A tweet to {top:,} followers costs fanout {cpu['fanout']:,.0f} ms of CPU, "
+                 f"the hybrid {cpu['hybrid']:,.1f}")
+        join_reads = run.samples("join", "fixed")
+        join_reads = join_reads[join_reads.operation == "read"]
+        if len(join_reads):
+            few = join_reads[join_reads["count"] <= join_reads["count"].quantile(0.1)].latency_us.median()
+            many = join_reads[join_reads["count"] >= join_reads["count"].quantile(0.9)].latency_us.median()
+            title += (f"; a join read takes {few / 1000:.1f} ms for the 10 % following fewest, "
+                      f"{many / 1000:.1f} for the 10 % following most")
+    fig, axes = figure(run, title, columns=2)
+    reads_ax, tweets_ax = axes
+    for approach in run.approaches:
+        reads = run.samples(approach, "fixed")
+        reads = reads[reads.operation == "read"]
+        if len(reads):
+            edges = np.unique(np.geomspace(1, max(2, reads["count"].max() + 1), 10).round())
+            grouped = reads.groupby(pd.cut(reads["count"], edges, right=False), observed=True).latency_us
+            middle = [interval.mid for interval in grouped.median().index]
+            reads_ax.plot(middle, grouped.median() / 1000, marker="o", color=COLOURS[approach],
+                          label=approach)
+        rows = sweep[sweep.approach == approach].sort_values("followers") if len(sweep) else sweep
+        if len(rows):
+            total = rows.app_cpu_ms_median + rows.redis_cpu_ms_median
+            low = rows.app_cpu_ms_min + rows.redis_cpu_ms_min
+            high = rows.app_cpu_ms_max + rows.redis_cpu_ms_max
+            tweets_ax.errorbar(rows.followers, total, yerr=[total - low, high - total], marker="o", capsize=3,
+                               color=COLOURS[approach], label=f"{approach}: server CPU per tweet")
+    reads_ax.set(xscale="log", yscale="log", xlabel="accounts the reader follows",
+                 ylabel="GET /timeline p50 (ms)", title="a read, open loop at the fixed rate")
+    tweets_ax.set(xscale="log", yscale="log", xlabel="the author's followers",
+                  ylabel="CPU ms per tweet, app + Redis, until delivered",
+                  title="a tweet, the celebrity sweep (bars: min-max of its tweets)")
+    for ax in axes:
+        plain_log_ticks(ax, "x")
+        plain_log_ticks(ax, "y")
+        ax.legend(fontsize=7)
+    return finish(fig)
+
+
+# --- 9. the capacity model --------------------------------------------------------------------
+
+def twitter_2012(run: Run):
+    model = run.table("twitter_2012")
+    assumptions = run.table("twitter_2012_assumptions")
+    title = "9. Cores for Twitter 2012 (300k reads/s, 4.6k tweets/s), from this run's costs"
+    if len(model):
+        best = model.loc[model.total_cores.idxmin()]
+        title = (f"9. At Twitter 2012, {best.approach} needs the fewest cores: {best.total_cores:,.0f} "
+                 f"(app {best.app_cores:,.0f} + Redis {best.redis_cores:,.0f})")
+    fig, axes = figure(run, title, columns=2)
+    ax, notes = axes
+    if len(model):
+        labels = [a if pd.isna(t) else f"{a}\nT={t:,.0f}"
+                  for a, t in zip(model.approach, model.celebrity_threshold, strict=True)]
+        colours = [COLOURS[a] for a in model.approach]
+        ax.bar(labels, model.app_cores, color=colours, edgecolor="black", label="app")
+        ax.bar(labels, model.redis_cores, bottom=model.app_cores, color=colours, hatch="//",
+               edgecolor="black", label="Redis")
+        if "total_cores_min" in model:
+            ax.errorbar(labels, model.total_cores, fmt="none", ecolor="black", capsize=4,
+                        yerr=[model.total_cores - model.total_cores_min,
+                              model.total_cores_max - model.total_cores])
+        ax.set_ylabel("cores (CPU-seconds per second); bars: every cost at its min..max")
+        ax.legend(fontsize=8)
+    notes.axis("off")
+    lines = [textwrap.fill(f"- {r.assumption}: {r.value} ({r.why})", 95, subsequent_indent="   ")
+             for r in assumptions.itertuples()] if len(assumptions) else []
+    notes.text(-0.05, 1, "\n".join(lines), va="top", fontsize=6)
     return finish(fig)
 
 
 CHARTS = {"1-latency": latency, "2-write-cost": write_cost, "3-fanout-lag": fanout_lag,
           "4-crossover": crossover, "5-thresholds": thresholds, "6-max-throughput": max_throughput,
-          "7-arithmetic": arithmetic}
+          "7-arithmetic": arithmetic, "8-ddia-answer": ddia_answer, "9-twitter-2012": twitter_2012}
 
 
 def draw_all(folder: str | Path) -> list[Path]:
@@ -284,5 +452,7 @@ def draw_all(folder: str | Path) -> list[Path]:
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python -m bench.charts RESULTS_FOLDER")
+    from bench import model  # twitter_2012.csv is derived from cpu.csv: re-derived with the charts
+    model.write(Path(sys.argv[1]))
     for path in draw_all(sys.argv[1]):
         print(path)

@@ -54,19 +54,24 @@ def source_version() -> dict:
 
 
 def write(folder: Path, plan: Plan, cpus: Cpus, started: datetime, phases: list[Phase],
-          redis: RedisServer, source: dict) -> None:
+          redis: RedisServer, source: dict, experiments: tuple[str, ...] = (),
+          facts: dict | None = None) -> None:
     meta = {
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         **source,
         "command": "make bench SCALE=" + plan.scale,
-        "scale": plan.scale, "plan": plan.as_json(),
+        "scale": plan.scale, "experiments": list(experiments), "plan": plan.as_json(),
+        # Equal resources: each design's app and its Redis on one CPU set, the load on another.
+        "cpus": {**cpus.as_json(), "server_side_shares": "app and redis-server share the 'app' CPUs"},
         "settings": {"TIMELINE_LENGTH": plan.timeline_length, "CELEBRITY_THRESHOLD": plan.celebrity_threshold,
                      "uvicorn": "--host 127.0.0.1 --log-level warning --no-access-log (1 worker)"},
+        "dataset_facts": facts or {},
         "machine": machine(cpus, redis),
         "packages": packages(),
         "phases": [{key: value for key, value in phase.row().items()
                     if key in ("approach", "phase", "target_rate", "achieved_rate", "clients", "seconds",
-                               "errors", "celebrity_threshold")} for phase in phases],
+                               "errors", "celebrity_threshold", "app_cpu_s",
+                               "redis_cpu_s")} for phase in phases],
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

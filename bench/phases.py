@@ -16,10 +16,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bench.cpu import Meter, Usage
 from bench.locust import start_locust
 from bench.processes import AppServer
 
 BAR = "{desc}: {bar} {n}/{total} s"
+TOO_FEW_USERS = "too few users"
+# Little's law: a phase holds rate x mean latency requests in flight. Within the SLO (p99 50 ms)
+# that is under rate x 0.05; users for rate x 0.5 leave ten times that, so Locust can run out
+# of users only where the app is far past the SLO already.
+USER_SECONDS = 0.5
 
 
 @dataclass
@@ -35,8 +41,7 @@ class Load:
     def users(self) -> int:
         if self.clients:
             return self.clients
-        # Enough users that a slow app cannot throttle the open loop: ~0.25 s of arrivals.
-        return int(min(2000, max(64, self.rate / 4)))
+        return int(min(6000, max(64, self.rate * USER_SECONDS)))
 
 
 @dataclass
@@ -53,6 +58,8 @@ class Phase:
     loadtest: dict = field(default_factory=dict)
     first_tweet: int = 0  # the newest tweet id before the phase: its own tweets are above
     figures: dict = field(default_factory=dict)  # per operation, from the samples (bench/summary.py)
+    usage: Usage = field(default_factory=Usage)  # the server side's CPU and Redis writes (bench/cpu.py)
+    locust_warnings: list[str] = field(default_factory=list)  # "too few users" lines of this phase
 
     def row(self) -> dict:
         """This phase in phases.csv: what was asked, what was achieved, what the app did."""
@@ -73,11 +80,15 @@ class Phase:
             "fanout_writes": delta("fanout_writes"), "tweets_fanned_out": delta("tweets_fanned_out"),
             "fanout_backlog_end": self.stats_after.get("fanout_backlog", 0),
             "celebrity_threshold": self.settings.get("celebrity_threshold"),
+            "app_cpu_s": round(self.usage.app_s, 4), "redis_cpu_s": round(self.usage.redis_s, 4),
+            "redis_timeline_writes": self.usage.timeline_writes,
+            "too_few_users": len(self.locust_warnings),
             "samples": self.samples.name,
         }
 
 
-def run_phase(app: AppServer, phase: Phase, database: Path, cpus: tuple[int, ...], log: Path) -> Phase:
+def run_phase(app: AppServer, phase: Phase, database: Path, cpus: tuple[int, ...], log: Path,
+              meter: Meter | None = None) -> Phase:
     load = phase.load
     raw = phase.samples.with_suffix("")  # locust writes plain CSV; compressed once it is done
     options = ("--only-summary", "--stop-timeout", "5", "--loglevel", "WARNING",
@@ -87,11 +98,16 @@ def run_phase(app: AppServer, phase: Phase, database: Path, cpus: tuple[int, ...
     if load.rate:
         options += ("--arrival-rate", f"{load.rate:g}")
     phase.stats_before = app.stats()
+    log_start = log.stat().st_size if log.exists() else 0
+    before = meter.read() if meter else Usage()
     phase.began = time.time()
     locust = start_locust(app.url, load.users(), load.seconds, log, options, cpus)
     returncode = wait_with_progress(locust, f"{phase.approach} {phase.name}", load.seconds)
     phase.ended = time.time()
+    if meter:
+        phase.usage = meter.read() - before
     phase.stats_after = app.stats()
+    phase.locust_warnings = warnings_since(log, log_start)
     if returncode not in (0, 1):  # 1: Locust saw failed requests, which the samples count
         raise RuntimeError(f"locust exited {returncode} in {phase.approach}/{phase.name}: see {log}")
     stats_file = raw.with_name(raw.name.removesuffix(".csv") + ".stats.json")
@@ -100,6 +116,14 @@ def run_phase(app: AppServer, phase: Phase, database: Path, cpus: tuple[int, ...
         stats_file.unlink()
     compress(raw, phase.samples)
     return phase
+
+
+def warnings_since(log: Path, offset: int) -> list[str]:
+    """The "too few users" warnings Locust wrote to `log` after `offset` (this phase's)."""
+    with open(log, "rb") as file:
+        file.seek(offset)
+        text = file.read().decode(errors="replace")
+    return [line for line in text.splitlines() if TOO_FEW_USERS in line]
 
 
 def wait_with_progress(process: subprocess.Popen, what: str, seconds: float) -> int:

@@ -1,25 +1,24 @@
-"""What `make bench` measures at each scale: rates, phase lengths, the sweeps.
+"""What `make bench` measures at each scale: rates, phase lengths, the searches, the sweeps.
 
 Every figure here is a choice a reader may want to change, so it lives in one place and
-is copied into the run's meta.json. The rates are total requests/s, reads and tweets in
-DDIA's ratio (300k reads/s : 4.6k tweets/s, about 65:1).
+is copied into the run's meta.json. Rates are total requests/s, reads and tweets in DDIA's
+ratio (300k reads/s : 4.6k tweets/s, about 65:1).
 
-- fixed_rate: the open-loop rate of experiment 1, the same for every approach, chosen to
-  leave join-on-read (the slowest reader) some headroom on 2 cores at this scale: the
-  experiment compares latencies at equal load, not capacities.
-- steps: the offered rates of the step load (experiment 6), each for step_seconds; an
-  approach stops once it fails a step (read p99 over slo_ms, errors, or under 95 % of the
-  offered rate achieved) twice in a row, so one noisy step does not end the search.
-- The `fixed` phase and the step load draw authors by activity alone, so a tweet reaches
-  ~75 followers on average, as in DDIA. The `celebrities` phase (experiments 2 and 3) and
-  the threshold sweep draw `celebrity_bias` of the authors by follower rank instead
-  (loadtest --author-bias), so that the most-followed accounts tweet within a short run.
-- thresholds: CELEBRITY_THRESHOLD values of the hybrid sweep (experiment 5); the top one
-  is over the most-followed account, where the hybrid is plain fanout.
-- depth_users, depths: the history-depth sweep (experiment 4), on a graph of its own with
-  the same shape: tweets per author, each depth seeded and measured closed-loop with
-  depth_clients clients, join-on-read against fanout (no celebrities at that size, so
-  the hybrid would be fanout).
+- experiments: what `make bench` runs unless EXPERIMENT names some (bench/run.py lists them).
+- repeats: independent repeats of every measured figure (phases with their own seeds).
+- fixed_rate, fixed_seconds: the latency phases, `fixed` (DDIA's mix) and `celebrities` (half
+  the authors drawn by follower rank, so the most-followed accounts tweet within a short
+  phase), at one open-loop rate for every design: latencies at equal load, not capacities.
+- tweet_rate, cpu_seconds: the tweets-only phase, whose CPU per tweet the cpu table uses.
+- capacity_*: the capacity search (bench/capacity.py): steps of step_seconds, a first run
+  bracketing from capacity_start by capacity_factor (the celebrities mix from the DDIA mix's
+  answer, by its square root), bisected to capacity_tolerance (highest missed / highest
+  held); capacity_runs runs per design and mix, the repeats widening by tolerance^2.
+- sweep_followers: the celebrity sweep's authors (bench/sweep.py), sweep_reps tweets each,
+  sweep_reads reads per reader in the hybrid.
+- thresholds, depths: the older sweeps (the hybrid's CELEBRITY_THRESHOLD, history depth),
+  run only when named in EXPERIMENT at `default`: with capacity searched three times over
+  they no longer fit the 30-minute budget.
 """
 
 from dataclasses import asdict, dataclass
@@ -29,14 +28,23 @@ from datagen.scales import SCALES, Scale
 COLOURS = {"join": "#1f77b4", "fanout": "#d62728", "hybrid": "#2ca02c"}
 
 
+EVERY_EXPERIMENT = ("latency", "cpu", "capacity", "sweep", "thresholds", "depths")
+
+
 @dataclass(frozen=True)
 class Plan:
     scale: str
+    experiments: tuple[str, ...]
     fixed_rate: float
     warmup_seconds: float
     fixed_seconds: float
-    steps: tuple[float, ...]
+    tweet_rate: float
+    cpu_seconds: float
+    capacity_start: float
     step_seconds: float
+    capacity_factor: float
+    capacity_tolerance: float
+    sweep_followers: tuple[int, ...]
     slo_ms: float
     celebrity_bias: float
     thresholds: tuple[int, ...]
@@ -44,6 +52,10 @@ class Plan:
     depth_users: int
     depths: tuple[float, ...]
     depth_seconds: float
+    repeats: int = 3
+    capacity_runs: int = 3
+    sweep_reps: int = 3
+    sweep_reads: int = 200
     depth_clients: int = 4
     read_ratio: float = 65
     timeline_length: int = 800
@@ -62,22 +74,25 @@ class Plan:
         return {**asdict(self), "dataset": asdict(self.dataset)}
 
 
-def geometric(start: float, stop: float, factor: float) -> tuple[float, ...]:
-    rates = [start]
-    while rates[-1] * factor <= stop:
-        rates.append(round(rates[-1] * factor))
-    return tuple(rates)
-
-
 PLANS = {plan.scale: plan for plan in (
-    # CI's smoke run: every experiment once, small, in under 2 minutes.
-    Plan("tiny", fixed_rate=300, warmup_seconds=2, fixed_seconds=5, steps=(300, 1200),
-         step_seconds=3, slo_ms=50, celebrity_bias=0.5, thresholds=(100,), sweep_seconds=4,
-         depth_users=1_000, depths=(5, 40), depth_seconds=3, celebrity_threshold=300),
-    Plan("small", fixed_rate=400, warmup_seconds=5, fixed_seconds=20, steps=geometric(100, 8000, 2),
-         step_seconds=6, slo_ms=50, celebrity_bias=0.5, thresholds=(600, 10_000), sweep_seconds=10,
-         depth_users=2_000, depths=(10, 40, 160), depth_seconds=5, celebrity_threshold=2_000),
-    Plan("default", fixed_rate=500, warmup_seconds=10, fixed_seconds=40, steps=geometric(100, 8000, 1.5),
-         step_seconds=8, slo_ms=50, celebrity_bias=0.5, thresholds=(1_000, 3_000, 30_000), sweep_seconds=20,
-         depth_users=5_000, depths=(10, 40, 160), depth_seconds=6),
+    # CI's smoke run: every experiment, small and short, in under 2 minutes; its figures are
+    # for checking the pipeline, not for reading.
+    Plan("tiny", EVERY_EXPERIMENT, fixed_rate=300, warmup_seconds=1, fixed_seconds=1, tweet_rate=30,
+         cpu_seconds=1, capacity_start=200, step_seconds=1, capacity_factor=4, capacity_tolerance=2,
+         sweep_followers=(100, 1_000, 10_000), slo_ms=50, celebrity_bias=0.5, thresholds=(100,),
+         sweep_seconds=1, depth_users=1_000, depths=(5, 40), depth_seconds=1, celebrity_threshold=300,
+         repeats=2, capacity_runs=2, sweep_reps=2, sweep_reads=20),
+    Plan("small", ("latency", "cpu", "capacity", "sweep"), fixed_rate=300, warmup_seconds=5,
+         fixed_seconds=8, tweet_rate=40, cpu_seconds=8, capacity_start=600, step_seconds=8,
+         capacity_factor=2, capacity_tolerance=1.1, sweep_followers=(1_000, 10_000, 100_000),
+         slo_ms=50, celebrity_bias=0.5, thresholds=(600, 10_000), sweep_seconds=10, depth_users=2_000,
+         depths=(10, 40, 160), depth_seconds=5, celebrity_threshold=2_000, sweep_reads=100),
+    # 3 designs x 2 mixes x 3 searches of >= 20 s steps take ~22 of the 30 minutes: every other
+    # phase is kept short, and repeated instead of lengthened.
+    Plan("default", ("latency", "cpu", "capacity", "sweep"), fixed_rate=300, warmup_seconds=10,
+         fixed_seconds=8, tweet_rate=40, cpu_seconds=6, capacity_start=600, step_seconds=20,
+         capacity_factor=2, capacity_tolerance=1.05,
+         sweep_followers=(1_000, 10_000, 100_000, 1_000_000), slo_ms=50, celebrity_bias=0.5,
+         thresholds=(1_000, 3_000, 30_000), sweep_seconds=20, depth_users=5_000, depths=(10, 40, 160),
+         depth_seconds=6),
 )}

@@ -93,6 +93,22 @@ class Cpus:
         # With 3 CPUs or more Redis gets one to itself; on 2 it shares with the load.
         return cls(app=(cpus[0],), redis=rest[:1], load=rest if len(rest) < 2 else rest[1:])
 
+    @classmethod
+    def equal(cls) -> "Cpus":
+        """The bench's plan: a design's server side (its app and its Redis) on the first half of
+        the CPUs, the load generator on the rest, so that no design's store runs beside the
+        load while another's (SQLite, inside the app) shares the app's core."""
+        if not hasattr(os, "sched_getaffinity") or not shutil.which("taskset"):
+            return cls()
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            return cls()
+        server = tuple(cpus[: len(cpus) // 2])
+        return cls(app=server, redis=server, load=tuple(cpus[len(cpus) // 2:]))
+
+    def as_json(self) -> dict:
+        return {"app": list(self.app), "redis": list(self.redis), "load": list(self.load)}
+
     def describe(self) -> str:
         if not self.app:
             return "not pinned (taskset missing or a single CPU): app, Redis and load share all CPUs"

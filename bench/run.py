@@ -1,24 +1,27 @@
-"""`make bench` / `python -m bench [--scale S] [--out DIR]`: the three designs side by side.
+"""`make bench` / `python -m bench [--scale S] [--out DIR] [--experiment E,...]`: the three
+designs side by side, measured so that their differences are real.
 
-For each approach in turn: a fresh copy of the seeded SQLite file, an empty Redis database
-(the bench's own redis-server) loaded with that app's caches, `uvicorn approachN:app` with
-identical flags on its own CPU, a warm-up, then the measured phases, each a headless run
-of the load suite (loadtest/) on the other CPU:
+For each design in turn: a fresh copy of the seeded SQLite file, an empty Redis (the bench's
+own redis-server) loaded with that app's caches, `uvicorn approachN:app` with identical flags;
+the app and its Redis share one CPU set, the load generator the other (Cpus.equal). Then the
+experiments, each a sequence of headless runs of the load suite (loadtest/), every figure
+repeated (plan.repeats, plan.capacity_runs):
 
-  fixed      open loop at the plan's rate, DDIA's read:tweet ratio   experiments 1, 4, 7
-  celebrities  the same, with the most-followed accounts tweeting    experiments 2, 3
-  step-R     open loop at rising rates R until read p99 > SLO         experiment 6
-  threshold-T  the hybrid again with CELEBRITY_THRESHOLD=T            experiment 5
-  depth-D    join and fanout on a graph with D tweets per author,     experiment 4
-             closed loop, reads only
+  latency    fixed-k, celebrities-k: open loop at the plan's rate, DDIA's mix and with the
+             most-followed accounts tweeting; the server side's CPU and Redis's pushes counted
+  cpu        tweets-k: tweets only, DDIA's authors, its CPU until the fanout has drained
+  capacity   step-MIX-RUN-RATE: the highest rate held within the SLO, searched (bench/capacity.py)
+  sweep      one author with 10^3..10^6 followers per design (bench/sweep.py)
+  thresholds threshold-T: the hybrid with CELEBRITY_THRESHOLD=T (only when named at default)
+  depths     depth-D: join and fanout on graphs D tweets deep, closed loop (idem)
 
-Everything lands in one run folder: samples/ and logs/ from the phases, meta.json
-(bench/meta.py), the tables bench/summary.py lists in its docstring, and charts/
-(bench/charts.py, which redraws them from the folder alone).
+Everything lands in one run folder: samples/ and logs/, meta.json (bench/meta.py), the tables
+bench/summary.py lists, and charts/ (bench/charts.py redraws them from the folder alone).
 """
 
 import argparse
-import dataclasses
+import math
+import os
 import shutil
 import signal
 import sqlite3
@@ -32,11 +35,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import meta, summary
+from bench import capacity, meta, model, summary
+from bench.cpu import Meter
 from bench.phases import Load, Phase, run_phase
-from bench.plan import PLANS, Plan
+from bench.plan import EVERY_EXPERIMENT, PLANS, Plan
 from bench.processes import ROOT, AppServer, Cpus, RedisServer
 from bench.seeding import fresh_copy, load_caches, seeded_database, set_celebrities
+from bench.sweep import Sweep, build_database, plan_graph
 from timelines import designs
 
 FANOUT_LOG = """SELECT tweet_id, author_id, followers, accepted_at, done_at, deliveries
@@ -45,7 +50,9 @@ CELEBRITY_TWEETS = """SELECT t.id, t.user_id, u.followers FROM tweets t JOIN use
     WHERE t.id > ? AND u.followers >= ? ORDER BY t.id"""
 NEWEST_TWEET = "SELECT coalesce(max(id), 0) FROM tweets"
 READS_ONLY = 1e9  # --read-ratio: one tweet in a billion requests
-DRAIN_SECONDS = 120
+DRAIN_SECONDS = 300
+MIXES = {"ddia": 0.0}  # capacity mixes: author bias; "celebrities" takes the plan's
+PHASE_OVERHEAD_S = 3  # Locust's start and stop around each phase, for the ETA
 
 
 @dataclass
@@ -56,12 +63,41 @@ class Bench:
     cpus: Cpus
     redis: RedisServer
     began: float = field(default_factory=time.monotonic)
+    experiments: tuple[str, ...] = ()
     phases: list[Phase] = field(default_factory=list)
     lags: list[pd.DataFrame] = field(default_factory=list)
+    searches: list[dict] = field(default_factory=list)
+    sweep: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    planned_s: float = 0.0  # the ETA's estimate of the whole run, revised as parts finish
+    meter: Meter | None = None
 
     def say(self, line: str) -> None:
-        elapsed = int(time.monotonic() - self.began)
-        print(f"[{elapsed // 60:2d}:{elapsed % 60:02d}] {line}", flush=True)
+        elapsed = time.monotonic() - self.began
+        left = max(0.0, self.planned_s - elapsed)
+        print(f"[{clock(elapsed)}, ~{clock(left)} left] {line}", flush=True)
+
+    def estimate(self, approaches: list[str]) -> float:
+        """Seconds the run should take: the ETA's starting point (revised by `revise`)."""
+        plan, phase = self.plan, PHASE_OVERHEAD_S
+        per_design = plan.warmup_seconds + phase
+        if "latency" in self.experiments:
+            per_design += plan.repeats * 2 * (plan.fixed_seconds + phase)
+        if "cpu" in self.experiments:
+            per_design += plan.repeats * (plan.cpu_seconds + phase + 2)
+        if "capacity" in self.experiments:
+            per_design += len(MIXES) * 2 * (6 + 3 * (plan.capacity_runs - 1)) * (plan.step_seconds + phase)
+        total = len(approaches) * per_design + plan.dataset.users / 1000 * len(approaches)
+        if "sweep" in self.experiments:
+            total += len(approaches) * (10 + sum(plan.sweep_followers) / 20_000)
+        if "thresholds" in self.experiments:
+            total += len(plan.thresholds) * (plan.sweep_seconds * 1.25 + 2 * phase + 5)
+        if "depths" in self.experiments:
+            total += len(plan.depths) * 2 * (plan.depth_seconds + phase + 5)
+        return total
+
+    def revise(self, spent: float, estimated: float) -> None:
+        """A part took `spent` s where `estimated` was planned: the ETA moves by the difference."""
+        self.planned_s += spent - estimated
 
     # --- one app on fresh stores -------------------------------------------------------------
 
@@ -79,17 +115,36 @@ class Bench:
         return app.start()
 
     def phase(self, app: AppServer, name: str, phase_name: str, load: Load, keep: bool = True,
-              first_tweet: int = 0) -> Phase:
-        samples = (self.folder / "samples" if keep else self.work) / f"{name}-{phase_name}.csv.gz"
-        phase = Phase(name, phase_name, load, samples, first_tweet=first_tweet,
+              first_tweet: int = 0, keep_samples: bool = True) -> Phase:
+        folder = self.folder / "samples" if keep and keep_samples else self.work
+        phase = Phase(name, phase_name, load, folder / f"{name}-{phase_name}.csv.gz", first_tweet=first_tweet,
                       settings={"celebrity_threshold": int(app.settings["celebrity_threshold"])})
         what = f"{load.rate:g} req/s open loop" if load.rate else f"{load.clients} clients closed loop"
         self.say(f"{name} {phase_name}: {what}, {load.seconds:g} s")
+        meter = Meter(app.process.pid, self.redis)
+        before = meter.read()
         run_phase(app, phase, app.database, self.cpus.load, self.folder / "logs" / "locust.log")
+        # Until the fanout has drained: a phase's tweets are paid for after their 201s.
+        self.drain(app, name)
+        phase.usage = meter.read() - before
         if keep:
             self.phases.append(phase)
             self.say(f"{name} {phase_name}: {summary.phase_line(phase)}")
+        self.check_users(phase)
         return phase
+
+    def check_users(self, phase: Phase) -> None:
+        """Locust ran out of users: fatal where the app was within the SLO, since then the
+        generator, not the app, decided the step; beyond it the step missed on latency anyway."""
+        if not phase.locust_warnings:
+            return
+        read = summary.figures(phase)["read"]
+        if read["count"] and read["p99_ms"] <= self.plan.slo_ms:
+            raise RuntimeError(f"{phase.approach} {phase.name}: Locust warned of too few users "
+                               f"({phase.load.users()}) with read p99 {read['p99_ms']:.1f} ms, within the "
+                               f"SLO: raise USER_SECONDS in bench/phases.py. {phase.locust_warnings[0]}")
+        self.say(f"{phase.approach} {phase.name}: Locust ran short of users, read p99 "
+                 f"{read['p99_ms']:.0f} ms, far past the SLO: a miss either way")
 
     def drain(self, app: AppServer, name: str) -> None:
         if app.stats().get("fanout_backlog", 0):
@@ -115,18 +170,92 @@ class Bench:
 
     # --- the experiments -----------------------------------------------------------------------
 
-    def main_runs(self, seeded: Path, approaches: list[str]) -> None:
+    def designs(self, seeded: Path, approaches: list[str]) -> None:
         plan = self.plan
         for name in approaches:
             with self.start(name, seeded, plan.dataset, plan.celebrity_threshold, name) as app:
                 self.phase(app, name, "warmup", self.mixed(plan.warmup_seconds), keep=False)
                 self.drain(app, name)
-                for phase_name, bias, seed in (("fixed", 0.0, 2), ("celebrities", plan.celebrity_bias, 3)):
-                    load = self.mixed(plan.fixed_seconds, author_bias=bias, seed=seed)
-                    phase = self.phase_with_tweets(app, name, phase_name, load)
+                if "latency" in self.experiments:
+                    self.timed(self.latency, app, name, plan.repeats * 2 * (plan.fixed_seconds + 3))
+                if "cpu" in self.experiments:
+                    self.timed(self.tweet_cpu, app, name, plan.repeats * (plan.cpu_seconds + 5))
+                if "capacity" in self.experiments:
+                    self.capacity(app, name)
+
+    def timed(self, part, app: AppServer, name: str, estimated: float) -> None:
+        began = time.monotonic()
+        part(app, name)
+        self.revise(time.monotonic() - began, estimated)
+
+    def latency(self, app: AppServer, name: str) -> None:
+        """Every repeat is its own phase with its own seed; the first keeps the old names
+        (fixed, celebrities), which the notebook reads."""
+        plan = self.plan
+        for repeat in range(1, plan.repeats + 1):
+            for mix, bias in (("fixed", 0.0), ("celebrities", plan.celebrity_bias)):
+                phase_name = mix if repeat == 1 else f"{mix}-{repeat}"
+                load = self.mixed(plan.fixed_seconds, author_bias=bias, seed=100 * repeat + len(mix))
+                phase = self.phase_with_tweets(app, name, phase_name, load)
+                self.drain(app, name)
+                self.record_lags(app, phase, plan.celebrity_threshold)
+
+    def tweet_cpu(self, app: AppServer, name: str) -> None:
+        """Tweets only, DDIA's authors: CPU per tweet including its fanout, read until the
+        outbox is empty (the fanout runs after the 201)."""
+        plan = self.plan
+        for repeat in range(1, plan.repeats + 1):
+            load = Load(plan.cpu_seconds, rate=plan.tweet_rate, read_ratio=0, seed=200 + repeat)
+            self.phase(app, name, f"tweets-{repeat}", load, keep_samples=False)
+
+    def capacity(self, app: AppServer, name: str) -> None:
+        plan = self.plan
+        start = plan.capacity_start
+        for mix, bias in (("ddia", 0.0), ("celebrities", plan.celebrity_bias)):
+            found = []
+            for run in range(1, plan.capacity_runs + 1):
+                began = time.monotonic()
+                steps_before = len(self.phases)
+
+                def try_rate(rate: float, mix=mix, bias=bias, run=run) -> bool:
+                    seed = 1000 * run + round(rate) % 997
+                    # Locust's own clock starts ~0.3 s into its run: one more second keeps the
+                    # measured step at step_seconds or more.
+                    load = self.mixed(plan.step_seconds + 1, author_bias=bias, seed=seed, rate=round(rate))
+                    phase = self.phase(app, name, f"step-{mix}-{run}-{round(rate)}", load, keep_samples=False)
                     self.drain(app, name)
-                    self.record_lags(app, phase, plan.celebrity_threshold)
-                self.step_load(app, name)
+                    return summary.within_slo(phase, plan.slo_ms)
+
+                if run == 1:
+                    # From the DDIA mix's answer the guess is close: bracket in smaller strides.
+                    factor = plan.capacity_factor if mix == "ddia" else math.sqrt(plan.capacity_factor)
+                    search = capacity.first_search(try_rate, start, factor, plan.capacity_tolerance)
+                else:
+                    # A repeat widens in strides of tolerance^2: one bisection away from converged.
+                    search = capacity.repeat_search(try_rate, found[0], plan.capacity_tolerance ** 2,
+                                                    plan.capacity_tolerance)
+                found.append(search.held or start / plan.capacity_factor)
+                self.searches.append({"approach": name, "mix": mix, "run": run, "held_rate": search.held,
+                                      "missed_rate": search.missed, "steps": len(search.steps),
+                                      "phases": [p.name for p in self.phases[steps_before:]]})
+                self.say(f"{name} capacity {mix} run {run}: held {search.held:,.0f} req/s, missed "
+                         f"{search.missed:,.0f} ({len(search.steps)} steps)")
+                estimated = (6 if run == 1 else 3) * (plan.step_seconds + PHASE_OVERHEAD_S)
+                self.revise(time.monotonic() - began, estimated)
+            start = found[0] or start  # the celebrities mix starts from the DDIA mix's answer
+
+    def celebrity_sweep(self, approaches: list[str]) -> None:
+        plan = self.plan
+        graph = plan_graph(plan.sweep_followers)
+        began = time.monotonic()
+        self.say(f"sweep: building {graph.top:,} followers in SQLite")
+        seeded = build_database(self.work / "sweep-seed.db", graph)
+        sweep = Sweep(graph, seeded, self.work, self.folder / "logs", self.redis, self.cpus,
+                      plan.celebrity_threshold, plan.timeline_length, plan.sweep_reps, plan.sweep_reads,
+                      self.say)
+        self.sweep = sweep.run(approaches)
+        self.redis.client().flushall()
+        self.revise(time.monotonic() - began, len(approaches) * (10 + sum(plan.sweep_followers) / 20_000))
 
     def mixed(self, seconds: float, author_bias: float = 0.0, seed: int = 1, rate: float = 0.0) -> Load:
         return Load(seconds, rate=rate or self.plan.fixed_rate, read_ratio=self.plan.read_ratio,
@@ -136,18 +265,6 @@ class Bench:
         with closing(sqlite3.connect(f"file:{app.database}?mode=ro", uri=True)) as db:
             (newest,) = db.execute(NEWEST_TWEET).fetchone()
         return self.phase(app, name, phase_name, load, first_tweet=newest)
-
-    def step_load(self, app: AppServer, name: str) -> None:
-        failed = 0
-        for step, rate in enumerate(self.plan.steps):
-            phase = self.phase(app, name, f"step-{rate:g}", self.mixed(self.plan.step_seconds, seed=10 + step,
-                                                                       rate=rate))
-            self.drain(app, name)
-            failed = 0 if summary.within_slo(phase, self.plan.slo_ms) else failed + 1
-            if failed == 2:
-                self.say(f"{name}: two steps in a row over the SLO (read p99 {self.plan.slo_ms:g} ms, "
-                         f"no errors, >= 95 % of the rate achieved): done")
-                break
 
     def threshold_sweep(self, seeded: Path) -> None:
         plan = self.plan
@@ -168,10 +285,27 @@ class Bench:
         for depth in plan.depths:
             dataset = plan.depth_scale(depth)
             seeded = seeded_database(dataset, plan.celebrity_threshold, cache_dir, self.say)
-            for name in ("join", "fanout"):
+            for name in designs.NAMES:  # the hybrid too: it is fanout where no one crosses its threshold
                 with self.start(name, seeded, dataset, plan.celebrity_threshold, f"{name}-depth") as app:
                     load = Load(plan.depth_seconds, clients=plan.depth_clients, read_ratio=READS_ONLY)
                     self.phase(app, name, f"depth-{depth:g}", load)
+
+
+def clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60:2d}:{seconds % 60:02d}"
+
+
+def experiments(text: str, plan: Plan) -> tuple[str, ...]:
+    """EXPERIMENT: "all" (the plan's own list) or names separated by commas."""
+    if text in ("", "all"):
+        return plan.experiments
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = sorted(set(names) - set(EVERY_EXPERIMENT))
+    if unknown:
+        raise SystemExit(f"unknown experiment(s) {', '.join(unknown)}: "
+                         f"choose from {', '.join(EVERY_EXPERIMENT)}")
+    return names
 
 
 def mean_followers(database: Path) -> float:
@@ -179,13 +313,25 @@ def mean_followers(database: Path) -> float:
         return db.execute("SELECT avg(followers) FROM users").fetchone()[0]
 
 
+def dataset_facts(database: Path, threshold: int) -> dict:
+    """What the capacity model needs to carry this graph's costs to another: how many
+    celebrities an average user follows here (each one a pull on the hybrid's reads)."""
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        users, followers = db.execute("SELECT count(*), avg(followers) FROM users").fetchone()
+        (edges,) = db.execute("""SELECT count(*) FROM follows WHERE followee_id IN
+                                 (SELECT id FROM users WHERE followers >= ?)""", (threshold,)).fetchone()
+    return {"users": users, "mean_followers": followers, "celebrity_threshold": threshold,
+            "celebrities_followed_per_user": edges / users if users else 0.0}
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=PLANS, default="default")
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="the run folder goes under it")
     parser.add_argument("--approaches", nargs="+", choices=designs.NAMES, default=list(designs.NAMES))
-    parser.add_argument("--skip", nargs="*", default=[], choices=("steps", "thresholds", "depths"),
-                        help="leave experiments out (a quicker look)")
+    parser.add_argument("--experiment", default=os.environ.get("EXPERIMENT", "all"),
+                        help=f"all (the scale's list), or some of {','.join(EVERY_EXPERIMENT)}, "
+                             "comma-separated (default: $EXPERIMENT, else all)")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache",
                         help="seeded databases, reused while their parameters are unchanged")
     return parser.parse_args(argv)
@@ -196,8 +342,6 @@ def main(argv: list[str] | None = None) -> int:
     # A TERM unwinds like Ctrl-C, so the apps and redis-server are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plan = PLANS[args.scale]
-    if "steps" in args.skip:
-        plan = dataclasses.replace(plan, steps=())
     started, source = datetime.now(UTC), meta.source_version()
     folder = args.out / f"{started:%Y-%m-%dT%H%M%SZ}-{plan.scale}"
     for sub in ("samples", "logs"):
@@ -205,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     # Each run's own scratch space: two benches on one machine must not share database copies.
     work = Path(tempfile.mkdtemp(prefix="work-", dir=args.cache_dir))
-    cpus = Cpus.plan()
+    cpus = Cpus.equal()
     try:
         return measure(args, plan, folder, work, cpus, started, source)
     finally:
@@ -213,19 +357,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: datetime, source: dict) -> int:
+    chosen = experiments(args.experiment, plan)
     with RedisServer(work, cpus=cpus.redis) as redis:
-        bench = Bench(plan, folder, work, cpus, redis)
-        bench.say(f"bench {plan.scale} -> {folder}; {cpus.describe()}")
+        bench = Bench(plan, folder, work, cpus, redis, experiments=chosen)
+        bench.planned_s = bench.estimate(args.approaches)
+        bench.say(f"bench {plan.scale} ({', '.join(chosen)}) -> {folder}; {cpus.describe()}")
         seeded = seeded_database(plan.dataset, plan.celebrity_threshold, args.cache_dir, bench.say)
         try:
-            bench.main_runs(seeded, args.approaches)
-            if "thresholds" not in args.skip and "hybrid" in args.approaches:
+            if {"latency", "cpu", "capacity"} & set(chosen):
+                bench.designs(seeded, args.approaches)
+            if "sweep" in chosen:
+                bench.celebrity_sweep(args.approaches)
+            if "thresholds" in chosen and "hybrid" in args.approaches:
                 bench.threshold_sweep(seeded)
-            if "depths" not in args.skip:
+            if "depths" in chosen:
                 bench.depth_sweep(args.cache_dir)
         finally:
-            meta.write(folder, plan, cpus, started, bench.phases, redis, source)
-        summary.write(folder, plan, bench.phases, bench.lags, mean_followers(seeded))
+            meta.write(folder, plan, cpus, started, bench.phases, redis, source, chosen,
+                       dataset_facts(seeded, plan.celebrity_threshold))
+        summary.write(folder, plan, bench, mean_followers(seeded))
+    model.write(folder)
     bench.say("charts")
     from bench import charts  # matplotlib only once there is something to draw
     charts.draw_all(folder)

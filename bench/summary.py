@@ -1,14 +1,23 @@
 """From raw samples to the run folder's tables. Percentiles come from every request's
 latency (numpy, linear interpolation), never from Locust's rounded histograms.
 
-  phases.csv        every phase x operation: what was offered, achieved, and the latencies
-  summary.csv       experiment 1: the fixed-rate phase, one row per approach and operation
-  max_throughput.csv  experiment 6: the highest step each approach held within the SLO
-  fanout_lag.csv    experiments 2-3: every tweet of the fixed, celebrities and sweep phases, its author's
-                    followers and how long its fanout took (0 for a hybrid's pulled tweet)
-  thresholds.csv    experiment 5: the hybrid's read latency and fanout writes/s per threshold
-  depths.csv        experiment 4: read latency per approach and history depth
-  arithmetic.csv    experiment 7: DDIA's tweets/s x followers beside the measured writes/s
+  phases.csv        every phase x operation: offered, achieved, latencies, the server side's CPU
+                    (app and redis-server) and Redis's own count of timeline pushes
+  summary.csv       the first `fixed` phase, one row per approach and operation (as before)
+  latency.csv       every latency repeat together: per approach, mix and operation, the median,
+                    min and max over repeats of each percentile
+  capacity.csv      the capacity search: per approach and mix, runs, the held rate's median, min
+                    and max, and each run's bracket (held; missed, within the tolerance above)
+  max_throughput.csv  capacity.csv's DDIA mix in the older layout (the notebook reads it)
+  cpu.csv           us of CPU per read, per tweet and per follower-write, app and Redis apart
+  celebrity_sweep.csv  per approach and followers: the tweet's POST, fanout lag, writes, CPU;
+                    the hybrid's read with one celebrity pulled against none
+  fanout_lag.csv    every tweet of the latency and threshold phases, its author's followers and
+                    how long its fanout took (0 for a hybrid's pulled tweet)
+  thresholds.csv    the hybrid's read latency and fanout writes/s per threshold (when run)
+  depths.csv        read latency per approach and history depth (when run)
+  arithmetic.csv    DDIA's tweets/s x followers beside Redis's own count of timeline pushes, in
+                    the celebrities phases (celebrities tweeting: the hybrid's contrast)
 """
 
 from pathlib import Path
@@ -75,6 +84,46 @@ def phase_table(phases: list[Phase]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def spread(values: pd.Series) -> dict:
+    return {"median": float(values.median()), "min": float(values.min()), "max": float(values.max())}
+
+
+def latency(table: pd.DataFrame) -> pd.DataFrame:
+    rows = table[table.phase.str.match(r"^(fixed|celebrities)(-\d+)?$")].copy()
+    rows["mix"] = rows.phase.str.replace(r"-\d+$", "", regex=True)
+    out = []
+    for (approach, mix, operation), group in rows.groupby(["approach", "mix", "operation"], sort=False):
+        row = {"approach": approach, "mix": mix, "operation": operation, "repeats": len(group),
+               "target_rate": group.target_rate.iloc[0]}
+        for column in ("achieved_rate", *PERCENTILES):
+            for stat, value in spread(group[column]).items():
+                row[f"{column}_{stat}"] = value
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def capacity(searches: list[dict]) -> pd.DataFrame:
+    runs = pd.DataFrame(searches)
+    if not len(runs):
+        return pd.DataFrame(columns=["approach", "mix", "runs", "held_median", "held_min", "held_max"])
+    out = []
+    for (approach, mix), group in runs.groupby(["approach", "mix"], sort=False):
+        held = spread(group.held_rate)
+        out.append({"approach": approach, "mix": mix, "runs": len(group),
+                    **{f"held_{stat}": value for stat, value in held.items()},
+                    "brackets": "; ".join(f"{r.held_rate:.1f}-{r.missed_rate:.1f}"
+                                          for r in group.itertuples()),
+                    "steps": int(group.steps.sum())})
+    return pd.DataFrame(out)
+
+
+def max_throughput_from(capacity_table: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    ddia = capacity_table[capacity_table.mix == "ddia"]
+    return pd.DataFrame({"approach": ddia.approach, "slo_read_p99_ms": plan.slo_ms,
+                         "max_rate_per_s": ddia.held_median, "held_min": ddia.held_min,
+                         "held_max": ddia.held_max, "steps_tried": ddia.steps})
+
+
 def max_throughput(table: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     steps = table[table.phase.str.startswith("step-")].pivot_table(
         index=["approach", "phase", "target_rate", "achieved_rate", "errors"], columns="operation",
@@ -110,46 +159,133 @@ def thresholds(table: pd.DataFrame, lags: pd.DataFrame, plan: Plan) -> pd.DataFr
     return pd.DataFrame(rows).sort_values("celebrity_threshold")
 
 
-def arithmetic(table: pd.DataFrame, lags: pd.DataFrame, mean_followers: float) -> pd.DataFrame:
-    fixed = table[(table.phase == "fixed") & (table.operation == "tweet")]
+def arithmetic(table: pd.DataFrame, mean_followers: float) -> pd.DataFrame:
+    """Per fanout design, over the celebrities repeats: DDIA's estimate, the estimate from the
+    authors who did tweet, and Redis's own count of list pushes (INFO commandstats), which
+    knows nothing of either: a tweet's push is counted only where a list really took it."""
+    tweets = table[table.phase.str.match(r"^celebrities(-\d+)?$") & (table.operation == "tweet")]
     rows = []
-    for _, row in fixed.iterrows():
-        tweets_per_s = row.tweets / row.seconds
-        rows.append({"approach": row.approach, "tweets_per_s": tweets_per_s,
-                     "mean_followers": mean_followers,
-                     "ddia_writes_per_s": tweets_per_s * mean_followers,
-                     # The load skews authors: the followers of the accounts that did tweet.
-                     "authors_mean_followers": row.mean_count_ok,
-                     "expected_writes_per_s": tweets_per_s * row.mean_count_ok,
-                     "measured_writes_per_s": fanout_writes(lags, "fixed", row.approach) / row.seconds
-                     if len(lags) else 0.0})
+    for approach, group in tweets.groupby("approach", sort=False):
+        per_repeat = pd.DataFrame({
+            "tweets_per_s": group.tweets / group.seconds,
+            "expected": group.tweets / group.seconds * group.mean_count_ok,
+            "measured": group.redis_timeline_writes / group.seconds,
+            "authors": group.mean_count_ok})
+        rows.append({"approach": approach, "repeats": len(group),
+                     "tweets_per_s": per_repeat.tweets_per_s.median(), "mean_followers": mean_followers,
+                     "ddia_writes_per_s": per_repeat.tweets_per_s.median() * mean_followers,
+                     "authors_mean_followers": per_repeat.authors.median(),
+                     "expected_writes_per_s": per_repeat.expected.median(),
+                     "measured_writes_per_s": per_repeat.measured.median(),
+                     "measured_min": per_repeat.measured.min(), "measured_max": per_repeat.measured.max()})
     return pd.DataFrame(rows)
 
 
-def write(folder: Path, plan: Plan, phases: list[Phase], lags: list[pd.DataFrame],
-          mean_followers: float) -> None:
-    table = phase_table(phases)
+def per_operation_cpu(table: pd.DataFrame, sweep_tweets: pd.DataFrame, sweep_reads: pd.DataFrame,
+                      threshold: int) -> pd.DataFrame:
+    """us of CPU per operation, app and Redis apart, each from the phases that isolate it:
+      tweet           tweets-k phases (tweets only, DDIA's authors), CPU until the fanout drained,
+                      less the follower-writes Redis counted times the follower_write cost
+      follower_write  the sweep's largest fanned-out tweet: its CPU / Redis's pushes
+      read            fixed-k phases (DDIA's mix): CPU less the tweets' (tweets x tweet-with-
+                      fanout cost from tweets-k), / reads
+      celebrity_pull  the sweep's hybrid reads: reader following one celebrity - base reader
+    Spread: over the repeats (phases) or the sweep's tweets."""
+    phases = table.drop_duplicates(["approach", "phase"])
+    rows = []
+    for approach, mine in phases.groupby("approach", sort=False):
+        writes = sweep_tweets[(sweep_tweets.approach == approach) & sweep_tweets.fanned_out] \
+            if len(sweep_tweets) else pd.DataFrame()
+        tweets = mine[mine.phase.str.match(r"^tweets-\d+$") & (mine.tweets > 0)]
+        fixed = mine[mine.phase.str.match(r"^fixed(-\d+)?$") & (mine.reads > 0)]
+        for component in ("app", "redis"):
+            cpu = f"{component}_cpu_s"
+            write_us = pd.Series(dtype=float)
+            if len(writes):
+                top = writes[writes.followers == writes.followers.max()]
+                write_us = top[f"{component}_cpu_ms"] * 1000 / top.timeline_writes.clip(lower=1)
+            write_cost = float(write_us.median()) if len(write_us) else 0.0
+            with_fanout = tweets[cpu] * 1e6 / tweets.tweets
+            base = with_fanout - write_cost * tweets.redis_timeline_writes / tweets.tweets
+            read = (fixed[cpu] * 1e6 - fixed.tweets * with_fanout.median()) / fixed.reads \
+                if len(tweets) else pd.Series(dtype=float)
+            measures = [("read", read, "fixed-k: DDIA's mix, less its tweets"),
+                        ("tweet", base, "tweets-k: tweets only, less their follower-writes"),
+                        ("tweet_with_fanout", with_fanout, "tweets-k: tweets only, DDIA's authors, all in"),
+                        ("follower_write", write_us, "sweep: the largest fanned-out tweet / its pushes")]
+            if approach == "hybrid" and len(sweep_reads):
+                base_read = sweep_reads[sweep_reads.followers == 0][f"{component}_cpu_us_per_read"]
+                pulled = sweep_reads[sweep_reads.celebrities_pulled > 0][f"{component}_cpu_us_per_read"]
+                if len(base_read) and len(pulled):
+                    measures.append(("celebrity_pull", pulled - float(base_read.iloc[0]),
+                                     "sweep: reader pulling one celebrity - base reader"))
+            for operation, values, source in measures:
+                values = pd.Series(values).dropna()
+                if len(values):
+                    rows.append({"approach": approach, "operation": operation, "component": component,
+                                 "runs": len(values), **{f"us_{k}": v for k, v in spread(values).items()},
+                                 "source": source})
+    return pd.DataFrame(rows)
+
+
+def celebrity_sweep(tweets: pd.DataFrame, reads: pd.DataFrame) -> pd.DataFrame:
+    if not len(tweets):
+        return pd.DataFrame(columns=["approach", "followers"])
+    out = []
+    for (approach, followers), group in tweets.groupby(["approach", "followers"], sort=False):
+        row = {"approach": approach, "followers": followers, "tweets": len(group)}
+        for column in ("post_ms", "lag_ms", "app_cpu_ms", "redis_cpu_ms"):
+            values = group[column].dropna()
+            for stat, value in (spread(values) if len(values) else {"median": np.nan, "min": np.nan,
+                                                                    "max": np.nan}).items():
+                row[f"{column}_{stat}"] = value
+        row["timeline_writes_median"] = float(group.timeline_writes.median())
+        row["fanned_out"] = bool(group.fanned_out.all())
+        mine = reads[(reads.approach == approach)] if len(reads) else reads
+        if len(mine):
+            at = mine[mine.followers == followers]
+            none = mine[mine.followers == 0]
+            row["read_p50_ms_pulling_it"] = float(at.read_p50_ms.iloc[0]) if len(at) else np.nan
+            row["read_p50_ms_pulling_none"] = float(none.read_p50_ms.iloc[0]) if len(none) else np.nan
+            row["celebrities_pulled"] = int(at.celebrities_pulled.iloc[0]) if len(at) else 0
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def write(folder: Path, plan: Plan, bench, mean_followers: float) -> None:
+    table = phase_table(bench.phases)
     table.to_csv(folder / "phases.csv", index=False)
     summary_columns = ["approach", "operation", "count", "throughput_per_s", *PERCENTILES, "errors",
                        "target_rate", "achieved_rate"]
     table[table.phase == "fixed"][summary_columns].to_csv(folder / "summary.csv", index=False)
-    max_throughput(table, plan).to_csv(folder / "max_throughput.csv", index=False)
-    lag_table = pd.concat(lags, ignore_index=True) if lags else pd.DataFrame(
+    latency(table).to_csv(folder / "latency.csv", index=False)
+    capacity_table = capacity(bench.searches)
+    capacity_table.to_csv(folder / "capacity.csv", index=False)
+    max_throughput_from(capacity_table, plan).to_csv(folder / "max_throughput.csv", index=False)
+    sweep_tweets, sweep_reads = bench.sweep if bench.sweep else (pd.DataFrame(), pd.DataFrame())
+    celebrity_sweep(sweep_tweets, sweep_reads).to_csv(folder / "celebrity_sweep.csv", index=False)
+    per_operation_cpu(table, sweep_tweets, sweep_reads, plan.celebrity_threshold).to_csv(
+        folder / "cpu.csv", index=False)
+    lag_table = pd.concat(bench.lags, ignore_index=True) if bench.lags else pd.DataFrame(
         columns=["approach", "phase", "tweet_id", "author_id", "followers", "deliveries", "lag_ms", "pulled"])
     lag_table.to_csv(folder / "fanout_lag.csv", index=False)
-    if (table.approach == "hybrid").any():
+    if (table.approach == "hybrid").any() and table.phase.str.startswith("threshold-").any():
         thresholds(table, lag_table, plan).to_csv(folder / "thresholds.csv", index=False)
     depth_rows = table[table.phase.str.startswith("depth-") & (table.operation == "read")].copy()
-    depth_rows.insert(2, "depth", depth_rows.phase.str.removeprefix("depth-").astype(float))
-    depth_rows.to_csv(folder / "depths.csv", index=False)
-    arithmetic(table, lag_table, mean_followers).to_csv(folder / "arithmetic.csv", index=False)
+    if len(depth_rows):
+        depth_rows.insert(2, "depth", depth_rows.phase.str.removeprefix("depth-").astype(float))
+        depth_rows.to_csv(folder / "depths.csv", index=False)
+    arithmetic(table, mean_followers).to_csv(folder / "arithmetic.csv", index=False)
 
 
 def table(folder: Path) -> str:
-    summary = pd.read_csv(folder / "summary.csv")
-    lines = ["", "experiment 1, fixed open-loop rate (summary.csv):",
-             summary.round(2).to_string(index=False)]
-    if (folder / "max_throughput.csv").exists():
-        lines += ["", "experiment 6, step load (max_throughput.csv):",
-                  pd.read_csv(folder / "max_throughput.csv").round(1).to_string(index=False)]
+    lines = []
+    if (folder / "summary.csv").stat().st_size > 1 and len(summary := pd.read_csv(folder / "summary.csv")):
+        lines += ["", "latency at a fixed open-loop rate, first repeat (summary.csv):",
+                  summary.round(2).to_string(index=False)]
+    for name, what in (("capacity", "capacity within the SLO, searched"), ("cpu", "CPU per operation"),
+                       ("celebrity_sweep", "the celebrity sweep"), ("twitter_2012", "cores at Twitter 2012")):
+        path = folder / f"{name}.csv"
+        if path.exists() and path.stat().st_size > 1:
+            lines += ["", f"{what} ({name}.csv):", pd.read_csv(path).round(2).to_string(index=False)]
     return "\n".join(lines)

@@ -16,8 +16,10 @@ from timelines.designs import NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 APPROACHES = set(NAMES)
-CHARTS = ("1-latency", "2-write-cost", "3-fanout-lag", "4-crossover", "5-thresholds",
-          "6-max-throughput", "7-arithmetic")
+NOTEBOOK_CHARTS = ("1-latency", "2-write-cost", "3-fanout-lag", "4-crossover", "5-thresholds",
+                   "6-max-throughput", "7-arithmetic")  # the notebook's seven findings
+CHARTS = (*NOTEBOOK_CHARTS, "8-ddia-answer", "9-twitter-2012")
+MIXES = {"ddia", "celebrities"}
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +29,7 @@ def run_folder(tmp_path_factory) -> Path:
                               capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     assert "fixed:" in finished.stdout  # progress was shown phase by phase
+    assert " left] " in finished.stdout  # with an ETA
     (folder,) = out.iterdir()
     return folder
 
@@ -71,12 +74,109 @@ def test_every_experiment_has_its_table(run_folder):
     hybrid_fanned = lags[(lags.approach == "hybrid") & ~lags.pulled & (lags.phase == "fixed")]
     assert (hybrid_fanned.followers < threshold).all()
     assert len(pd.read_csv(run_folder / "thresholds.csv")) >= 2
-    assert set(pd.read_csv(run_folder / "depths.csv").approach) == {"join", "fanout"}
+    assert set(pd.read_csv(run_folder / "depths.csv").approach) == APPROACHES
     assert set(pd.read_csv(run_folder / "max_throughput.csv").approach) == APPROACHES
     arithmetic = pd.read_csv(run_folder / "arithmetic.csv").set_index("approach")
-    fanout = arithmetic.loc["fanout"]
-    # Every fanned-out tweet of the phase writes one entry per follower: the log agrees.
+    fanout, hybrid = arithmetic.loc["fanout"], arithmetic.loc["hybrid"]
+    # Redis's own count of pushes, against the followers of the authors who tweeted: every cache
+    # is loaded, so every follower's list takes the tweet once. The hybrid's celebrities do not.
     assert fanout.measured_writes_per_s == pytest.approx(fanout.expected_writes_per_s, rel=0.05)
+    assert hybrid.measured_writes_per_s < 0.8 * hybrid.expected_writes_per_s
+    assert arithmetic.loc["join"].measured_writes_per_s == 0
+
+
+def plan_of(run_folder: Path) -> dict:
+    return json.loads((run_folder / "meta.json").read_text())["plan"]
+
+
+def test_capacity_is_a_search_that_brackets_its_answer(run_folder):
+    plan = plan_of(run_folder)
+    capacity = pd.read_csv(run_folder / "capacity.csv")
+    pairs = set(zip(capacity.approach, capacity.mix, strict=True))
+    assert pairs == {(a, m) for a in APPROACHES for m in MIXES}
+    assert (capacity.runs == plan["capacity_runs"]).all()
+    assert ((capacity.held_min <= capacity.held_median) & (capacity.held_median <= capacity.held_max)).all()
+    phases = pd.read_csv(run_folder / "phases.csv")
+    # A search runs each rate once; should a rounded rate repeat, its last verdict is the one kept.
+    reads = phases[phases.operation == "read"].drop_duplicates(["approach", "phase"], keep="last")
+    reads = reads.set_index(["approach", "phase"])
+    for row in capacity.itertuples():
+        for run, bracket in enumerate(row.brackets.split("; "), start=1):
+            held, missed = (float(x) for x in bracket.split("-"))
+            assert held > 0 and missed / held <= plan["capacity_tolerance"] * 1.01, bracket
+            # Both ends of the bracket were run in this search, and judged as the bracket says.
+            step = f"step-{row.mix}-{run}-"
+            ran = [int(name.removeprefix(step)) for (a, name) in reads.index
+                   if a == row.approach and name.startswith(step)]
+
+            def nearest(rate: float, ran=ran, step=step) -> str:  # names carry the rounded rate
+                return f"{step}{min(ran, key=lambda r: abs(r - rate))}"
+
+            held_step = reads.loc[(row.approach, nearest(held))]
+            assert held_step.p99_ms <= plan["slo_ms"] and held_step.errors == 0
+            assert held_step.achieved_rate >= 0.95 * held_step.target_rate
+            missed_step = reads.loc[(row.approach, nearest(missed))]
+            assert (missed_step.p99_ms > plan["slo_ms"] or missed_step.errors > 0
+                    or missed_step.achieved_rate < 0.95 * missed_step.target_rate)
+    steps = phases[phases.phase.str.startswith("step-")]
+    assert (steps.seconds >= plan["step_seconds"]).all()  # measured by Locust, not asked for
+    # Locust never ran out of users where the app was within the SLO (the bench fails if so).
+    short = (steps.too_few_users > 0) & (steps.p99_ms <= plan["slo_ms"]) & (steps.operation == "read")
+    assert not short.any()
+
+
+def test_cpu_per_operation_app_and_redis_apart(run_folder):
+    cpu = pd.read_csv(run_folder / "cpu.csv").set_index(["approach", "operation", "component"])
+    for approach in APPROACHES:
+        assert cpu.loc[(approach, "read", "app")].us_median > 0
+        assert cpu.loc[(approach, "tweet_with_fanout", "app")].us_median > 0
+        assert (cpu.loc[approach].runs >= 2).all()
+    assert ("join", "follower_write", "app") not in cpu.index
+    assert cpu.loc[("fanout", "follower_write", "redis")].us_median > 0
+    # Fanout's reads touch Redis; join's never do: its Redis costs nothing per read.
+    join_redis = max(0, cpu.loc[("join", "read", "redis")].us_median)
+    assert cpu.loc[("fanout", "read", "redis")].us_median > 10 * join_redis
+    assert ("hybrid", "celebrity_pull", "app") in cpu.index
+
+
+def test_celebrity_sweep_fans_out_where_each_design_should(run_folder):
+    plan = plan_of(run_folder)
+    sweep = pd.read_csv(run_folder / "celebrity_sweep.csv")
+    assert set(sweep.followers) == set(plan["sweep_followers"])
+    by = sweep.set_index(["approach", "followers"])
+    for n in plan["sweep_followers"]:
+        assert not by.loc[("join", n)].fanned_out and by.loc[("join", n)].timeline_writes_median == 0
+        # Redis counted a push into each cached follower timeline: followers 1..N-1 are cached,
+        # the last (a reader, whose timeline its first read builds) is not.
+        assert by.loc[("fanout", n)].fanned_out and by.loc[("fanout", n)].timeline_writes_median == n - 1
+        celebrity = n >= plan["celebrity_threshold"]
+        assert by.loc[("hybrid", n)].fanned_out == (not celebrity)
+        assert (by.loc[("hybrid", n)].timeline_writes_median <= 1) == celebrity
+    top, bottom = max(plan["sweep_followers"]), min(plan["sweep_followers"])
+    assert by.loc[("fanout", top)].lag_ms_median > by.loc[("fanout", bottom)].lag_ms_median
+    hybrid_reads = sweep[(sweep.approach == "hybrid") & (sweep.celebrities_pulled == 1)]
+    assert len(hybrid_reads) and (hybrid_reads.read_p50_ms_pulling_it > 0).all()
+
+
+def test_twitter_2012_model_states_its_inputs(run_folder):
+    model = pd.read_csv(run_folder / "twitter_2012.csv")
+    assert set(model.approach) == APPROACHES
+    assert list(model.total_cores) == pytest.approx(list(model.app_cores + model.redis_cores))
+    assert ((model.total_cores_min <= model.total_cores + 1e-9)
+            & (model.total_cores <= model.total_cores_max + 1e-9)).all()
+    fanout = model[model.approach == "fanout"].iloc[0]
+    assert fanout.follower_writes_per_s == pytest.approx(4_600 * 75)  # DDIA's arithmetic
+    hybrid = model[model.approach == "hybrid"].sort_values("celebrity_threshold")
+    assert hybrid.follower_writes_per_s.is_monotonic_increasing  # a higher threshold fans out more
+    assert (hybrid.follower_writes_per_s < fanout.follower_writes_per_s).all()
+    assumptions = pd.read_csv(run_folder / "twitter_2012_assumptions.csv")
+    assert assumptions.assumption.str.contains("cannot know").any()
+
+
+def test_server_side_shares_one_cpu_set(run_folder):
+    cpus = json.loads((run_folder / "meta.json").read_text())["cpus"]
+    if cpus["app"]:  # pinned (taskset present, 2 CPUs or more)
+        assert cpus["app"] == cpus["redis"] and not set(cpus["app"]) & set(cpus["load"])
 
 
 def test_charts_are_drawn(run_folder):
@@ -95,10 +195,10 @@ def test_notebook_teaches_from_the_run(run_folder):
     assert run_folder.name in str(notebook.cells[1].outputs[0].get("text", ""))  # it read RESULTS
     # Seven findings, each stated in words computed from the run, then the model's answer.
     findings = [text for text in outputs(notebook, "text/markdown") if text.startswith("**Finding:**")]
-    assert len(findings) == len(CHARTS)
+    assert len(findings) == len(NOTEBOOK_CHARTS)
     answer = [text for text in outputs(notebook, "text/markdown") if text.startswith("**The model says:**")]
     assert len(answer) == 1 and "needs the fewest cores" in answer[0]
     assert not any(re.search(r"\bnan\b", text) for text in findings + answer)  # every figure was there
     # Each finding's chart, and the model's, drawn by the notebook's own cells.
-    assert len(outputs(notebook, "image/png")) == len(CHARTS) + 1
+    assert len(outputs(notebook, "image/png")) == len(NOTEBOOK_CHARTS) + 1
     assert "bench.charts" not in "".join(cell.source for cell in notebook.cells)

@@ -1,0 +1,87 @@
+"""What the server side spent during a phase, read from outside it: CPU seconds of the app's
+process tree and of redis-server (the kernel's per-thread run time in /proc/PID/task/*/schedstat,
+in nanoseconds, where psutil's cpu_times counts 10 ms ticks: too coarse for one tweet; psutil
+where /proc has no schedstat), and Redis's own count of the
+commands that write a cached timeline (INFO commandstats), so that a phase's figures per
+request do not rest on the app's word.
+
+    meter = Meter(app.process.pid, redis)
+    before = meter.read()
+    ...the phase...
+    spent = meter.read() - before     # Usage(app_s=..., redis_s=..., timeline_writes=...)
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from bench.processes import RedisServer
+
+# A cached list gains an id by LPUSH (the common push, a celebrity's `recent:` list too) or
+# LINSERT (an id older than the head); rebuilds after a miss use RPUSH and are not counted.
+TIMELINE_WRITES = ("lpush", "linsert")
+
+
+def scheduled_seconds(pid: int) -> float | None:
+    """CPU time of all of a process's threads, from schedstat; None where it cannot be read."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, IndexError, ValueError):
+                continue  # a thread that ended while we read
+    except OSError:
+        return None
+    return total / 1e9
+
+
+def process_cpu_seconds(process: psutil.Process) -> float:
+    scheduled = scheduled_seconds(process.pid)
+    if scheduled is not None:
+        return scheduled
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and its living children (uvicorn under taskset, --workers' children)."""
+    try:
+        root = psutil.Process(pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for member in family:
+        try:
+            total += process_cpu_seconds(member)
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+@dataclass(frozen=True)
+class Usage:
+    app_s: float = 0.0
+    redis_s: float = 0.0
+    timeline_writes: int = 0
+
+    def __sub__(self, other: "Usage") -> "Usage":
+        return Usage(
+            self.app_s - other.app_s,
+            self.redis_s - other.redis_s,
+            self.timeline_writes - other.timeline_writes,
+        )
+
+
+@dataclass(frozen=True)
+class Meter:
+    app_pid: int
+    redis: RedisServer
+
+    def read(self) -> Usage:
+        with self.redis.client() as client:
+            stats = client.info("commandstats")
+        writes = sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in TIMELINE_WRITES)
+        return Usage(tree_cpu_seconds(self.app_pid), tree_cpu_seconds(self.redis.process.pid), writes)
