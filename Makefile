@@ -17,6 +17,8 @@ test: $(VENV)/.installed
 	scripts/ensure-redis-server
 	scripts/ensure-wrk
 	scripts/ensure-chromium
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
 
 # ruff, configured in pyproject.toml: the lint rules, then the formatting, both checked only.

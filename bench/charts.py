@@ -56,8 +56,10 @@ class Run:
 
     def caption(self) -> str:
         machine = self.meta["machine"]
-        return (f"{self.meta['scale']} scale, {self.meta['started'][:10]}, {machine['cpu_model']}, "
-                f"{machine['usable_cpus']} CPUs, git {self.meta['git_sha'][:8]}")
+        return (
+            f"{self.meta['scale']} scale, {self.meta['started'][:10]}, {machine['cpu_model']}, "
+            f"{machine['usable_cpus']} CPUs, git {self.meta['git_sha'][:8]}"
+        )
 
 
 def figure(run: Run, title: str, columns: int = 1, width: float = 6.4):
@@ -77,13 +79,23 @@ def plain_log_ticks(ax, axis: str = "x") -> None:
     target.set_minor_formatter(plt.NullFormatter())
 
 
-def compare(a: str, b: str, a_range: tuple[float, float, float], b_range: tuple[float, float, float],
-            what: str, unit: str = "", more_is_better: bool = True) -> str:
-    """"a <what> 1.8x b's" where the spreads part, else "a and b overlap" (median, min, max)."""
+def compare(
+    a: str,
+    b: str,
+    a_range: tuple[float, float, float],
+    b_range: tuple[float, float, float],
+    what: str,
+    unit: str = "",
+    more_is_better: bool = True,
+) -> str:
+    """ "a <what> 1.8x b's" where the spreads part, else "a and b overlap" (median, min, max)."""
     (a_med, a_lo, a_hi), (b_med, b_lo, b_hi) = a_range, b_range
     if a_lo > b_hi or b_lo > a_hi:
-        return f"{a} {what} {a_med / b_med:.1f}x {b}'s ({a_med:,.0f} vs {b_med:,.0f}{unit})" if b_med else \
-            f"{a} {what} {a_med:,.0f}{unit}, {b} 0"
+        return (
+            f"{a} {what} {a_med / b_med:.1f}x {b}'s ({a_med:,.0f} vs {b_med:,.0f}{unit})"
+            if b_med
+            else f"{a} {what} {a_med:,.0f}{unit}, {b} 0"
+        )
     return f"{a} and {b} overlap ({a_lo:,.0f}-{a_hi:,.0f} vs {b_lo:,.0f}-{b_hi:,.0f}{unit})"
 
 
@@ -94,6 +106,7 @@ def finish(fig):
 
 # --- 1. latency percentiles at a fixed open-loop rate -----------------------------------------
 
+
 def latency(run: Run):
     table = run.table("latency")
     rate = run.plan["fixed_rate"]
@@ -103,9 +116,11 @@ def latency(run: Run):
     if len(reads) >= 2:
         best, worst = reads.p99_ms_median.idxmin(), reads.p99_ms_median.idxmax()
         rng = lambda a: tuple(reads.loc[a, [f"p99_ms_{k}" for k in ("median", "min", "max")]])  # noqa: E731
-        title = (f"1. At {rate:g} req/s, read p99: {best} {reads.p99_ms_median[best]:.1f} ms, {worst} "
-                 f"{reads.p99_ms_median[worst]:.1f} ms"
-                 + ("" if rng(best)[2] < rng(worst)[1] else " (spreads overlap)"))
+        title = (
+            f"1. At {rate:g} req/s, read p99: {best} {reads.p99_ms_median[best]:.1f} ms, {worst} "
+            f"{reads.p99_ms_median[worst]:.1f} ms"
+            + ("" if rng(best)[2] < rng(worst)[1] else " (spreads overlap)")
+        )
     fig, axes = figure(run, title, columns=2)
     labels = ["p50", "p95", "p99", "p99.9"]
     columns = ["p50_ms", "p95_ms", "p99_ms", "p999_ms"]
@@ -117,8 +132,15 @@ def latency(run: Run):
             low = median - rows.loc[approach, [f"{c}_min" for c in columns]].to_numpy(dtype=float)
             high = rows.loc[approach, [f"{c}_max" for c in columns]].to_numpy(dtype=float) - median
             runs = int(rows.loc[approach, "repeats"])
-            bars = ax.bar(np.arange(4) + i * width, median, width, yerr=[low, high], capsize=2,
-                          color=COLOURS[approach], label=f"{approach} ({runs} runs)")
+            bars = ax.bar(
+                np.arange(4) + i * width,
+                median,
+                width,
+                yerr=[low, high],
+                capsize=2,
+                color=COLOURS[approach],
+                label=f"{approach} ({runs} runs)",
+            )
             ax.bar_label(bars, fmt="%.1f", fontsize=7)
         ax.set_xticks(np.arange(4) + width * (len(rows) - 1) / 2, labels)
         ax.set_yscale("log")
@@ -131,6 +153,7 @@ def latency(run: Run):
 
 # --- 2. write cost against the author's follower count ----------------------------------------
 
+
 def write_cost_finding(run: Run) -> str:
     lags = run.lags
     lags = lags[(lags.phase == "celebrities") & ~lags.pulled.astype(bool)] if len(lags) else []
@@ -138,8 +161,10 @@ def write_cost_finding(run: Run) -> str:
     if not len(fanout):
         return "2. What a tweet costs, by its author's followers (celebrities tweeting)"
     top = fanout.loc[fanout.followers.idxmax()]
-    return (f"2. The 201 comes after the commit alone; fanout's delivery to {top.followers:,.0f} "
-            f"followers took {top.lag_ms:,.0f} ms, the hybrid pulls such tweets instead")
+    return (
+        f"2. The 201 comes after the commit alone; fanout's delivery to {top.followers:,.0f} "
+        f"followers took {top.lag_ms:,.0f} ms, the hybrid pulls such tweets instead"
+    )
 
 
 def write_cost(run: Run):
@@ -148,10 +173,21 @@ def write_cost(run: Run):
     for approach in run.approaches:
         tweets = run.samples(approach, "celebrities")
         tweets = tweets[tweets.operation == "tweet"]
-        post.scatter(tweets["count"].clip(lower=1), tweets.latency_us / 1000, s=8, alpha=0.5,
-                     color=COLOURS[approach], label=approach)
-    post.set(xscale="log", yscale="log", xlabel="author's followers", ylabel="POST /tweets latency (ms)",
-             title="the client waits for: the commit")
+        post.scatter(
+            tweets["count"].clip(lower=1),
+            tweets.latency_us / 1000,
+            s=8,
+            alpha=0.5,
+            color=COLOURS[approach],
+            label=approach,
+        )
+    post.set(
+        xscale="log",
+        yscale="log",
+        xlabel="author's followers",
+        ylabel="POST /tweets latency (ms)",
+        title="the client waits for: the commit",
+    )
     post.legend()
     lags = run.lags[run.lags.phase == "celebrities"] if len(run.lags) else run.lags
     for approach in run.approaches:
@@ -159,21 +195,37 @@ def write_cost(run: Run):
         if approach == "join":
             continue
         fanned = rows[~rows.pulled.astype(bool)]
-        fan.scatter(fanned.followers.clip(lower=1), fanned.lag_ms.clip(lower=PULLED_FLOOR_MS), s=8, alpha=0.5,
-                    color=COLOURS[approach], label=f"{approach}: fanned out")
+        fan.scatter(
+            fanned.followers.clip(lower=1),
+            fanned.lag_ms.clip(lower=PULLED_FLOOR_MS),
+            s=8,
+            alpha=0.5,
+            color=COLOURS[approach],
+            label=f"{approach}: fanned out",
+        )
         pulled = rows[rows.pulled.astype(bool)]
         if len(pulled):
-            fan.scatter(pulled.followers, np.full(len(pulled), PULLED_FLOOR_MS), marker="x",
-                        color=COLOURS[approach], label=f"{approach}: pulled on read, no fanout")
+            fan.scatter(
+                pulled.followers,
+                np.full(len(pulled), PULLED_FLOOR_MS),
+                marker="x",
+                color=COLOURS[approach],
+                label=f"{approach}: pulled on read, no fanout",
+            )
     fan.axhline(TWITTER_LAG_TARGET_MS, color="grey", linestyle=":", label="Twitter's 5 s target")
-    fan.set(xscale="log", yscale="log", xlabel="author's followers",
-            ylabel="until in every follower's timeline (ms)",
-            title="then the fanout owes: one write per follower\n(join-on-read owes nothing)")
+    fan.set(
+        xscale="log",
+        yscale="log",
+        xlabel="author's followers",
+        ylabel="until in every follower's timeline (ms)",
+        title="then the fanout owes: one write per follower\n(join-on-read owes nothing)",
+    )
     fan.legend(fontsize=7)
     return finish(fig)
 
 
 # --- 3. fanout lag distribution ---------------------------------------------------------------
+
 
 def ecdf(ax, values: np.ndarray, **style) -> None:
     if len(values):
@@ -183,12 +235,17 @@ def ecdf(ax, values: np.ndarray, **style) -> None:
 
 def fanout_lag(run: Run):
     title = "3. Fanout lag: from the 201 to the tweet in every follower's timeline"
-    fanned = run.lags[run.lags.phase.isin(["fixed", "celebrities"]) & ~run.lags.pulled.astype(bool)] \
-        if len(run.lags) else run.lags
+    fanned = (
+        run.lags[run.lags.phase.isin(["fixed", "celebrities"]) & ~run.lags.pulled.astype(bool)]
+        if len(run.lags)
+        else run.lags
+    )
     if len(fanned) and {"fanout", "hybrid"} <= set(fanned.approach):
         p99 = fanned.groupby("approach").lag_ms.quantile(0.99)
-        title = (f"3. Fanout lag p99: fanout {p99['fanout']:,.0f} ms, hybrid {p99['hybrid']:,.0f} ms "
-                 f"(first repeat of each mix)")
+        title = (
+            f"3. Fanout lag p99: fanout {p99['fanout']:,.0f} ms, hybrid {p99['hybrid']:,.0f} ms "
+            f"(first repeat of each mix)"
+        )
     fig, axes = figure(run, title)
     ax = axes[0]
     threshold = run.plan["celebrity_threshold"]
@@ -198,20 +255,34 @@ def fanout_lag(run: Run):
         if not len(rows):
             continue
         celebrity = rows.followers >= threshold
-        ecdf(ax, rows.lag_ms[~celebrity].to_numpy(), color=COLOURS[approach],
-             label=f"{approach}: accounts under {threshold:,} followers ({(~celebrity).sum()} tweets)")
-        ecdf(ax, rows.lag_ms[celebrity].to_numpy(), color=COLOURS[approach], linestyle="--",
-             label=f"{approach}: celebrities ({celebrity.sum()} tweets)")
+        ecdf(
+            ax,
+            rows.lag_ms[~celebrity].to_numpy(),
+            color=COLOURS[approach],
+            label=f"{approach}: accounts under {threshold:,} followers ({(~celebrity).sum()} tweets)",
+        )
+        ecdf(
+            ax,
+            rows.lag_ms[celebrity].to_numpy(),
+            color=COLOURS[approach],
+            linestyle="--",
+            label=f"{approach}: celebrities ({celebrity.sum()} tweets)",
+        )
     pulled = int(lags.pulled.astype(bool).sum()) if len(lags) else 0
     ax.axvline(TWITTER_LAG_TARGET_MS, color="grey", linestyle=":", label="Twitter's 5 s target")
-    ax.set(xscale="log", xlabel="fanout lag (ms, log scale)", ylabel="share of tweets",
-           title=f"hybrid: {pulled} celebrity tweets were never fanned out (visible at once, pulled on read)")
+    ax.set(
+        xscale="log",
+        xlabel="fanout lag (ms, log scale)",
+        ylabel="share of tweets",
+        title=f"hybrid: {pulled} celebrity tweets were never fanned out (visible at once, pulled on read)",
+    )
     ax.title.set_fontsize(9)
     ax.legend(fontsize=7, loc="lower right")
     return finish(fig)
 
 
 # --- 4. the crossover: followees and history depth --------------------------------------------
+
 
 def crossover(run: Run):
     title = "4. Read latency against the reader's followees (open loop) and history depth (closed loop)"
@@ -226,12 +297,23 @@ def crossover(run: Run):
         bins = pd.cut(reads["count"], edges, right=False)
         grouped = reads.groupby(bins, observed=True).latency_us
         middle = [interval.mid for interval in grouped.median().index]
-        by_followees.plot(middle, grouped.median() / 1000, marker="o", color=COLOURS[approach],
-                          label=f"{approach} p50")
-        by_followees.plot(middle, grouped.quantile(0.99) / 1000, linestyle="--", color=COLOURS[approach],
-                          label=f"{approach} p99")
-    by_followees.set(xscale="log", yscale="log", xlabel="accounts the reader follows",
-                     ylabel="GET /timeline latency (ms)", title="open loop at the fixed rate (first repeat)")
+        by_followees.plot(
+            middle, grouped.median() / 1000, marker="o", color=COLOURS[approach], label=f"{approach} p50"
+        )
+        by_followees.plot(
+            middle,
+            grouped.quantile(0.99) / 1000,
+            linestyle="--",
+            color=COLOURS[approach],
+            label=f"{approach} p99",
+        )
+    by_followees.set(
+        xscale="log",
+        yscale="log",
+        xlabel="accounts the reader follows",
+        ylabel="GET /timeline latency (ms)",
+        title="open loop at the fixed rate (first repeat)",
+    )
     plain_log_ticks(by_followees, "x")
     plain_log_ticks(by_followees, "y")
     by_followees.legend(fontsize=7)
@@ -239,14 +321,21 @@ def crossover(run: Run):
     for approach in run.approaches:
         rows = depths[depths.approach == approach].sort_values("depth") if len(depths) else depths
         if len(rows):
-            by_depth.plot(rows.depth, rows.p50_ms, marker="o", color=COLOURS[approach],
-                          label=f"{approach} p50")
-            by_depth.plot(rows.depth, rows.p99_ms, linestyle="--", color=COLOURS[approach],
-                          label=f"{approach} p99")
-    by_depth.set(xscale="log", yscale="log", xlabel="tweets per author (history depth)",
-                 ylabel=f"closed-loop latency, {run.plan['depth_clients']} clients (ms): not service time",
-                 title=f"{run.plan['depth_users']:,} users, reads only" if len(depths) else
-                 "depth sweep not run (EXPERIMENT=depths)")
+            by_depth.plot(
+                rows.depth, rows.p50_ms, marker="o", color=COLOURS[approach], label=f"{approach} p50"
+            )
+            by_depth.plot(
+                rows.depth, rows.p99_ms, linestyle="--", color=COLOURS[approach], label=f"{approach} p99"
+            )
+    by_depth.set(
+        xscale="log",
+        yscale="log",
+        xlabel="tweets per author (history depth)",
+        ylabel=f"closed-loop latency, {run.plan['depth_clients']} clients (ms): not service time",
+        title=f"{run.plan['depth_users']:,} users, reads only"
+        if len(depths)
+        else "depth sweep not run (EXPERIMENT=depths)",
+    )
     if len(depths):
         plain_log_ticks(by_depth, "x")
         plain_log_ticks(by_depth, "y")
@@ -257,18 +346,34 @@ def crossover(run: Run):
 
 # --- 5. the hybrid's threshold ----------------------------------------------------------------
 
+
 def thresholds(run: Run):
     ran = len(run.table("thresholds"))
-    fig, axes = figure(run, "5. Hybrid: where to stop fanning out (CELEBRITY_THRESHOLD), single runs"
-                       if ran else "5. Threshold sweep not run (EXPERIMENT=thresholds)")
+    fig, axes = figure(
+        run,
+        "5. Hybrid: where to stop fanning out (CELEBRITY_THRESHOLD), single runs"
+        if ran
+        else "5. Threshold sweep not run (EXPERIMENT=thresholds)",
+    )
     ax = axes[0]
     sweep = run.table("thresholds")
     if len(sweep):
-        ax.plot(sweep.celebrity_threshold, sweep.read_p99_ms, marker="o", color=COLOURS["hybrid"],
-                label="hybrid read p99")
+        ax.plot(
+            sweep.celebrity_threshold,
+            sweep.read_p99_ms,
+            marker="o",
+            color=COLOURS["hybrid"],
+            label="hybrid read p99",
+        )
         writes = ax.twinx()
-        writes.plot(sweep.celebrity_threshold, sweep.fanout_writes_per_s, marker="s", linestyle="--",
-                    color="black", label="hybrid timeline writes/s")
+        writes.plot(
+            sweep.celebrity_threshold,
+            sweep.fanout_writes_per_s,
+            marker="s",
+            linestyle="--",
+            color="black",
+            label="hybrid timeline writes/s",
+        )
         writes.set_ylabel("timeline writes/s (fanout)")
         writes.set_ylim(bottom=0)
         writes.legend(loc="upper right", fontsize=7)
@@ -276,8 +381,12 @@ def thresholds(run: Run):
     for approach in ("join", "fanout"):
         row = same_load[same_load.approach == approach]
         if len(row):
-            ax.axhline(float(row.p99_ms.iloc[0]), color=COLOURS[approach], linestyle=":",
-                       label=f"{approach} read p99")
+            ax.axhline(
+                float(row.p99_ms.iloc[0]),
+                color=COLOURS[approach],
+                linestyle=":",
+                label=f"{approach} read p99",
+            )
     ax.set(xscale="log", xlabel="CELEBRITY_THRESHOLD (followers, log scale)", ylabel="read p99 (ms)")
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper left", fontsize=7)
@@ -285,6 +394,7 @@ def thresholds(run: Run):
 
 
 # --- 6. maximum throughput under the SLO ------------------------------------------------------
+
 
 def max_throughput(run: Run):
     slo = run.plan["slo_ms"]
@@ -306,12 +416,20 @@ def max_throughput(run: Run):
             continue
         median = rows.held_median.to_numpy(dtype=float)
         errors = [median - rows.held_min.to_numpy(dtype=float), rows.held_max.to_numpy(dtype=float) - median]
-        bars = ax.bar(np.arange(2) + i * width, median, width, yerr=errors, capsize=3,
-                      color=COLOURS[approach],
-                      label=f"{approach} ({int(rows.runs.max())} runs, bars min-max)")
+        bars = ax.bar(
+            np.arange(2) + i * width,
+            median,
+            width,
+            yerr=errors,
+            capsize=3,
+            color=COLOURS[approach],
+            label=f"{approach} ({int(rows.runs.max())} runs, bars min-max)",
+        )
         ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=6)
-    ax.set_xticks(np.arange(2) + width * (len(run.approaches) - 1) / 2,
-                  ["DDIA's mix (65 reads per tweet)", "celebrities tweeting"])
+    ax.set_xticks(
+        np.arange(2) + width * (len(run.approaches) - 1) / 2,
+        ["DDIA's mix (65 reads per tweet)", "celebrities tweeting"],
+    )
     ax.set_ylabel("highest rate held (req/s): median of searches")
     ax.legend(fontsize=8)
     return finish(fig)
@@ -319,19 +437,24 @@ def max_throughput(run: Run):
 
 # --- 7. DDIA's arithmetic ---------------------------------------------------------------------
 
+
 def arithmetic(run: Run):
     table = run.table("arithmetic")
     table = table[table.approach != "join"] if len(table) else table
     title = "7. Timeline writes per second: DDIA's arithmetic beside Redis's own count"
     if {"fanout", "hybrid"} <= set(table.approach if len(table) else ()):
         rows = table.set_index("approach")
-        title = (f"7. With celebrities tweeting, the hybrid does {rows.measured_writes_per_s['hybrid']:,.0f} "
-                 f"timeline writes/s,\nfanout {rows.measured_writes_per_s['fanout']:,.0f} (Redis's count)")
+        title = (
+            f"7. With celebrities tweeting, the hybrid does {rows.measured_writes_per_s['hybrid']:,.0f} "
+            f"timeline writes/s,\nfanout {rows.measured_writes_per_s['fanout']:,.0f} (Redis's count)"
+        )
     fig, axes = figure(run, title)
     ax = axes[0]
-    series = [("ddia_writes_per_s", "tweets/s x mean followers (DDIA)", "lightgrey"),
-              ("expected_writes_per_s", "tweets/s x followers of the actual authors", "darkgrey"),
-              ("measured_writes_per_s", "measured: Redis LPUSH+LINSERT calls (INFO commandstats)", None)]
+    series = [
+        ("ddia_writes_per_s", "tweets/s x mean followers (DDIA)", "lightgrey"),
+        ("expected_writes_per_s", "tweets/s x followers of the actual authors", "darkgrey"),
+        ("measured_writes_per_s", "measured: Redis LPUSH+LINSERT calls (INFO commandstats)", None),
+    ]
     x = np.arange(len(table))
     for i, (column, label, colour) in enumerate(series):
         colours = [colour or COLOURS[a] for a in table.approach]
@@ -343,15 +466,27 @@ def arithmetic(run: Run):
         ax.set_ylim(top=1.4 * table[[column for column, *_ in series]].to_numpy().max())
     ax.legend(fontsize=7, loc="upper left")
     if len(table) and "measured_min" in table:
-        ax.errorbar(x + 0.27, table.measured_writes_per_s, fmt="none", ecolor="black", capsize=3,
-                    yerr=[table.measured_writes_per_s - table.measured_min,
-                          table.measured_max - table.measured_writes_per_s])
-    ax.set_title("the celebrities phases (half the authors by follower rank); at Twitter's 2012 scale: "
-                 "4.6k tweets/s x 75 followers = 345k writes/s", fontsize=8)
+        ax.errorbar(
+            x + 0.27,
+            table.measured_writes_per_s,
+            fmt="none",
+            ecolor="black",
+            capsize=3,
+            yerr=[
+                table.measured_writes_per_s - table.measured_min,
+                table.measured_max - table.measured_writes_per_s,
+            ],
+        )
+    ax.set_title(
+        "the celebrities phases (half the authors by follower rank); at Twitter's 2012 scale: "
+        "4.6k tweets/s x 75 followers = 345k writes/s",
+        fontsize=8,
+    )
     return finish(fig)
 
 
 # --- 8. DDIA's question: where each design wins -----------------------------------------------
+
 
 def ddia_answer(run: Run):
     sweep = run.table("celebrity_sweep")
@@ -360,15 +495,19 @@ def ddia_answer(run: Run):
         top = sweep.followers.max()
         at = sweep[sweep.followers == top].set_index("approach")
         cpu = at.app_cpu_ms_median + at.redis_cpu_ms_median
-        title = (f"8. A tweet to {top:,} followers costs fanout {cpu['fanout']:,.0f} ms of CPU, "
-                 f"the hybrid {cpu['hybrid']:,.1f}")
+        title = (
+            f"8. A tweet to {top:,} followers costs fanout {cpu['fanout']:,.0f} ms of CPU, "
+            f"the hybrid {cpu['hybrid']:,.1f}"
+        )
         join_reads = run.samples("join", "fixed")
         join_reads = join_reads[join_reads.operation == "read"]
         if len(join_reads):
             few = join_reads[join_reads["count"] <= join_reads["count"].quantile(0.1)].latency_us.median()
             many = join_reads[join_reads["count"] >= join_reads["count"].quantile(0.9)].latency_us.median()
-            title += (f"; a join read takes {few / 1000:.1f} ms for the 10 % following fewest, "
-                      f"{many / 1000:.1f} for the 10 % following most")
+            title += (
+                f"; a join read takes {few / 1000:.1f} ms for the 10 % following fewest, "
+                f"{many / 1000:.1f} for the 10 % following most"
+            )
     fig, axes = figure(run, title, columns=2)
     reads_ax, tweets_ax = axes
     for approach in run.approaches:
@@ -378,20 +517,37 @@ def ddia_answer(run: Run):
             edges = np.unique(np.geomspace(1, max(2, reads["count"].max() + 1), 10).round())
             grouped = reads.groupby(pd.cut(reads["count"], edges, right=False), observed=True).latency_us
             middle = [interval.mid for interval in grouped.median().index]
-            reads_ax.plot(middle, grouped.median() / 1000, marker="o", color=COLOURS[approach],
-                          label=approach)
+            reads_ax.plot(
+                middle, grouped.median() / 1000, marker="o", color=COLOURS[approach], label=approach
+            )
         rows = sweep[sweep.approach == approach].sort_values("followers") if len(sweep) else sweep
         if len(rows):
             total = rows.app_cpu_ms_median + rows.redis_cpu_ms_median
             low = rows.app_cpu_ms_min + rows.redis_cpu_ms_min
             high = rows.app_cpu_ms_max + rows.redis_cpu_ms_max
-            tweets_ax.errorbar(rows.followers, total, yerr=[total - low, high - total], marker="o", capsize=3,
-                               color=COLOURS[approach], label=f"{approach}: server CPU per tweet")
-    reads_ax.set(xscale="log", yscale="log", xlabel="accounts the reader follows",
-                 ylabel="GET /timeline p50 (ms)", title="a read, open loop at the fixed rate")
-    tweets_ax.set(xscale="log", yscale="log", xlabel="the author's followers",
-                  ylabel="CPU ms per tweet, app + Redis, until delivered",
-                  title="a tweet, the celebrity sweep (bars: min-max of its tweets)")
+            tweets_ax.errorbar(
+                rows.followers,
+                total,
+                yerr=[total - low, high - total],
+                marker="o",
+                capsize=3,
+                color=COLOURS[approach],
+                label=f"{approach}: server CPU per tweet",
+            )
+    reads_ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="accounts the reader follows",
+        ylabel="GET /timeline p50 (ms)",
+        title="a read, open loop at the fixed rate",
+    )
+    tweets_ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="the author's followers",
+        ylabel="CPU ms per tweet, app + Redis, until delivered",
+        title="a tweet, the celebrity sweep (bars: min-max of its tweets)",
+    )
     for ax in axes:
         plain_log_ticks(ax, "x")
         plain_log_ticks(ax, "y")
@@ -401,39 +557,70 @@ def ddia_answer(run: Run):
 
 # --- 9. the capacity model --------------------------------------------------------------------
 
+
 def twitter_2012(run: Run):
     model = run.table("twitter_2012")
     assumptions = run.table("twitter_2012_assumptions")
     title = "9. Cores for Twitter 2012 (300k reads/s, 4.6k tweets/s), from this run's costs"
     if len(model):
         best = model.loc[model.total_cores.idxmin()]
-        title = (f"9. At Twitter 2012, {best.approach} needs the fewest cores: {best.total_cores:,.0f} "
-                 f"(app {best.app_cores:,.0f} + Redis {best.redis_cores:,.0f})")
+        title = (
+            f"9. At Twitter 2012, {best.approach} needs the fewest cores: {best.total_cores:,.0f} "
+            f"(app {best.app_cores:,.0f} + Redis {best.redis_cores:,.0f})"
+        )
     fig, axes = figure(run, title, columns=2)
     ax, notes = axes
     if len(model):
-        labels = [a if pd.isna(t) else f"{a}\nT={t:,.0f}"
-                  for a, t in zip(model.approach, model.celebrity_threshold, strict=True)]
+        labels = [
+            a if pd.isna(t) else f"{a}\nT={t:,.0f}"
+            for a, t in zip(model.approach, model.celebrity_threshold, strict=True)
+        ]
         colours = [COLOURS[a] for a in model.approach]
         ax.bar(labels, model.app_cores, color=colours, edgecolor="black", label="app")
-        ax.bar(labels, model.redis_cores, bottom=model.app_cores, color=colours, hatch="//",
-               edgecolor="black", label="Redis")
+        ax.bar(
+            labels,
+            model.redis_cores,
+            bottom=model.app_cores,
+            color=colours,
+            hatch="//",
+            edgecolor="black",
+            label="Redis",
+        )
         if "total_cores_min" in model:
-            ax.errorbar(labels, model.total_cores, fmt="none", ecolor="black", capsize=4,
-                        yerr=[model.total_cores - model.total_cores_min,
-                              model.total_cores_max - model.total_cores])
+            ax.errorbar(
+                labels,
+                model.total_cores,
+                fmt="none",
+                ecolor="black",
+                capsize=4,
+                yerr=[model.total_cores - model.total_cores_min, model.total_cores_max - model.total_cores],
+            )
         ax.set_ylabel("cores (CPU-seconds per second); bars: every cost at its min..max")
         ax.legend(fontsize=8)
     notes.axis("off")
-    lines = [textwrap.fill(f"- {r.assumption}: {r.value} ({r.why})", 95, subsequent_indent="   ")
-             for r in assumptions.itertuples()] if len(assumptions) else []
+    lines = (
+        [
+            textwrap.fill(f"- {r.assumption}: {r.value} ({r.why})", 95, subsequent_indent="   ")
+            for r in assumptions.itertuples()
+        ]
+        if len(assumptions)
+        else []
+    )
     notes.text(-0.05, 1, "\n".join(lines), va="top", fontsize=6)
     return finish(fig)
 
 
-CHARTS = {"1-latency": latency, "2-write-cost": write_cost, "3-fanout-lag": fanout_lag,
-          "4-crossover": crossover, "5-thresholds": thresholds, "6-max-throughput": max_throughput,
-          "7-arithmetic": arithmetic, "8-ddia-answer": ddia_answer, "9-twitter-2012": twitter_2012}
+CHARTS = {
+    "1-latency": latency,
+    "2-write-cost": write_cost,
+    "3-fanout-lag": fanout_lag,
+    "4-crossover": crossover,
+    "5-thresholds": thresholds,
+    "6-max-throughput": max_throughput,
+    "7-arithmetic": arithmetic,
+    "8-ddia-answer": ddia_answer,
+    "9-twitter-2012": twitter_2012,
+}
 
 
 def draw_all(folder: str | Path) -> list[Path]:
@@ -453,6 +640,7 @@ if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python -m bench.charts RESULTS_FOLDER")
     from bench import model  # twitter_2012.csv is derived from cpu.csv: re-derived with the charts
+
     model.write(Path(sys.argv[1]))
     for path in draw_all(sys.argv[1]):
         print(path)

@@ -16,15 +16,19 @@ from bench.processes import ROOT, Cpus, RedisServer
 
 def git(*args: str) -> str:
     try:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
 
 
 def packages() -> dict[str, str]:
-    names = [re.split(r"[=\[<>]", line)[0] for line in (ROOT / "requirements.txt").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    names = [
+        re.split(r"[=\[<>]", line)[0]
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     return {name: metadata.version(name) for name in names}
 
 
@@ -39,39 +43,74 @@ def cpu_model() -> str:
 
 
 def machine(cpus: Cpus, redis: RedisServer) -> dict:
-    return {"cpu_model": cpu_model(), "cpus": os.cpu_count(),
-            "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "os": platform.platform(), "python": platform.python_version(),
-            "redis_server": redis.client().info("server")["redis_version"],
-            "pinning": cpus.describe()}
+    return {
+        "cpu_model": cpu_model(),
+        "cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "redis_server": redis.client().info("server")["redis_version"],
+        "pinning": cpus.describe(),
+    }
 
 
 def source_version() -> dict:
     """Read when the run starts: a commit made while it runs must not be credited with it."""
-    return {"git_sha": git("rev-parse", "HEAD"),
-            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    return {
+        "git_sha": git("rev-parse", "HEAD"),
+        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    }
 
 
-def write(folder: Path, plan: Plan, cpus: Cpus, started: datetime, phases: list[Phase],
-          redis: RedisServer, source: dict, experiments: tuple[str, ...] = (),
-          facts: dict | None = None) -> None:
+def write(
+    folder: Path,
+    plan: Plan,
+    cpus: Cpus,
+    started: datetime,
+    phases: list[Phase],
+    redis: RedisServer,
+    source: dict,
+    experiments: tuple[str, ...] = (),
+    facts: dict | None = None,
+) -> None:
     meta = {
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         **source,
         "command": "make bench SCALE=" + plan.scale,
-        "scale": plan.scale, "experiments": list(experiments), "plan": plan.as_json(),
+        "scale": plan.scale,
+        "experiments": list(experiments),
+        "plan": plan.as_json(),
         # Equal resources: each design's app and its Redis on one CPU set, the load on another.
         "cpus": {**cpus.as_json(), "server_side_shares": "app and redis-server share the 'app' CPUs"},
-        "settings": {"TIMELINE_LENGTH": plan.timeline_length, "CELEBRITY_THRESHOLD": plan.celebrity_threshold,
-                     "uvicorn": "--host 127.0.0.1 --log-level warning --no-access-log (1 worker)"},
+        "settings": {
+            "TIMELINE_LENGTH": plan.timeline_length,
+            "CELEBRITY_THRESHOLD": plan.celebrity_threshold,
+            "uvicorn": "--host 127.0.0.1 --log-level warning --no-access-log (1 worker)",
+        },
         "dataset_facts": facts or {},
         "machine": machine(cpus, redis),
         "packages": packages(),
-        "phases": [{key: value for key, value in phase.row().items()
-                    if key in ("approach", "phase", "target_rate", "achieved_rate", "clients", "seconds",
-                               "errors", "celebrity_threshold", "app_cpu_s",
-                               "redis_cpu_s")} for phase in phases],
+        "phases": [
+            {
+                key: value
+                for key, value in phase.row().items()
+                if key
+                in (
+                    "approach",
+                    "phase",
+                    "target_rate",
+                    "achieved_rate",
+                    "clients",
+                    "seconds",
+                    "errors",
+                    "celebrity_threshold",
+                    "app_cpu_s",
+                    "redis_cpu_s",
+                )
+            }
+            for phase in phases
+        ],
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

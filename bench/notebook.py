@@ -17,8 +17,9 @@ NOTEBOOK = ROOT / "notebooks" / "timelines.py"
 
 def execute(run_folder: Path, timeout: int = 300) -> nbformat.NotebookNode:
     notebook = jupytext.read(NOTEBOOK)
-    client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                                     resources={"metadata": {"path": str(ROOT)}})
+    client = nbclient.NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    )
     client.execute(env={**os.environ, "RESULTS": str(Path(run_folder).resolve())})
     return notebook
 

@@ -31,6 +31,7 @@ USER_SECONDS = 0.5
 @dataclass
 class Load:
     """What the clients do: open loop at `rate` (requests/s) or closed loop with `clients`."""
+
     seconds: float
     rate: float = 0.0
     clients: int = 0
@@ -71,30 +72,52 @@ class Phase:
             return int(self.stats_after.get(key, 0) or 0) - int(self.stats_before.get(key, 0) or 0)
 
         return {
-            "approach": self.approach, "phase": self.name, "began": round(self.began, 3),
-            "ended": round(self.ended, 3), "seconds": round(elapsed, 3),
-            "target_rate": self.load.rate or None, "clients": self.load.users(),
-            "achieved_rate": openloop.get("achieved_rate") or (
-                (ops.get("read", 0) + ops.get("tweet", 0)) / elapsed if elapsed else 0),
-            "reads": ops.get("read", 0), "tweets": ops.get("tweet", 0), "errors": ops.get("errors", 0),
-            "fanout_writes": delta("fanout_writes"), "tweets_fanned_out": delta("tweets_fanned_out"),
+            "approach": self.approach,
+            "phase": self.name,
+            "began": round(self.began, 3),
+            "ended": round(self.ended, 3),
+            "seconds": round(elapsed, 3),
+            "target_rate": self.load.rate or None,
+            "clients": self.load.users(),
+            "achieved_rate": openloop.get("achieved_rate")
+            or ((ops.get("read", 0) + ops.get("tweet", 0)) / elapsed if elapsed else 0),
+            "reads": ops.get("read", 0),
+            "tweets": ops.get("tweet", 0),
+            "errors": ops.get("errors", 0),
+            "fanout_writes": delta("fanout_writes"),
+            "tweets_fanned_out": delta("tweets_fanned_out"),
             "fanout_backlog_end": self.stats_after.get("fanout_backlog", 0),
             "celebrity_threshold": self.settings.get("celebrity_threshold"),
-            "app_cpu_s": round(self.usage.app_s, 4), "redis_cpu_s": round(self.usage.redis_s, 4),
+            "app_cpu_s": round(self.usage.app_s, 4),
+            "redis_cpu_s": round(self.usage.redis_s, 4),
             "redis_timeline_writes": self.usage.timeline_writes,
             "too_few_users": len(self.locust_warnings),
             "samples": self.samples.name,
         }
 
 
-def run_phase(app: AppServer, phase: Phase, database: Path, cpus: tuple[int, ...], log: Path,
-              meter: Meter | None = None) -> Phase:
+def run_phase(
+    app: AppServer, phase: Phase, database: Path, cpus: tuple[int, ...], log: Path, meter: Meter | None = None
+) -> Phase:
     load = phase.load
     raw = phase.samples.with_suffix("")  # locust writes plain CSV; compressed once it is done
-    options = ("--only-summary", "--stop-timeout", "5", "--loglevel", "WARNING",
-               "--database", str(database), "--samples-csv", str(raw),
-               "--read-ratio", f"{load.read_ratio:g}", "--author-bias", f"{load.author_bias:g}",
-               "--seed", str(load.seed))
+    options = (
+        "--only-summary",
+        "--stop-timeout",
+        "5",
+        "--loglevel",
+        "WARNING",
+        "--database",
+        str(database),
+        "--samples-csv",
+        str(raw),
+        "--read-ratio",
+        f"{load.read_ratio:g}",
+        "--author-bias",
+        f"{load.author_bias:g}",
+        "--seed",
+        str(load.seed),
+    )
     if load.rate:
         options += ("--arrival-rate", f"{load.rate:g}")
     phase.stats_before = app.stats()

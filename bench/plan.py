@@ -67,32 +67,95 @@ class Plan:
 
     def depth_scale(self, depth: float) -> Scale:
         base = self.dataset
-        return Scale(f"{base.name}-depth{depth:g}", self.depth_users, base.mean_followees,
-                     base.exponent, depth, seed=base.seed + 100)
+        return Scale(
+            f"{base.name}-depth{depth:g}",
+            self.depth_users,
+            base.mean_followees,
+            base.exponent,
+            depth,
+            seed=base.seed + 100,
+        )
 
     def as_json(self) -> dict:
         return {**asdict(self), "dataset": asdict(self.dataset)}
 
 
-PLANS = {plan.scale: plan for plan in (
-    # CI's smoke run: every experiment, small and short, in under 2 minutes; its figures are
-    # for checking the pipeline, not for reading.
-    Plan("tiny", EVERY_EXPERIMENT, fixed_rate=300, warmup_seconds=1, fixed_seconds=1, tweet_rate=30,
-         cpu_seconds=1, capacity_start=200, step_seconds=1, capacity_factor=4, capacity_tolerance=2,
-         sweep_followers=(100, 1_000, 10_000), slo_ms=50, celebrity_bias=0.5, thresholds=(100,),
-         sweep_seconds=1, depth_users=1_000, depths=(5, 40), depth_seconds=1, celebrity_threshold=300,
-         repeats=2, capacity_runs=2, sweep_reps=2, sweep_reads=20),
-    Plan("small", ("latency", "cpu", "capacity", "sweep"), fixed_rate=300, warmup_seconds=5,
-         fixed_seconds=8, tweet_rate=40, cpu_seconds=8, capacity_start=600, step_seconds=8,
-         capacity_factor=2, capacity_tolerance=1.1, sweep_followers=(1_000, 10_000, 100_000),
-         slo_ms=50, celebrity_bias=0.5, thresholds=(600, 10_000), sweep_seconds=10, depth_users=2_000,
-         depths=(10, 40, 160), depth_seconds=5, celebrity_threshold=2_000, sweep_reads=100),
-    # 3 designs x 2 mixes x 3 searches of >= 20 s steps take ~22 of the 30 minutes: every other
-    # phase is kept short, and repeated instead of lengthened.
-    Plan("default", ("latency", "cpu", "capacity", "sweep"), fixed_rate=300, warmup_seconds=10,
-         fixed_seconds=8, tweet_rate=40, cpu_seconds=6, capacity_start=600, step_seconds=20,
-         capacity_factor=2, capacity_tolerance=1.05,
-         sweep_followers=(1_000, 10_000, 100_000, 1_000_000), slo_ms=50, celebrity_bias=0.5,
-         thresholds=(1_000, 3_000, 30_000), sweep_seconds=20, depth_users=5_000, depths=(10, 40, 160),
-         depth_seconds=6),
-)}
+PLANS = {
+    plan.scale: plan
+    for plan in (
+        # CI's smoke run: every experiment, small and short, in under 2 minutes; its figures are
+        # for checking the pipeline, not for reading.
+        Plan(
+            "tiny",
+            EVERY_EXPERIMENT,
+            fixed_rate=300,
+            warmup_seconds=1,
+            fixed_seconds=1,
+            tweet_rate=30,
+            cpu_seconds=1,
+            capacity_start=200,
+            step_seconds=1,
+            capacity_factor=4,
+            capacity_tolerance=2,
+            sweep_followers=(100, 1_000, 10_000),
+            slo_ms=50,
+            celebrity_bias=0.5,
+            thresholds=(100,),
+            sweep_seconds=1,
+            depth_users=1_000,
+            depths=(5, 40),
+            depth_seconds=1,
+            celebrity_threshold=300,
+            repeats=2,
+            capacity_runs=2,
+            sweep_reps=2,
+            sweep_reads=20,
+        ),
+        Plan(
+            "small",
+            ("latency", "cpu", "capacity", "sweep"),
+            fixed_rate=300,
+            warmup_seconds=5,
+            fixed_seconds=8,
+            tweet_rate=40,
+            cpu_seconds=8,
+            capacity_start=600,
+            step_seconds=8,
+            capacity_factor=2,
+            capacity_tolerance=1.1,
+            sweep_followers=(1_000, 10_000, 100_000),
+            slo_ms=50,
+            celebrity_bias=0.5,
+            thresholds=(600, 10_000),
+            sweep_seconds=10,
+            depth_users=2_000,
+            depths=(10, 40, 160),
+            depth_seconds=5,
+            celebrity_threshold=2_000,
+            sweep_reads=100,
+        ),
+        # 3 designs x 2 mixes x 3 searches of >= 20 s steps take ~22 of the 30 minutes: every other
+        # phase is kept short, and repeated instead of lengthened.
+        Plan(
+            "default",
+            ("latency", "cpu", "capacity", "sweep"),
+            fixed_rate=300,
+            warmup_seconds=10,
+            fixed_seconds=8,
+            tweet_rate=40,
+            cpu_seconds=6,
+            capacity_start=600,
+            step_seconds=20,
+            capacity_factor=2,
+            capacity_tolerance=1.05,
+            sweep_followers=(1_000, 10_000, 100_000, 1_000_000),
+            slo_ms=50,
+            celebrity_bias=0.5,
+            thresholds=(1_000, 3_000, 30_000),
+            sweep_seconds=20,
+            depth_users=5_000,
+            depths=(10, 40, 160),
+            depth_seconds=6,
+        ),
+    )
+}

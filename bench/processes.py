@@ -104,7 +104,7 @@ class Cpus:
         if len(cpus) < 2:
             return cls()
         server = tuple(cpus[: len(cpus) // 2])
-        return cls(app=server, redis=server, load=tuple(cpus[len(cpus) // 2:]))
+        return cls(app=server, redis=server, load=tuple(cpus[len(cpus) // 2 :]))
 
     def as_json(self) -> dict:
         return {"app": list(self.app), "redis": list(self.redis), "load": list(self.load)}

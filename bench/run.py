@@ -110,15 +110,35 @@ class Bench:
             self.say(f"{tag}: loading {name}'s caches into an empty Redis database")
             load_caches(self.redis.url(), design.module, dataset, self.plan.timeline_length, threshold)
         settings = {"timeline_length": self.plan.timeline_length, "celebrity_threshold": threshold}
-        app = AppServer(design.module, database, self.redis.url(), self.folder / "logs" / f"{tag}.log",
-                        cpus=self.cpus.app, settings=settings)
+        app = AppServer(
+            design.module,
+            database,
+            self.redis.url(),
+            self.folder / "logs" / f"{tag}.log",
+            cpus=self.cpus.app,
+            settings=settings,
+        )
         return app.start()
 
-    def phase(self, app: AppServer, name: str, phase_name: str, load: Load, keep: bool = True,
-              first_tweet: int = 0, keep_samples: bool = True) -> Phase:
+    def phase(
+        self,
+        app: AppServer,
+        name: str,
+        phase_name: str,
+        load: Load,
+        keep: bool = True,
+        first_tweet: int = 0,
+        keep_samples: bool = True,
+    ) -> Phase:
         folder = self.folder / "samples" if keep and keep_samples else self.work
-        phase = Phase(name, phase_name, load, folder / f"{name}-{phase_name}.csv.gz", first_tweet=first_tweet,
-                      settings={"celebrity_threshold": int(app.settings["celebrity_threshold"])})
+        phase = Phase(
+            name,
+            phase_name,
+            load,
+            folder / f"{name}-{phase_name}.csv.gz",
+            first_tweet=first_tweet,
+            settings={"celebrity_threshold": int(app.settings["celebrity_threshold"])},
+        )
         what = f"{load.rate:g} req/s open loop" if load.rate else f"{load.clients} clients closed loop"
         self.say(f"{name} {phase_name}: {what}, {load.seconds:g} s")
         meter = Meter(app.process.pid, self.redis)
@@ -140,11 +160,15 @@ class Bench:
             return
         read = summary.figures(phase)["read"]
         if read["count"] and read["p99_ms"] <= self.plan.slo_ms:
-            raise RuntimeError(f"{phase.approach} {phase.name}: Locust warned of too few users "
-                               f"({phase.load.users()}) with read p99 {read['p99_ms']:.1f} ms, within the "
-                               f"SLO: raise USER_SECONDS in bench/phases.py. {phase.locust_warnings[0]}")
-        self.say(f"{phase.approach} {phase.name}: Locust ran short of users, read p99 "
-                 f"{read['p99_ms']:.0f} ms, far past the SLO: a miss either way")
+            raise RuntimeError(
+                f"{phase.approach} {phase.name}: Locust warned of too few users "
+                f"({phase.load.users()}) with read p99 {read['p99_ms']:.1f} ms, within the "
+                f"SLO: raise USER_SECONDS in bench/phases.py. {phase.locust_warnings[0]}"
+            )
+        self.say(
+            f"{phase.approach} {phase.name}: Locust ran short of users, read p99 "
+            f"{read['p99_ms']:.0f} ms, far past the SLO: a miss either way"
+        )
 
     def drain(self, app: AppServer, name: str) -> None:
         if app.stats().get("fanout_backlog", 0):
@@ -232,14 +256,25 @@ class Bench:
                     search = capacity.first_search(try_rate, start, factor, plan.capacity_tolerance)
                 else:
                     # A repeat widens in strides of tolerance^2: one bisection away from converged.
-                    search = capacity.repeat_search(try_rate, found[0], plan.capacity_tolerance ** 2,
-                                                    plan.capacity_tolerance)
+                    search = capacity.repeat_search(
+                        try_rate, found[0], plan.capacity_tolerance**2, plan.capacity_tolerance
+                    )
                 found.append(search.held or start / plan.capacity_factor)
-                self.searches.append({"approach": name, "mix": mix, "run": run, "held_rate": search.held,
-                                      "missed_rate": search.missed, "steps": len(search.steps),
-                                      "phases": [p.name for p in self.phases[steps_before:]]})
-                self.say(f"{name} capacity {mix} run {run}: held {search.held:,.0f} req/s, missed "
-                         f"{search.missed:,.0f} ({len(search.steps)} steps)")
+                self.searches.append(
+                    {
+                        "approach": name,
+                        "mix": mix,
+                        "run": run,
+                        "held_rate": search.held,
+                        "missed_rate": search.missed,
+                        "steps": len(search.steps),
+                        "phases": [p.name for p in self.phases[steps_before:]],
+                    }
+                )
+                self.say(
+                    f"{name} capacity {mix} run {run}: held {search.held:,.0f} req/s, missed "
+                    f"{search.missed:,.0f} ({len(search.steps)} steps)"
+                )
                 estimated = (6 if run == 1 else 3) * (plan.step_seconds + PHASE_OVERHEAD_S)
                 self.revise(time.monotonic() - began, estimated)
             start = found[0] or start  # the celebrities mix starts from the DDIA mix's answer
@@ -250,16 +285,31 @@ class Bench:
         began = time.monotonic()
         self.say(f"sweep: building {graph.top:,} followers in SQLite")
         seeded = build_database(self.work / "sweep-seed.db", graph)
-        sweep = Sweep(graph, seeded, self.work, self.folder / "logs", self.redis, self.cpus,
-                      plan.celebrity_threshold, plan.timeline_length, plan.sweep_reps, plan.sweep_reads,
-                      self.say)
+        sweep = Sweep(
+            graph,
+            seeded,
+            self.work,
+            self.folder / "logs",
+            self.redis,
+            self.cpus,
+            plan.celebrity_threshold,
+            plan.timeline_length,
+            plan.sweep_reps,
+            plan.sweep_reads,
+            self.say,
+        )
         self.sweep = sweep.run(approaches)
         self.redis.client().flushall()
         self.revise(time.monotonic() - began, len(approaches) * (10 + sum(plan.sweep_followers) / 20_000))
 
     def mixed(self, seconds: float, author_bias: float = 0.0, seed: int = 1, rate: float = 0.0) -> Load:
-        return Load(seconds, rate=rate or self.plan.fixed_rate, read_ratio=self.plan.read_ratio,
-                    author_bias=author_bias, seed=seed)
+        return Load(
+            seconds,
+            rate=rate or self.plan.fixed_rate,
+            read_ratio=self.plan.read_ratio,
+            author_bias=author_bias,
+            seed=seed,
+        )
 
     def phase_with_tweets(self, app: AppServer, name: str, phase_name: str, load: Load) -> Phase:
         with closing(sqlite3.connect(f"file:{app.database}?mode=ro", uri=True)) as db:
@@ -303,8 +353,9 @@ def experiments(text: str, plan: Plan) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = sorted(set(names) - set(EVERY_EXPERIMENT))
     if unknown:
-        raise SystemExit(f"unknown experiment(s) {', '.join(unknown)}: "
-                         f"choose from {', '.join(EVERY_EXPERIMENT)}")
+        raise SystemExit(
+            f"unknown experiment(s) {', '.join(unknown)}: choose from {', '.join(EVERY_EXPERIMENT)}"
+        )
     return names
 
 
@@ -318,10 +369,17 @@ def dataset_facts(database: Path, threshold: int) -> dict:
     celebrities an average user follows here (each one a pull on the hybrid's reads)."""
     with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
         users, followers = db.execute("SELECT count(*), avg(followers) FROM users").fetchone()
-        (edges,) = db.execute("""SELECT count(*) FROM follows WHERE followee_id IN
-                                 (SELECT id FROM users WHERE followers >= ?)""", (threshold,)).fetchone()
-    return {"users": users, "mean_followers": followers, "celebrity_threshold": threshold,
-            "celebrities_followed_per_user": edges / users if users else 0.0}
+        (edges,) = db.execute(
+            """SELECT count(*) FROM follows WHERE followee_id IN
+                                 (SELECT id FROM users WHERE followers >= ?)""",
+            (threshold,),
+        ).fetchone()
+    return {
+        "users": users,
+        "mean_followers": followers,
+        "celebrity_threshold": threshold,
+        "celebrities_followed_per_user": edges / users if users else 0.0,
+    }
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -329,11 +387,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale", choices=PLANS, default="default")
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="the run folder goes under it")
     parser.add_argument("--approaches", nargs="+", choices=designs.NAMES, default=list(designs.NAMES))
-    parser.add_argument("--experiment", default=os.environ.get("EXPERIMENT", "all"),
-                        help=f"all (the scale's list), or some of {','.join(EVERY_EXPERIMENT)}, "
-                             "comma-separated (default: $EXPERIMENT, else all)")
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache",
-                        help="seeded databases, reused while their parameters are unchanged")
+    parser.add_argument(
+        "--experiment",
+        default=os.environ.get("EXPERIMENT", "all"),
+        help=f"all (the scale's list), or some of {','.join(EVERY_EXPERIMENT)}, "
+        "comma-separated (default: $EXPERIMENT, else all)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=ROOT / ".bench-cache",
+        help="seeded databases, reused while their parameters are unchanged",
+    )
     return parser.parse_args(argv)
 
 
@@ -373,12 +438,22 @@ def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: dat
             if "depths" in chosen:
                 bench.depth_sweep(args.cache_dir)
         finally:
-            meta.write(folder, plan, cpus, started, bench.phases, redis, source, chosen,
-                       dataset_facts(seeded, plan.celebrity_threshold))
+            meta.write(
+                folder,
+                plan,
+                cpus,
+                started,
+                bench.phases,
+                redis,
+                source,
+                chosen,
+                dataset_facts(seeded, plan.celebrity_threshold),
+            )
         summary.write(folder, plan, bench, mean_followers(seeded))
     model.write(folder)
     bench.say("charts")
     from bench import charts  # matplotlib only once there is something to draw
+
     charts.draw_all(folder)
     bench.say(f"done: {folder}")
     print(summary.table(folder))

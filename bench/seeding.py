@@ -72,8 +72,9 @@ def set_celebrities(database: Path, threshold: int) -> None:
     reconciled instead of owing a backfill for every account the new threshold moves."""
     with closing(sqlite3.connect(database)) as db, db:
         db.execute("DELETE FROM celebrities")
-        db.execute("INSERT INTO celebrities (user_id) SELECT id FROM users WHERE followers >= ?",
-                   (threshold,))
+        db.execute(
+            "INSERT INTO celebrities (user_id) SELECT id FROM users WHERE followers >= ?", (threshold,)
+        )
 
 
 def load_caches(redis_url: str, module: str, dataset: Scale, length: int, threshold: int) -> None:
@@ -82,8 +83,16 @@ def load_caches(redis_url: str, module: str, dataset: Scale, length: int, thresh
     load_redis(redis_url, graph, history, by_module(module).name, length, threshold)
 
 
-def seed_stores(database: Path, redis_url: str, module: str, graph: Graph, history: History,
-                length: int, threshold: int, progress: bool) -> None:
+def seed_stores(
+    database: Path,
+    redis_url: str,
+    module: str,
+    graph: Graph,
+    history: History,
+    length: int,
+    threshold: int,
+    progress: bool,
+) -> None:
     """What `python -m datagen` does, for any graph: the SQLite file, and the caches of a
     fanout app (the runs that seed a store of their own each time: faults, soak)."""
     load_sqlite(database, graph, history, threshold, progress=progress)

@@ -44,12 +44,16 @@ def operation_figures(samples: pd.DataFrame, seconds: float) -> dict:
         latency_ms = rows.latency_us.to_numpy() / 1000
         failed = (rows.status < 200) | (rows.status >= 300)
         figures[operation] = {
-            "count": len(rows), "throughput_per_s": len(rows) / seconds if seconds else 0.0,
-            **{name: float(np.percentile(latency_ms, q)) if len(rows) else np.nan
-               for name, q in PERCENTILES.items()},
+            "count": len(rows),
+            "throughput_per_s": len(rows) / seconds if seconds else 0.0,
+            **{
+                name: float(np.percentile(latency_ms, q)) if len(rows) else np.nan
+                for name, q in PERCENTILES.items()
+            },
             "errors": int(failed.sum()),
             # A tweet's count is its author's followers, a read's the reader's followees.
-            "mean_count_ok": float(rows["count"][~failed].mean()) if (~failed).any() else np.nan}
+            "mean_count_ok": float(rows["count"][~failed].mean()) if (~failed).any() else np.nan,
+        }
     return figures
 
 
@@ -63,14 +67,21 @@ def figures(phase: Phase) -> dict:
 def within_slo(phase: Phase, slo_ms: float) -> bool:
     row, read = phase.row(), figures(phase)["read"]
     errors = sum(f["errors"] for f in figures(phase).values())
-    return (read["count"] > 0 and read["p99_ms"] <= slo_ms and errors == 0
-            and row["achieved_rate"] >= 0.95 * (row["target_rate"] or 0))
+    return (
+        read["count"] > 0
+        and read["p99_ms"] <= slo_ms
+        and errors == 0
+        and row["achieved_rate"] >= 0.95 * (row["target_rate"] or 0)
+    )
 
 
 def phase_line(phase: Phase) -> str:
     row, f = phase.row(), figures(phase)
-    parts = [f"{f[op]['count']} {op}s p50 {f[op]['p50_ms']:.1f} p99 {f[op]['p99_ms']:.1f} ms"
-             for op in OPERATIONS if f[op]["count"]]
+    parts = [
+        f"{f[op]['count']} {op}s p50 {f[op]['p50_ms']:.1f} p99 {f[op]['p99_ms']:.1f} ms"
+        for op in OPERATIONS
+        if f[op]["count"]
+    ]
     rate = f"{row['achieved_rate']:.0f} req/s"
     if row["target_rate"]:
         rate += f" ({row['achieved_rate'] / row['target_rate']:.0%} of target)"
@@ -79,8 +90,7 @@ def phase_line(phase: Phase) -> str:
 
 
 def phase_table(phases: list[Phase]) -> pd.DataFrame:
-    rows = [{**phase.row(), "operation": op, **figures(phase)[op]}
-            for phase in phases for op in OPERATIONS]
+    rows = [{**phase.row(), "operation": op, **figures(phase)[op]} for phase in phases for op in OPERATIONS]
     return pd.DataFrame(rows)
 
 
@@ -93,8 +103,13 @@ def latency(table: pd.DataFrame) -> pd.DataFrame:
     rows["mix"] = rows.phase.str.replace(r"-\d+$", "", regex=True)
     out = []
     for (approach, mix, operation), group in rows.groupby(["approach", "mix", "operation"], sort=False):
-        row = {"approach": approach, "mix": mix, "operation": operation, "repeats": len(group),
-               "target_rate": group.target_rate.iloc[0]}
+        row = {
+            "approach": approach,
+            "mix": mix,
+            "operation": operation,
+            "repeats": len(group),
+            "target_rate": group.target_rate.iloc[0],
+        }
         for column in ("achieved_rate", *PERCENTILES):
             for stat, value in spread(group[column]).items():
                 row[f"{column}_{stat}"] = value
@@ -109,34 +124,58 @@ def capacity(searches: list[dict]) -> pd.DataFrame:
     out = []
     for (approach, mix), group in runs.groupby(["approach", "mix"], sort=False):
         held = spread(group.held_rate)
-        out.append({"approach": approach, "mix": mix, "runs": len(group),
-                    **{f"held_{stat}": value for stat, value in held.items()},
-                    "brackets": "; ".join(f"{r.held_rate:.1f}-{r.missed_rate:.1f}"
-                                          for r in group.itertuples()),
-                    "steps": int(group.steps.sum())})
+        out.append(
+            {
+                "approach": approach,
+                "mix": mix,
+                "runs": len(group),
+                **{f"held_{stat}": value for stat, value in held.items()},
+                "brackets": "; ".join(f"{r.held_rate:.1f}-{r.missed_rate:.1f}" for r in group.itertuples()),
+                "steps": int(group.steps.sum()),
+            }
+        )
     return pd.DataFrame(out)
 
 
 def max_throughput_from(capacity_table: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     ddia = capacity_table[capacity_table.mix == "ddia"]
-    return pd.DataFrame({"approach": ddia.approach, "slo_read_p99_ms": plan.slo_ms,
-                         "max_rate_per_s": ddia.held_median, "held_min": ddia.held_min,
-                         "held_max": ddia.held_max, "steps_tried": ddia.steps})
+    return pd.DataFrame(
+        {
+            "approach": ddia.approach,
+            "slo_read_p99_ms": plan.slo_ms,
+            "max_rate_per_s": ddia.held_median,
+            "held_min": ddia.held_min,
+            "held_max": ddia.held_max,
+            "steps_tried": ddia.steps,
+        }
+    )
 
 
 def max_throughput(table: pd.DataFrame, plan: Plan) -> pd.DataFrame:
-    steps = table[table.phase.str.startswith("step-")].pivot_table(
-        index=["approach", "phase", "target_rate", "achieved_rate", "errors"], columns="operation",
-        values="p99_ms", aggfunc="first").reset_index()
+    steps = (
+        table[table.phase.str.startswith("step-")]
+        .pivot_table(
+            index=["approach", "phase", "target_rate", "achieved_rate", "errors"],
+            columns="operation",
+            values="p99_ms",
+            aggfunc="first",
+        )
+        .reset_index()
+    )
     rows = []
     for approach, group in steps.groupby("approach", sort=False):
         held = group[(group.read <= plan.slo_ms) & (group.achieved_rate >= 0.95 * group.target_rate)]
         best = held.loc[held.achieved_rate.idxmax()] if len(held) else None
-        rows.append({"approach": approach, "slo_read_p99_ms": plan.slo_ms,
-                     "max_rate_per_s": float(best.achieved_rate) if best is not None else 0.0,
-                     "offered_per_s": float(best.target_rate) if best is not None else 0.0,
-                     "read_p99_ms": float(best.read) if best is not None else np.nan,
-                     "steps_tried": len(group)})
+        rows.append(
+            {
+                "approach": approach,
+                "slo_read_p99_ms": plan.slo_ms,
+                "max_rate_per_s": float(best.achieved_rate) if best is not None else 0.0,
+                "offered_per_s": float(best.target_rate) if best is not None else 0.0,
+                "read_p99_ms": float(best.read) if best is not None else np.nan,
+                "steps_tried": len(group),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -146,16 +185,26 @@ def fanout_writes(lags: pd.DataFrame, phase: str, approach: str) -> int:
 
 
 def thresholds(table: pd.DataFrame, lags: pd.DataFrame, plan: Plan) -> pd.DataFrame:
-    reads = table[(table.approach == "hybrid") & (table.operation == "read")
-                  & table.phase.isin(["celebrities"] + [f"threshold-{t}" for t in plan.thresholds])]
+    reads = table[
+        (table.approach == "hybrid")
+        & (table.operation == "read")
+        & table.phase.isin(["celebrities"] + [f"threshold-{t}" for t in plan.thresholds])
+    ]
     rows = []
     for _, row in reads.iterrows():
-        rows.append({"celebrity_threshold": int(row.celebrity_threshold), "phase": row.phase,
-                     "read_p50_ms": row.p50_ms, "read_p99_ms": row.p99_ms,
-                     "tweets_per_s": row.tweets / row.seconds,
-                     "fanout_writes_per_s": fanout_writes(lags, row.phase, "hybrid") / row.seconds,
-                     "pulled_tweets": int(lags[(lags.phase == row.phase) & (lags.approach == "hybrid")
-                                               ].pulled.sum())})
+        rows.append(
+            {
+                "celebrity_threshold": int(row.celebrity_threshold),
+                "phase": row.phase,
+                "read_p50_ms": row.p50_ms,
+                "read_p99_ms": row.p99_ms,
+                "tweets_per_s": row.tweets / row.seconds,
+                "fanout_writes_per_s": fanout_writes(lags, row.phase, "hybrid") / row.seconds,
+                "pulled_tweets": int(
+                    lags[(lags.phase == row.phase) & (lags.approach == "hybrid")].pulled.sum()
+                ),
+            }
+        )
     return pd.DataFrame(rows).sort_values("celebrity_threshold")
 
 
@@ -166,23 +215,34 @@ def arithmetic(table: pd.DataFrame, mean_followers: float) -> pd.DataFrame:
     tweets = table[table.phase.str.match(r"^celebrities(-\d+)?$") & (table.operation == "tweet")]
     rows = []
     for approach, group in tweets.groupby("approach", sort=False):
-        per_repeat = pd.DataFrame({
-            "tweets_per_s": group.tweets / group.seconds,
-            "expected": group.tweets / group.seconds * group.mean_count_ok,
-            "measured": group.redis_timeline_writes / group.seconds,
-            "authors": group.mean_count_ok})
-        rows.append({"approach": approach, "repeats": len(group),
-                     "tweets_per_s": per_repeat.tweets_per_s.median(), "mean_followers": mean_followers,
-                     "ddia_writes_per_s": per_repeat.tweets_per_s.median() * mean_followers,
-                     "authors_mean_followers": per_repeat.authors.median(),
-                     "expected_writes_per_s": per_repeat.expected.median(),
-                     "measured_writes_per_s": per_repeat.measured.median(),
-                     "measured_min": per_repeat.measured.min(), "measured_max": per_repeat.measured.max()})
+        per_repeat = pd.DataFrame(
+            {
+                "tweets_per_s": group.tweets / group.seconds,
+                "expected": group.tweets / group.seconds * group.mean_count_ok,
+                "measured": group.redis_timeline_writes / group.seconds,
+                "authors": group.mean_count_ok,
+            }
+        )
+        rows.append(
+            {
+                "approach": approach,
+                "repeats": len(group),
+                "tweets_per_s": per_repeat.tweets_per_s.median(),
+                "mean_followers": mean_followers,
+                "ddia_writes_per_s": per_repeat.tweets_per_s.median() * mean_followers,
+                "authors_mean_followers": per_repeat.authors.median(),
+                "expected_writes_per_s": per_repeat.expected.median(),
+                "measured_writes_per_s": per_repeat.measured.median(),
+                "measured_min": per_repeat.measured.min(),
+                "measured_max": per_repeat.measured.max(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def per_operation_cpu(table: pd.DataFrame, sweep_tweets: pd.DataFrame, sweep_reads: pd.DataFrame,
-                      threshold: int) -> pd.DataFrame:
+def per_operation_cpu(
+    table: pd.DataFrame, sweep_tweets: pd.DataFrame, sweep_reads: pd.DataFrame, threshold: int
+) -> pd.DataFrame:
     """us of CPU per operation, app and Redis apart, each from the phases that isolate it:
       tweet           tweets-k phases (tweets only, DDIA's authors), CPU until the fanout drained,
                       less the follower-writes Redis counted times the follower_write cost
@@ -194,8 +254,11 @@ def per_operation_cpu(table: pd.DataFrame, sweep_tweets: pd.DataFrame, sweep_rea
     phases = table.drop_duplicates(["approach", "phase"])
     rows = []
     for approach, mine in phases.groupby("approach", sort=False):
-        writes = sweep_tweets[(sweep_tweets.approach == approach) & sweep_tweets.fanned_out] \
-            if len(sweep_tweets) else pd.DataFrame()
+        writes = (
+            sweep_tweets[(sweep_tweets.approach == approach) & sweep_tweets.fanned_out]
+            if len(sweep_tweets)
+            else pd.DataFrame()
+        )
         tweets = mine[mine.phase.str.match(r"^tweets-\d+$") & (mine.tweets > 0)]
         fixed = mine[mine.phase.str.match(r"^fixed(-\d+)?$") & (mine.reads > 0)]
         for component in ("app", "redis"):
@@ -207,24 +270,41 @@ def per_operation_cpu(table: pd.DataFrame, sweep_tweets: pd.DataFrame, sweep_rea
             write_cost = float(write_us.median()) if len(write_us) else 0.0
             with_fanout = tweets[cpu] * 1e6 / tweets.tweets
             base = with_fanout - write_cost * tweets.redis_timeline_writes / tweets.tweets
-            read = (fixed[cpu] * 1e6 - fixed.tweets * with_fanout.median()) / fixed.reads \
-                if len(tweets) else pd.Series(dtype=float)
-            measures = [("read", read, "fixed-k: DDIA's mix, less its tweets"),
-                        ("tweet", base, "tweets-k: tweets only, less their follower-writes"),
-                        ("tweet_with_fanout", with_fanout, "tweets-k: tweets only, DDIA's authors, all in"),
-                        ("follower_write", write_us, "sweep: the largest fanned-out tweet / its pushes")]
+            read = (
+                (fixed[cpu] * 1e6 - fixed.tweets * with_fanout.median()) / fixed.reads
+                if len(tweets)
+                else pd.Series(dtype=float)
+            )
+            measures = [
+                ("read", read, "fixed-k: DDIA's mix, less its tweets"),
+                ("tweet", base, "tweets-k: tweets only, less their follower-writes"),
+                ("tweet_with_fanout", with_fanout, "tweets-k: tweets only, DDIA's authors, all in"),
+                ("follower_write", write_us, "sweep: the largest fanned-out tweet / its pushes"),
+            ]
             if approach == "hybrid" and len(sweep_reads):
                 base_read = sweep_reads[sweep_reads.followers == 0][f"{component}_cpu_us_per_read"]
                 pulled = sweep_reads[sweep_reads.celebrities_pulled > 0][f"{component}_cpu_us_per_read"]
                 if len(base_read) and len(pulled):
-                    measures.append(("celebrity_pull", pulled - float(base_read.iloc[0]),
-                                     "sweep: reader pulling one celebrity - base reader"))
+                    measures.append(
+                        (
+                            "celebrity_pull",
+                            pulled - float(base_read.iloc[0]),
+                            "sweep: reader pulling one celebrity - base reader",
+                        )
+                    )
             for operation, values, source in measures:
                 values = pd.Series(values).dropna()
                 if len(values):
-                    rows.append({"approach": approach, "operation": operation, "component": component,
-                                 "runs": len(values), **{f"us_{k}": v for k, v in spread(values).items()},
-                                 "source": source})
+                    rows.append(
+                        {
+                            "approach": approach,
+                            "operation": operation,
+                            "component": component,
+                            "runs": len(values),
+                            **{f"us_{k}": v for k, v in spread(values).items()},
+                            "source": source,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -236,8 +316,9 @@ def celebrity_sweep(tweets: pd.DataFrame, reads: pd.DataFrame) -> pd.DataFrame:
         row = {"approach": approach, "followers": followers, "tweets": len(group)}
         for column in ("post_ms", "lag_ms", "app_cpu_ms", "redis_cpu_ms"):
             values = group[column].dropna()
-            for stat, value in (spread(values) if len(values) else {"median": np.nan, "min": np.nan,
-                                                                    "max": np.nan}).items():
+            for stat, value in (
+                spread(values) if len(values) else {"median": np.nan, "min": np.nan, "max": np.nan}
+            ).items():
                 row[f"{column}_{stat}"] = value
         row["timeline_writes_median"] = float(group.timeline_writes.median())
         row["fanned_out"] = bool(group.fanned_out.all())
@@ -255,8 +336,16 @@ def celebrity_sweep(tweets: pd.DataFrame, reads: pd.DataFrame) -> pd.DataFrame:
 def write(folder: Path, plan: Plan, bench, mean_followers: float) -> None:
     table = phase_table(bench.phases)
     table.to_csv(folder / "phases.csv", index=False)
-    summary_columns = ["approach", "operation", "count", "throughput_per_s", *PERCENTILES, "errors",
-                       "target_rate", "achieved_rate"]
+    summary_columns = [
+        "approach",
+        "operation",
+        "count",
+        "throughput_per_s",
+        *PERCENTILES,
+        "errors",
+        "target_rate",
+        "achieved_rate",
+    ]
     table[table.phase == "fixed"][summary_columns].to_csv(folder / "summary.csv", index=False)
     latency(table).to_csv(folder / "latency.csv", index=False)
     capacity_table = capacity(bench.searches)
@@ -265,9 +354,24 @@ def write(folder: Path, plan: Plan, bench, mean_followers: float) -> None:
     sweep_tweets, sweep_reads = bench.sweep if bench.sweep else (pd.DataFrame(), pd.DataFrame())
     celebrity_sweep(sweep_tweets, sweep_reads).to_csv(folder / "celebrity_sweep.csv", index=False)
     per_operation_cpu(table, sweep_tweets, sweep_reads, plan.celebrity_threshold).to_csv(
-        folder / "cpu.csv", index=False)
-    lag_table = pd.concat(bench.lags, ignore_index=True) if bench.lags else pd.DataFrame(
-        columns=["approach", "phase", "tweet_id", "author_id", "followers", "deliveries", "lag_ms", "pulled"])
+        folder / "cpu.csv", index=False
+    )
+    lag_table = (
+        pd.concat(bench.lags, ignore_index=True)
+        if bench.lags
+        else pd.DataFrame(
+            columns=[
+                "approach",
+                "phase",
+                "tweet_id",
+                "author_id",
+                "followers",
+                "deliveries",
+                "lag_ms",
+                "pulled",
+            ]
+        )
+    )
     lag_table.to_csv(folder / "fanout_lag.csv", index=False)
     if (table.approach == "hybrid").any() and table.phase.str.startswith("threshold-").any():
         thresholds(table, lag_table, plan).to_csv(folder / "thresholds.csv", index=False)
@@ -281,10 +385,17 @@ def write(folder: Path, plan: Plan, bench, mean_followers: float) -> None:
 def table(folder: Path) -> str:
     lines = []
     if (folder / "summary.csv").stat().st_size > 1 and len(summary := pd.read_csv(folder / "summary.csv")):
-        lines += ["", "latency at a fixed open-loop rate, first repeat (summary.csv):",
-                  summary.round(2).to_string(index=False)]
-    for name, what in (("capacity", "capacity within the SLO, searched"), ("cpu", "CPU per operation"),
-                       ("celebrity_sweep", "the celebrity sweep"), ("twitter_2012", "cores at Twitter 2012")):
+        lines += [
+            "",
+            "latency at a fixed open-loop rate, first repeat (summary.csv):",
+            summary.round(2).to_string(index=False),
+        ]
+    for name, what in (
+        ("capacity", "capacity within the SLO, searched"),
+        ("cpu", "CPU per operation"),
+        ("celebrity_sweep", "the celebrity sweep"),
+        ("twitter_2012", "cores at Twitter 2012"),
+    ):
         path = folder / f"{name}.csv"
         if path.exists() and path.stat().st_size > 1:
             lines += ["", f"{what} ({name}.csv):", pd.read_csv(path).round(2).to_string(index=False)]

@@ -16,8 +16,15 @@ from timelines.designs import NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 APPROACHES = set(NAMES)
-NOTEBOOK_CHARTS = ("1-latency", "2-write-cost", "3-fanout-lag", "4-crossover", "5-thresholds",
-                   "6-max-throughput", "7-arithmetic")  # the notebook's seven findings
+NOTEBOOK_CHARTS = (
+    "1-latency",
+    "2-write-cost",
+    "3-fanout-lag",
+    "4-crossover",
+    "5-thresholds",
+    "6-max-throughput",
+    "7-arithmetic",
+)  # the notebook's seven findings
 CHARTS = (*NOTEBOOK_CHARTS, "8-ddia-answer", "9-twitter-2012")
 MIXES = {"ddia", "celebrities"}
 
@@ -25,8 +32,14 @@ MIXES = {"ddia", "celebrities"}
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("results")
-    finished = subprocess.run(["make", "bench", "SCALE=tiny", f"OUT={out}"], cwd=ROOT, check=False,
-                              capture_output=True, text=True, timeout=600)
+    finished = subprocess.run(
+        ["make", "bench", "SCALE=tiny", f"OUT={out}"],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     assert "fixed:" in finished.stdout  # progress was shown phase by phase
     assert " left] " in finished.stdout  # with an ETA
@@ -37,7 +50,8 @@ def run_folder(tmp_path_factory) -> Path:
 def test_summary_has_one_row_per_approach_and_operation_without_errors(run_folder):
     summary = pd.read_csv(run_folder / "summary.csv")
     assert set(zip(summary.approach, summary.operation, strict=True)) == {
-        (a, op) for a in APPROACHES for op in ("read", "tweet")}
+        (a, op) for a in APPROACHES for op in ("read", "tweet")
+    }
     assert (summary.errors == 0).all(), summary
     assert (summary.p50_ms <= summary.p99_ms).all() and (summary.p99_ms <= summary.p999_ms).all()
     reads = summary[summary.operation == "read"]
@@ -106,8 +120,11 @@ def test_capacity_is_a_search_that_brackets_its_answer(run_folder):
             assert held > 0 and missed / held <= plan["capacity_tolerance"] * 1.01, bracket
             # Both ends of the bracket were run in this search, and judged as the bracket says.
             step = f"step-{row.mix}-{run}-"
-            ran = [int(name.removeprefix(step)) for (a, name) in reads.index
-                   if a == row.approach and name.startswith(step)]
+            ran = [
+                int(name.removeprefix(step))
+                for (a, name) in reads.index
+                if a == row.approach and name.startswith(step)
+            ]
 
             def nearest(rate: float, ran=ran, step=step) -> str:  # names carry the rounded rate
                 return f"{step}{min(ran, key=lambda r: abs(r - rate))}"
@@ -116,8 +133,11 @@ def test_capacity_is_a_search_that_brackets_its_answer(run_folder):
             assert held_step.p99_ms <= plan["slo_ms"] and held_step.errors == 0
             assert held_step.achieved_rate >= 0.95 * held_step.target_rate
             missed_step = reads.loc[(row.approach, nearest(missed))]
-            assert (missed_step.p99_ms > plan["slo_ms"] or missed_step.errors > 0
-                    or missed_step.achieved_rate < 0.95 * missed_step.target_rate)
+            assert (
+                missed_step.p99_ms > plan["slo_ms"]
+                or missed_step.errors > 0
+                or missed_step.achieved_rate < 0.95 * missed_step.target_rate
+            )
     steps = phases[phases.phase.str.startswith("step-")]
     assert (steps.seconds >= plan["step_seconds"]).all()  # measured by Locust, not asked for
     # Locust never ran out of users where the app was within the SLO (the bench fails if so).
@@ -162,8 +182,10 @@ def test_twitter_2012_model_states_its_inputs(run_folder):
     model = pd.read_csv(run_folder / "twitter_2012.csv")
     assert set(model.approach) == APPROACHES
     assert list(model.total_cores) == pytest.approx(list(model.app_cores + model.redis_cores))
-    assert ((model.total_cores_min <= model.total_cores + 1e-9)
-            & (model.total_cores <= model.total_cores_max + 1e-9)).all()
+    assert (
+        (model.total_cores_min <= model.total_cores + 1e-9)
+        & (model.total_cores <= model.total_cores_max + 1e-9)
+    ).all()
     fanout = model[model.approach == "fanout"].iloc[0]
     assert fanout.follower_writes_per_s == pytest.approx(4_600 * 75)  # DDIA's arithmetic
     hybrid = model[model.approach == "hybrid"].sort_values("celebrity_threshold")
@@ -186,8 +208,13 @@ def test_charts_are_drawn(run_folder):
 
 
 def outputs(notebook, kind: str) -> list[str]:
-    return [output["data"][kind] for cell in notebook.cells if cell.cell_type == "code"
-            for output in cell.get("outputs", []) if kind in output.get("data", {})]
+    return [
+        output["data"][kind]
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if kind in output.get("data", {})
+    ]
 
 
 def test_notebook_teaches_from_the_run(run_folder):
