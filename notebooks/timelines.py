@@ -299,20 +299,23 @@ finding_4 = (
     f"to {join_p50.iloc[-1]:.2f} ms ({join_p50.index[-1]}); fanout's stays within "
     f"{fanout_p50.min():.2f}–{fanout_p50.max():.2f} ms"
 )
-depths = table("depths")
-depth_table = depths.pivot_table(
-    index="depth", columns="approach", values=["p50_ms", "throughput_per_s"]
-).round(2)
-closed_loop = depth_table["throughput_per_s"].mean()
-join_depth = depth_table["p50_ms"]["join"]
-say(
-    f"**Finding:** {finding_4}. History depth matters little: from {join_depth.index[0]:g} to "
-    f"{join_depth.index[-1]:g} tweets per author the join's median moves from {join_depth.iloc[0]:.2f} to "
-    f"{join_depth.iloc[-1]:.2f} ms, because SQLite reads each followee's newest tweets through an "
-    "index and stops early. In a closed loop fanout serves "
-    f"{closed_loop['fanout'] / closed_loop['join']:.1f}× "
-    "the join's reads per second."
-)
+depths = table("depths")  # a default run sweeps depth only when asked: EXPERIMENT=depths
+if depths.empty:
+    depth_table = pd.DataFrame(columns=pd.MultiIndex.from_product([["p50_ms"], DESIGNS]))
+    say(f"**Finding:** {finding_4}. (This run did not sweep history depth: `make bench EXPERIMENT=depths`.)")
+else:
+    depth_table = depths.pivot_table(
+        index="depth", columns="approach", values=["p50_ms", "throughput_per_s"]
+    ).round(2)
+    closed_loop = depth_table["throughput_per_s"].mean()
+    join_depth = depth_table["p50_ms"]["join"]
+    say(
+        f"**Finding:** {finding_4}. History depth matters little: from {join_depth.index[0]:g} to "
+        f"{join_depth.index[-1]:g} tweets per author the join's median moves from "
+        f"{join_depth.iloc[0]:.2f} to {join_depth.iloc[-1]:.2f} ms, because SQLite reads each "
+        "followee's newest tweets through an index and stops early. In a closed loop fanout serves "
+        f"{closed_loop['fanout'] / closed_loop['join']:.1f}× the join's reads per second."
+    )
 display(followee_table)
 depth_table
 
@@ -332,15 +335,18 @@ left.set(
     ylabel="read p50 (ms)",
     title="by followees (experiment 1)",
 )
-right.set(
-    xscale="log",
-    yscale="log",
-    xlabel="tweets per author",
-    ylabel="read p50 (ms)",
-    title="by history depth (closed loop)",
-)
 left.legend()
-right.legend()
+if depth_table.empty:
+    right.remove()
+else:
+    right.set(
+        xscale="log",
+        yscale="log",
+        xlabel="tweets per author",
+        ylabel="read p50 (ms)",
+        title="by history depth (closed loop)",
+    )
+    right.legend()
 fig.suptitle(finding_4, fontsize=10)
 fig.tight_layout()
 
@@ -352,49 +358,56 @@ fig.tight_layout()
 # out to many followers, until the hybrid is plain fanout.
 
 # %%
-sweep = table("thresholds").sort_values("celebrity_threshold")
-sweep_table = sweep[
-    ["celebrity_threshold", "read_p50_ms", "read_p99_ms", "fanout_writes_per_s", "pulled_tweets"]
-]
-best = sweep.loc[sweep.read_p99_ms.idxmin()]
-highest = sweep.iloc[-1]
-finding_5 = (
-    f"The lowest read p99, {best.read_p99_ms:.1f} ms, came at a threshold of "
-    f"{best.celebrity_threshold:,.0f} followers, with {best.fanout_writes_per_s:,.0f} "
-    "timeline writes/s"
-)
-say(
-    f"**Finding:** {finding_5}; at {highest.celebrity_threshold:,.0f} the hybrid wrote "
-    f"{highest.fanout_writes_per_s:,.0f}/s and its read p99 was {highest.read_p99_ms:.1f} ms, and at "
-    f"{sweep.iloc[0].celebrity_threshold:,.0f} it was {sweep.iloc[0].read_p99_ms:.1f} ms."
-)
-sweep_table.round(1)
+sweep = table("thresholds")  # a default run sweeps thresholds only when asked
+if sweep.empty:
+    say("(This run did not sweep the threshold: `make bench EXPERIMENT=thresholds`.)")
+else:
+    sweep = sweep.sort_values("celebrity_threshold")
+    sweep_table = sweep[
+        ["celebrity_threshold", "read_p50_ms", "read_p99_ms", "fanout_writes_per_s", "pulled_tweets"]
+    ]
+    best = sweep.loc[sweep.read_p99_ms.idxmin()]
+    highest = sweep.iloc[-1]
+    finding_5 = (
+        f"The lowest read p99, {best.read_p99_ms:.1f} ms, came at a threshold of "
+        f"{best.celebrity_threshold:,.0f} followers, with {best.fanout_writes_per_s:,.0f} "
+        "timeline writes/s"
+    )
+    say(
+        f"**Finding:** {finding_5}; at {highest.celebrity_threshold:,.0f} the hybrid wrote "
+        f"{highest.fanout_writes_per_s:,.0f}/s and its read p99 was {highest.read_p99_ms:.1f} ms, and at "
+        f"{sweep.iloc[0].celebrity_threshold:,.0f} it was {sweep.iloc[0].read_p99_ms:.1f} ms."
+    )
+    display(sweep_table.round(1))
 
 # %%
-fig, ax = plt.subplots(figsize=(8, 4.2))
-ax.plot(sweep.celebrity_threshold, sweep.read_p99_ms, marker="o", color=COLOURS["hybrid"], label="read p99")
-writes = ax.twinx()
-writes.plot(
-    sweep.celebrity_threshold,
-    sweep.fanout_writes_per_s,
-    marker="s",
-    linestyle="--",
-    color="black",
-    label="timeline writes/s",
-)
-writes.set(ylabel="timeline writes/s", ylim=(0, None))
-for design in ["join", "fanout"]:
-    ax.axhline(
-        read_p99.loc[design, "celebrities"],
-        color=COLOURS[design],
-        linestyle=":",
-        label=f"{design}'s read p99, same load",
+if not sweep.empty:
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    ax.plot(
+        sweep.celebrity_threshold, sweep.read_p99_ms, marker="o", color=COLOURS["hybrid"], label="read p99"
     )
-ax.set(xscale="log", xlabel="CELEBRITY_THRESHOLD (followers)", ylabel="read p99 (ms)", ylim=(0, None))
-ax.set_title(finding_5, fontsize=9)
-ax.legend(loc="upper left", fontsize=7)
-writes.legend(loc="upper right", fontsize=7)
-fig.tight_layout()
+    writes = ax.twinx()
+    writes.plot(
+        sweep.celebrity_threshold,
+        sweep.fanout_writes_per_s,
+        marker="s",
+        linestyle="--",
+        color="black",
+        label="timeline writes/s",
+    )
+    writes.set(ylabel="timeline writes/s", ylim=(0, None))
+    for design in ["join", "fanout"]:
+        ax.axhline(
+            read_p99.loc[design, "celebrities"],
+            color=COLOURS[design],
+            linestyle=":",
+            label=f"{design}'s read p99, same load",
+        )
+    ax.set(xscale="log", xlabel="CELEBRITY_THRESHOLD (followers)", ylabel="read p99 (ms)", ylim=(0, None))
+    ax.set_title(finding_5, fontsize=9)
+    ax.legend(loc="upper left", fontsize=7)
+    writes.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
 
 # %% [markdown]
 # ## 6. Capacity: how much load each design holds

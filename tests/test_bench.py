@@ -5,6 +5,7 @@ charts), then the notebook executed on that folder with nbclient."""
 import gzip
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -229,3 +230,14 @@ def test_notebook_teaches_from_the_run(run_folder):
     # Each finding's chart, and the model's, drawn by the notebook's own cells.
     assert len(outputs(notebook, "image/png")) == len(NOTEBOOK_CHARTS) + 1
     assert "bench.charts" not in "".join(cell.source for cell in notebook.cells)
+
+
+def test_notebook_runs_on_a_default_run_without_the_optional_sweeps(run_folder, tmp_path):
+    """At `default` the depth and threshold sweeps run only when named (EXPERIMENT=...): the
+    lesson still executes on such a folder, and says what it did not measure."""
+    folder = tmp_path / run_folder.name
+    shutil.copytree(run_folder, folder, ignore=shutil.ignore_patterns("depths.csv", "thresholds.csv"))
+    notebook = bench_notebook.execute(folder, timeout=120)
+    said = "".join(outputs(notebook, "text/markdown"))
+    assert "did not sweep history depth" in said and "did not sweep the threshold" in said
+    assert len(outputs(notebook, "image/png")) == len(NOTEBOOK_CHARTS)  # the threshold chart is the one gone
