@@ -20,29 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
+from bench.cpu import tree_cpu_seconds
 from bench.locust import start_locust
 from bench.processes import AppServer, Cpus, stop
 
 WARM_UP_S, COOL_DOWN_S = 3, 1  # left out of the steady state
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (--processes forks workers)."""
-    try:
-        process = psutil.Process(pid)
-        family = [process, *process.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
-    for member in family:
-        try:
-            times = member.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def interpolate(points: list[tuple[float, float]], at: float) -> float:
@@ -94,8 +76,8 @@ def measure(args: argparse.Namespace, work: Path, cpus: Cpus) -> str:
             cpu, app_cpu = [], []  # (unix time, CPU seconds so far)
             while locust.poll() is None:
                 now = time.time()
-                cpu.append((now, cpu_seconds(locust.pid)))
-                app_cpu.append((now, cpu_seconds(app.process.pid)))
+                cpu.append((now, tree_cpu_seconds(locust.pid)))
+                app_cpu.append((now, tree_cpu_seconds(app.process.pid)))
                 time.sleep(0.25)
         finally:
             stop(locust)

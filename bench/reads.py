@@ -29,6 +29,7 @@ from pathlib import Path
 import httpx
 
 from bench import reads_report, wrk
+from bench.cpu import tree_cpu_seconds
 from bench.meta import machine, packages, source_version
 from bench.processes import ROOT, AppServer, Cpus, RedisServer
 from bench.reads_report import DESIGNS, Measurement
@@ -101,15 +102,8 @@ def check_equal_pages(pages: dict[str, dict[int, list[dict]]], ceiling_user: int
         raise Unequal(f"ceiling: the page it serves is not reader {ceiling_user}'s page from join-on-read")
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time the process has used (all its threads: uvicorn's loop, aiosqlite's readers,
-    the fanout worker), from /proc/PID/stat's utime and stime."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def server_cpu(app: AppServer, redis: RedisServer) -> tuple[float, float]:
-    return cpu_seconds(app.process.pid), cpu_seconds(redis.process.pid)
+    return tree_cpu_seconds(app.process.pid), tree_cpu_seconds(redis.process.pid)
 
 
 def cache_counters(app: AppServer) -> dict[str, int] | None:
