@@ -231,33 +231,22 @@ class FanoutWorker:
 
     async def _walk_followers(self, job: Job, deliver, delivered_ids: list[int], sizer: CallSizer) -> int:
         """Delivers to every follower of job.user_id after job.next_follower, in id order,
-        reading the next batch from SQLite while Redis takes the current one, and settling
-        the last batch (the take-back, the checkpoint) while Redis takes the next: a
-        checkpoint is written only once its batch is settled, so a crash resumes after it."""
+        reading the next batch from SQLite while Redis takes the current one. A batch that
+        may not be the last is checkpointed, so a crash resumes after it."""
         count, after = 0, job.next_follower
         upcoming = asyncio.create_task(self._followers_after(job.user_id, after))
-        settling: asyncio.Task | None = None
         try:
             while followers := await upcoming:
                 upcoming = asyncio.create_task(self._followers_after(job.user_id, followers[-1]))
                 await self._in_chunks(followers, deliver, sizer)
-                if settling is not None:
-                    await settling
-                settling = asyncio.create_task(self._settle(job, followers, delivered_ids))
+                await self._take_back_from_unfollowers(job.user_id, followers, delivered_ids)
                 count += len(followers)
-            if settling is not None:
-                await settling
+                if len(followers) == self.batch:
+                    progress = (followers[-1], time.time() + LEASE_SECONDS, job.id)
+                    await self.db.write(lambda tx, progress=progress: tx.execute(CHECKPOINT, progress))
         finally:
             upcoming.cancel()
-            if settling is not None:
-                settling.cancel()
         return count
-
-    async def _settle(self, job: Job, followers: list[int], delivered_ids: list[int]) -> None:
-        await self._take_back_from_unfollowers(job.user_id, followers, delivered_ids)
-        if len(followers) == self.batch:
-            progress = (followers[-1], time.time() + LEASE_SECONDS, job.id)
-            await self.db.write(lambda tx: tx.execute(CHECKPOINT, progress))
 
     async def _in_chunks(self, followers: list[int], deliver, sizer: CallSizer) -> None:
         """Two calls outstanding: Redis works on one chunk while this process encodes and
