@@ -14,6 +14,16 @@ FANOUT_TOTALS = """
     FROM fanout_log"""
 RECENT_LAGS = "SELECT done_at - accepted_at FROM fanout_log ORDER BY tweet_id DESC LIMIT 10000"
 PERCENTILES = (50, 95, 99, 99.9)
+# What /stats counts of the cache, per process (docs/CONTRACT.md says what each means).
+CACHE_COUNTERS = (
+    "hits",
+    "misses",
+    "regenerations",
+    "recent_regenerations",
+    "beyond_cache",
+    "body_misses",
+    "database_reads",
+)
 
 
 async def fanout_stats(stores: CachedStores) -> dict:
@@ -31,18 +41,7 @@ async def fanout_stats(stores: CachedStores) -> dict:
         "fanout_lag_ms": lag_percentiles(lags),
         "sqlite_round_trips": dict(db.round_trips),
         # Counted by this process only: under --workers N each worker counts its own.
-        "cache": {
-            name: stores.counters[name]
-            for name in (
-                "hits",
-                "misses",
-                "regenerations",
-                "recent_regenerations",
-                "beyond_cache",
-                "body_misses",
-                "database_reads",
-            )
-        },
+        "cache": {name: stores.counters[name] for name in CACHE_COUNTERS},
     }
 
 
