@@ -98,14 +98,19 @@ if not tail then return {0, token(KEYS[2])} end
 local floor, pulled = parse(tail)
 local before, limit = ARGV[1], tonumber(ARGV[2])
 floor = tonumber(floor)
-local lists, missing = {below(KEYS[1], before, limit, floor)}, {}
+local own = below(KEYS[1], before, limit, floor)
+-- A celebrity's tweet older than the owner's own `limit`-th cannot make the page: each
+-- recent list is read only down to there, a few entries at a time.
+local cutoff = floor
+if #own.nums == limit then cutoff = own.nums[limit] end
+local lists, missing = {own}, {}
 for author in string.gmatch(pulled, '%d+') do
     local recent = 'recent:' .. author
     local recent_tail = redis.call('LINDEX', recent, -1)
     if recent_tail then
         local recent_floor = tonumber((parse(recent_tail)))
         floor = math.max(floor, recent_floor)
-        lists[#lists + 1] = below(recent, before, limit, recent_floor)
+        lists[#lists + 1] = below(recent, before, limit, math.max(recent_floor, cutoff), 4)
     else
         missing[#missing + 1] = author
         missing[#missing + 1] = token('token:' .. recent)

@@ -120,7 +120,9 @@ def latency(table: pd.DataFrame) -> pd.DataFrame:
 def capacity(searches: list[dict]) -> pd.DataFrame:
     runs = pd.DataFrame(searches)
     if not len(runs):
-        return pd.DataFrame(columns=["approach", "mix", "runs", "held_median", "held_min", "held_max"])
+        return pd.DataFrame(
+            columns=["approach", "mix", "runs", "held_median", "held_min", "held_max", "brackets", "steps"]
+        )
     out = []
     for (approach, mix), group in runs.groupby(["approach", "mix"], sort=False):
         held = spread(group.held_rate)

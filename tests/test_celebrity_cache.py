@@ -136,3 +136,18 @@ def test_crossing_the_threshold_both_ways_moves_the_account_between_pushed_and_p
     assert hybrid.stats()["celebrities"] == 1
     assert pulled(client, READER) == [b"2"] and pulled(client, FANS[1]) == [b"2"]
     assert hybrid.stats()["tweets_fanned_out"] == fanned_out + 1, "its new tweet is not fanned out"
+
+
+def test_a_run_of_celebrity_tweets_newer_than_the_page_is_read_past_the_first_few(pair):
+    """The read takes a celebrity's recent tweets a few at a time, down to the owner's own
+    page: a run longer than the first few must still come whole, and stop where it should."""
+    apps, client = pair
+    build(apps)
+    for n in range(6):
+        everyone(apps, "tweet", 6, f"ordinary {n}")
+    for n in range(7):
+        everyone(apps, "tweet", CELEBRITY, f"run {n}")
+    everyone(apps, "tweet", 6, "after the run")
+    assert_same_pages(apps)
+    client.delete(f"timeline:{READER}", f"recent:{CELEBRITY}")
+    assert_same_pages(apps)

@@ -63,9 +63,10 @@ local function token(key)
     return current
 end
 -- Up to `limit` ids below `before` and above `floor`, newest first, from the head down:
--- {ids as stored, the same as numbers for comparing}.
-local function below(key, before, limit, floor)
-    local ids, nums, start, window = {}, {}, 0, limit + 1
+-- {ids as stored, the same as numbers for comparing}. Read `first` entries at a time, then
+-- four times as many each time more are needed.
+local function below(key, before, limit, floor, first)
+    local ids, nums, start, window = {}, {}, 0, first or limit + 1
     before, floor = tonumber(before), tonumber(floor)
     while true do
         local chunk = redis.call('LRANGE', key, start, start + window - 1)
@@ -88,19 +89,38 @@ local function numbered(ids)
     return {ids = ids, nums = nums}
 end
 -- The newest `limit` ids of several such lists (each newest first), each once, above
--- `floor`: a merge that takes the larger head each step, no sort.
-local function newest(lists, floor, limit)
-    local at, out, last = {}, {}, nil
-    for i = 1, #lists do at[i] = 1 end
-    while #out < limit do
-        local best, from = nil, nil
-        for i, list in ipairs(lists) do
-            local n = list.nums[at[i]]
-            if n and (not best or n > best) then best, from = n, i end
+-- `floor`. All lists but the first are pooled and sorted (in the hybrid's read they are a
+-- few entries each), then walked beside the first: a two-way merge, not a k-way one.
+local function pooled(lists)
+    if #lists == 1 then return {ids = {}, nums = {}} end
+    if #lists == 2 then return lists[2] end
+    local nums, id_of = {}, {}
+    for i = 2, #lists do
+        for j, n in ipairs(lists[i].nums) do
+            if not id_of[n] then nums[#nums + 1], id_of[n] = n, lists[i].ids[j] end
         end
-        if not best or best <= floor then break end
-        if best ~= last then out[#out + 1], last = lists[from].ids[at[from]], best end
-        at[from] = at[from] + 1
+    end
+    table.sort(nums)
+    local ids, descending = {}, {}
+    for j = #nums, 1, -1 do
+        ids[#ids + 1], descending[#descending + 1] = id_of[nums[j]], nums[j]
+    end
+    return {ids = ids, nums = descending}
+end
+local function newest(lists, floor, limit)
+    local first, pool = lists[1], pooled(lists)
+    local out, a, b, last = {}, 1, 1, nil
+    while #out < limit do
+        local x, y, best, id = first.nums[a], pool.nums[b], nil, nil
+        if x and (not y or x >= y) then
+            best, id, a = x, first.ids[a], a + 1
+        elseif y then
+            best, id, b = y, pool.ids[b], b + 1
+        else
+            break
+        end
+        if best <= floor then break end
+        if best ~= last then out[#out + 1], last = id, best end
     end
     return out
 end
