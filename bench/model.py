@@ -14,13 +14,24 @@ follow lands on an account of k followers with probability ~ k p(k), so a reader
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-READS_PER_S, TWEETS_PER_S = 300_000, 4_600  # DDIA, Twitter 2012
-MEAN_FOLLOWERS, K_MAX = 75, 30_000_000
-HYBRID_THRESHOLDS = (10_000, 100_000, 1_000_000)
+
+@dataclass(frozen=True)
+class Site:
+    """The load to price: DDIA's Twitter by default; the notebook lets a reader change it."""
+
+    reads_per_s: float = 300_000  # DDIA, Twitter 2012
+    tweets_per_s: float = 4_600
+    mean_followers: float = 75
+    most_followers: float = 30_000_000  # k_max: accounts with tens of millions of followers
+    hybrid_thresholds: tuple[float, ...] = (10_000, 100_000, 1_000_000)
+
+
+TWITTER_2012 = Site()
 
 CANNOT_KNOW = (
     "join-on-read at Twitter's scale: the model prices each read at what it cost here, with the "
@@ -30,7 +41,7 @@ CANNOT_KNOW = (
 )
 
 
-def k_min(mean: float = MEAN_FOLLOWERS, k_max: float = K_MAX) -> float:
+def k_min(mean: float, k_max: float) -> float:
     """The lower cut of a k^-2 law on [k_min, k_max] whose mean is `mean` (bisection)."""
     low, high = 1e-3, mean
     for _ in range(100):
@@ -46,7 +57,7 @@ def mean_of(lo: float, hi: float) -> float:
     return math.log(hi / lo) / (1 / lo - 1 / hi)
 
 
-def fanned_share(threshold: float, lo: float, hi: float = K_MAX) -> float:
+def fanned_share(threshold: float, lo: float, hi: float) -> float:
     """E[k; k < T] / E[k]: the share of follower-writes the hybrid still does."""
     return math.log(min(threshold, hi) / lo) / math.log(hi / lo)
 
@@ -58,17 +69,22 @@ def cost(cpu: pd.DataFrame, approach: str, operation: str, component: str, stat:
 
 
 def cores(
-    cpu: pd.DataFrame, approach: str, writes_per_tweet: float, pulls_per_read: float, pulls_measured: float
+    cpu: pd.DataFrame,
+    approach: str,
+    site: Site,
+    writes_per_tweet: float,
+    pulls_per_read: float,
+    pulls_measured: float,
 ) -> dict:
     """The measured read already paid for `pulls_measured` pulls (the run's graph): the model
     swaps them for `pulls_per_read` (Twitter's), so that term may be negative. Median costs;
     the spread takes each term at whichever end (min or max over runs) gives the lowest, then
     the highest, total."""
     terms = [
-        (READS_PER_S, "read"),
-        (READS_PER_S * (pulls_per_read - pulls_measured), "celebrity_pull"),
-        (TWEETS_PER_S, "tweet"),
-        (TWEETS_PER_S * writes_per_tweet, "follower_write"),
+        (site.reads_per_s, "read"),
+        (site.reads_per_s * (pulls_per_read - pulls_measured), "celebrity_pull"),
+        (site.tweets_per_s, "tweet"),
+        (site.tweets_per_s * writes_per_tweet, "follower_write"),
     ]
     row = {}
     for component in ("app", "redis"):
@@ -85,39 +101,49 @@ def cores(
     return row
 
 
-def table(cpu: pd.DataFrame, pulls_measured: float = 0.0) -> pd.DataFrame:
-    lo = k_min()
+def table(cpu: pd.DataFrame, pulls_measured: float = 0.0, site: Site = TWITTER_2012) -> pd.DataFrame:
+    lo = k_min(site.mean_followers, site.most_followers)
     rows = []
     for approach in [a for a in ("join", "fanout", "hybrid") if a in set(cpu.approach)]:
-        thresholds = HYBRID_THRESHOLDS if approach == "hybrid" else (None,)
+        thresholds = site.hybrid_thresholds if approach == "hybrid" else (None,)
         for threshold in thresholds:
-            share = 0.0 if approach == "join" else fanned_share(threshold or K_MAX, lo)
-            pulls = MEAN_FOLLOWERS * (1 - share) if approach == "hybrid" else 0.0
-            writes = MEAN_FOLLOWERS * share
+            share = (
+                0.0
+                if approach == "join"
+                else fanned_share(threshold or site.most_followers, lo, site.most_followers)
+            )
+            pulls = site.mean_followers * (1 - share) if approach == "hybrid" else 0.0
+            writes = site.mean_followers * share
             rows.append(
                 {
                     "approach": approach,
                     "celebrity_threshold": threshold,
-                    "reads_per_s": READS_PER_S,
-                    "tweets_per_s": TWEETS_PER_S,
-                    "follower_writes_per_s": TWEETS_PER_S * writes,
+                    "reads_per_s": site.reads_per_s,
+                    "tweets_per_s": site.tweets_per_s,
+                    "follower_writes_per_s": site.tweets_per_s * writes,
                     "celebrities_pulled_per_read": pulls,
-                    **cores(cpu, approach, writes, pulls, pulls_measured if approach == "hybrid" else 0.0),
+                    **cores(
+                        cpu, approach, site, writes, pulls, pulls_measured if approach == "hybrid" else 0.0
+                    ),
                 }
             )
     return pd.DataFrame(rows)
 
 
-def assumptions() -> pd.DataFrame:
-    lo = k_min()
+def assumptions(site: Site = TWITTER_2012) -> pd.DataFrame:
+    lo = k_min(site.mean_followers, site.most_followers)
     return pd.DataFrame(
         [
-            ("timeline reads/s", READS_PER_S, "DDIA, Twitter 2012"),
-            ("tweets/s", TWEETS_PER_S, "DDIA, Twitter 2012"),
+            ("timeline reads/s", site.reads_per_s, "DDIA, Twitter 2012"),
+            ("tweets/s", site.tweets_per_s, "DDIA, Twitter 2012"),
             ("followers: density ~ k^-2 on [k_min, k_max]", 2, "Twitter's measured tail is about k^-2"),
-            ("k_max (most-followed account)", K_MAX, "accounts with tens of millions of followers"),
-            ("k_min (solved)", round(lo, 3), f"so that the mean is {MEAN_FOLLOWERS}"),
-            ("mean followers = mean followees", MEAN_FOLLOWERS, "DDIA's 75"),
+            (
+                "k_max (most-followed account)",
+                site.most_followers,
+                "accounts with tens of millions of followers",
+            ),
+            ("k_min (solved)", round(lo, 3), f"so that the mean is {site.mean_followers:g}"),
+            ("mean followers = mean followees", site.mean_followers, "DDIA's 75"),
             ("tweets per account", "equal", "a tweet reaches E[k] followers; celebrities tweet no more"),
             (
                 "cost per operation",

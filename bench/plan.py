@@ -84,30 +84,34 @@ PLANS = {
     plan.scale: plan
     for plan in (
         # CI's smoke run: every experiment, small and short, in under 2 minutes; its figures are
-        # for checking the pipeline, not for reading.
+        # for checking the pipeline, not for reading. Every Locust run costs ~1.5 s beyond its
+        # own length, so phases are few and 1 s long: no warmup, a capacity search bracketed in
+        # strides of 4 (two steps a search when the first bracket holds), one search per mix,
+        # one history depth (tests/test_capacity_search.py covers the repeats' code), tweets at
+        # a rate high enough that the open loop's users do not wait seconds for their next slot.
         Plan(
             "tiny",
             EVERY_EXPERIMENT,
             fixed_rate=300,
-            warmup_seconds=1,
+            warmup_seconds=0,
             fixed_seconds=1,
-            tweet_rate=30,
+            tweet_rate=150,
             cpu_seconds=1,
-            capacity_start=200,
-            step_seconds=1,
+            capacity_start=400,
+            step_seconds=0,
             capacity_factor=4,
-            capacity_tolerance=2,
+            capacity_tolerance=4,
             sweep_followers=(100, 1_000, 10_000),
             slo_ms=50,
             celebrity_bias=0.5,
             thresholds=(100,),
             sweep_seconds=1,
             depth_users=1_000,
-            depths=(5, 40),
+            depths=(10,),
             depth_seconds=1,
             celebrity_threshold=300,
             repeats=2,
-            capacity_runs=2,
+            capacity_runs=1,
             sweep_reps=2,
             sweep_reads=20,
         ),

@@ -79,7 +79,7 @@ class Bench:
     def estimate(self, approaches: list[str]) -> float:
         """Seconds the run should take: the ETA's starting point (revised by `revise`)."""
         plan, phase = self.plan, PHASE_OVERHEAD_S
-        per_design = plan.warmup_seconds + phase
+        per_design = plan.warmup_seconds + phase if plan.warmup_seconds else 0
         if "latency" in self.experiments:
             per_design += plan.repeats * 2 * (plan.fixed_seconds + phase)
         if "cpu" in self.experiments:
@@ -198,8 +198,9 @@ class Bench:
         plan = self.plan
         for name in approaches:
             with self.start(name, seeded, plan.dataset, plan.celebrity_threshold, name) as app:
-                self.phase(app, name, "warmup", self.mixed(plan.warmup_seconds), keep=False)
-                self.drain(app, name)
+                if plan.warmup_seconds:
+                    self.phase(app, name, "warmup", self.mixed(plan.warmup_seconds), keep=False)
+                    self.drain(app, name)
                 if "latency" in self.experiments:
                     self.timed(self.latency, app, name, plan.repeats * 2 * (plan.fixed_seconds + 3))
                 if "cpu" in self.experiments:

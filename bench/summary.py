@@ -20,6 +20,7 @@ latency (numpy, linear interpolation), never from Locust's rounded histograms.
                     the celebrities phases (celebrities tweeting: the hybrid's contrast)
 """
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,6 @@ from bench.plan import Plan
 
 PERCENTILES = {"p50_ms": 50, "p95_ms": 95, "p99_ms": 99, "p999_ms": 99.9}
 OPERATIONS = ("read", "tweet")
-DDIA_TWEETS_PER_S, DDIA_FOLLOWERS = 4_600, 75
 
 
 def read_samples(path: Path) -> pd.DataFrame:
@@ -242,17 +242,17 @@ def arithmetic(table: pd.DataFrame, mean_followers: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def per_operation_cpu(
-    table: pd.DataFrame, sweep_tweets: pd.DataFrame, sweep_reads: pd.DataFrame, threshold: int
-) -> pd.DataFrame:
+def per_operation_cpu(table: pd.DataFrame, sweep_tweets: pd.DataFrame, pulls_per_read: float) -> pd.DataFrame:
     """us of CPU per operation, app and Redis apart, each from the phases that isolate it:
       tweet           tweets-k phases (tweets only, DDIA's authors), CPU until the fanout drained,
                       less the follower-writes Redis counted times the follower_write cost
       follower_write  the sweep's largest fanned-out tweet: its CPU / Redis's pushes
       read            fixed-k phases (DDIA's mix): CPU less the tweets' (tweets x tweet-with-
                       fanout cost from tweets-k), / reads
-      celebrity_pull  the sweep's hybrid reads: reader following one celebrity - base reader
-    Spread: over the repeats (phases) or the sweep's tweets."""
+      celebrity_pull  the hybrid's read less fanout's, both from fixed-k (the same graph, the
+                      same pages), / the celebrities a reader follows in this graph
+    Spread: over the repeats (phases) or the sweep's tweets; a difference takes the ends that
+    give its lowest and its highest value."""
     phases = table.drop_duplicates(["approach", "phase"])
     rows = []
     for approach, mine in phases.groupby("approach", sort=False):
@@ -283,17 +283,6 @@ def per_operation_cpu(
                 ("tweet_with_fanout", with_fanout, "tweets-k: tweets only, DDIA's authors, all in"),
                 ("follower_write", write_us, "sweep: the largest fanned-out tweet / its pushes"),
             ]
-            if approach == "hybrid" and len(sweep_reads):
-                base_read = sweep_reads[sweep_reads.followers == 0][f"{component}_cpu_us_per_read"]
-                pulled = sweep_reads[sweep_reads.celebrities_pulled > 0][f"{component}_cpu_us_per_read"]
-                if len(base_read) and len(pulled):
-                    measures.append(
-                        (
-                            "celebrity_pull",
-                            pulled - float(base_read.iloc[0]),
-                            "sweep: reader pulling one celebrity - base reader",
-                        )
-                    )
             for operation, values, source in measures:
                 values = pd.Series(values).dropna()
                 if len(values):
@@ -307,7 +296,32 @@ def per_operation_cpu(
                             "source": source,
                         }
                     )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows + celebrity_pulls(rows, pulls_per_read))
+
+
+def celebrity_pulls(rows: list[dict], pulls_per_read: float) -> list[dict]:
+    """What each celebrity a hybrid reader follows adds to a read: the hybrid's read less
+    fanout's (the same graph and pages, a pull the only difference), per pull. The sweep's
+    readers cannot say it: a reader who pulls one celebrity also gets a longer page."""
+    reads = {(r["approach"], r["component"]): r for r in rows if r["operation"] == "read"}
+    out = []
+    for component in ("app", "redis"):
+        hybrid, fanout = reads.get(("hybrid", component)), reads.get(("fanout", component))
+        if not (hybrid and fanout and pulls_per_read > 0):
+            continue
+        out.append(
+            {
+                "approach": "hybrid",
+                "operation": "celebrity_pull",
+                "component": component,
+                "runs": min(hybrid["runs"], fanout["runs"]),
+                "us_median": max(0.0, hybrid["us_median"] - fanout["us_median"]) / pulls_per_read,
+                "us_min": max(0.0, hybrid["us_min"] - fanout["us_max"]) / pulls_per_read,
+                "us_max": max(0.0, hybrid["us_max"] - fanout["us_min"]) / pulls_per_read,
+                "source": f"fixed-k: (hybrid read - fanout read) / {pulls_per_read:.1f} pulled per read",
+            }
+        )
+    return out
 
 
 def celebrity_sweep(tweets: pd.DataFrame, reads: pd.DataFrame) -> pd.DataFrame:
@@ -355,7 +369,8 @@ def write(folder: Path, plan: Plan, bench, mean_followers: float) -> None:
     max_throughput_from(capacity_table, plan).to_csv(folder / "max_throughput.csv", index=False)
     sweep_tweets, sweep_reads = bench.sweep if bench.sweep else (pd.DataFrame(), pd.DataFrame())
     celebrity_sweep(sweep_tweets, sweep_reads).to_csv(folder / "celebrity_sweep.csv", index=False)
-    per_operation_cpu(table, sweep_tweets, sweep_reads, plan.celebrity_threshold).to_csv(
+    facts = json.loads((folder / "meta.json").read_text()).get("dataset_facts", {})
+    per_operation_cpu(table, sweep_tweets, facts.get("celebrities_followed_per_user", 0.0)).to_csv(
         folder / "cpu.csv", index=False
     )
     lag_table = (
