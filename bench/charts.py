@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import LogLocator
 
+from bench.model import design_label
 from bench.plan import COLOURS
 
 TWITTER_LAG_TARGET_MS = 5_000  # DDIA: Twitter tries to deliver tweets to followers within 5 s
@@ -30,6 +31,7 @@ class Run:
         self.folder = Path(folder)
         self.meta = json.loads((self.folder / "meta.json").read_text())
         self.plan = self.meta["plan"]
+        self._fixed_reads: dict[str, pd.DataFrame] = {}
 
     def table(self, name: str) -> pd.DataFrame:
         path = self.folder / f"{name}.csv"
@@ -45,6 +47,14 @@ class Run:
     @cached_property
     def lags(self) -> pd.DataFrame:
         return self.table("fanout_lag")
+
+    def fixed_reads(self, approach: str) -> pd.DataFrame:
+        """The reads of the first fixed phase (with the reader's followees as `count`), read
+        from disk once per design however many charts ask."""
+        if approach not in self._fixed_reads:
+            reads = self.samples(approach, "fixed")
+            self._fixed_reads[approach] = reads[reads.operation == "read"]
+        return self._fixed_reads[approach]
 
     def samples(self, approach: str, phase: str) -> pd.DataFrame:
         path = self.folder / "samples" / f"{approach}-{phase}.csv.gz"
@@ -292,10 +302,17 @@ def fanout_lag(run: Run):
 # --- 4. the crossover: followees and history depth --------------------------------------------
 
 
+def latency_by_followees(reads: pd.DataFrame, bins: int):
+    """Reads grouped into `bins` log-spaced bins of the reader's followees: the bins'
+    middles (for a log axis) and each bin's latencies (µs)."""
+    edges = np.unique(np.geomspace(1, max(2, reads["count"].max() + 1), bins).round())
+    grouped = reads.groupby(pd.cut(reads["count"], edges, right=False), observed=True).latency_us
+    return [interval.mid for interval in grouped.median().index], grouped
+
+
 def read_p50_by_followees(run: Run, approach: str) -> tuple[float, float] | None:
     """Read p50 (ms) of the tenth of readers following fewest, and of the tenth following most."""
-    reads = run.samples(approach, "fixed")
-    reads = reads[reads.operation == "read"]
+    reads = run.fixed_reads(approach)
     if not len(reads):
         return None
     few = reads[reads["count"] <= reads["count"].quantile(0.1)].latency_us.median()
@@ -314,14 +331,10 @@ def crossover(run: Run):
     fig, axes = figure(run, title, columns=2)
     by_followees, by_depth = axes
     for approach in run.approaches:
-        reads = run.samples(approach, "fixed")
-        reads = reads[reads.operation == "read"]
+        reads = run.fixed_reads(approach)
         if not len(reads):
             continue
-        edges = np.unique(np.geomspace(1, max(2, reads["count"].max() + 1), 12).round())
-        bins = pd.cut(reads["count"], edges, right=False)
-        grouped = reads.groupby(bins, observed=True).latency_us
-        middle = [interval.mid for interval in grouped.median().index]
+        middle, grouped = latency_by_followees(reads, 12)
         by_followees.plot(
             middle, grouped.median() / 1000, marker="o", color=COLOURS[approach], label=f"{approach} p50"
         )
@@ -541,12 +554,9 @@ def ddia_answer(run: Run):
     fig, axes = figure(run, title, columns=2)
     reads_ax, tweets_ax = axes
     for approach in run.approaches:
-        reads = run.samples(approach, "fixed")
-        reads = reads[reads.operation == "read"]
+        reads = run.fixed_reads(approach)
         if len(reads):
-            edges = np.unique(np.geomspace(1, max(2, reads["count"].max() + 1), 10).round())
-            grouped = reads.groupby(pd.cut(reads["count"], edges, right=False), observed=True).latency_us
-            middle = [interval.mid for interval in grouped.median().index]
+            middle, grouped = latency_by_followees(reads, 10)
             reads_ax.plot(
                 middle, grouped.median() / 1000, marker="o", color=COLOURS[approach], label=approach
             )
@@ -588,28 +598,23 @@ def ddia_answer(run: Run):
 # --- 9. the capacity model --------------------------------------------------------------------
 
 
-def design_label(row) -> str:
-    """A row of twitter_2012.csv as a design: the hybrid with its threshold."""
-    if pd.isna(row.celebrity_threshold):
-        return row.approach
-    return f"{row.approach} T={row.celebrity_threshold:,.0f}"
-
-
 def twitter_2012(run: Run):
     model = run.table("twitter_2012")
     assumptions = run.table("twitter_2012_assumptions")
     title = "9. Cores for Twitter 2012 (300k reads/s, 4.6k tweets/s), from this run's costs"
     if len(model):
+        thresholds = zip(model.approach, model.celebrity_threshold, strict=True)
+        model["design"] = [design_label(approach, threshold) for approach, threshold in thresholds]
         ranked = model.sort_values("total_cores")
         best, second = ranked.iloc[0], ranked.iloc[1] if len(ranked) > 1 else None
         title = (
-            f"9. At Twitter 2012 on this run's costs, {design_label(best)} needs the fewest cores: "
+            f"9. At Twitter 2012 on this run's costs, {best.design} needs the fewest cores: "
             f"{best.total_cores:,.0f} ({best.total_cores_min:,.0f}-{best.total_cores_max:,.0f})"
         )
         if second is not None:
             apart = best.total_cores_max < second.total_cores_min
             title += (
-                f"; next {design_label(second)}: {second.total_cores:,.0f} "
+                f"; next {second.design}: {second.total_cores:,.0f} "
                 f"({second.total_cores_min:,.0f}-{second.total_cores_max:,.0f}"
                 + ("" if apart else ", overlapping")
                 + ")"
@@ -617,10 +622,7 @@ def twitter_2012(run: Run):
     fig, axes = figure(run, title, columns=2)
     ax, notes = axes
     if len(model):
-        labels = [
-            a if pd.isna(t) else f"{a}\nT={t:,.0f}"
-            for a, t in zip(model.approach, model.celebrity_threshold, strict=True)
-        ]
+        labels = model.design.str.replace(" T=", "\nT=")
         colours = [COLOURS[a] for a in model.approach]
         ax.bar(labels, model.app_cores, color=colours, edgecolor="black", label="app")
         ax.bar(

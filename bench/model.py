@@ -41,6 +41,13 @@ CANNOT_KNOW = (
 )
 
 
+def design_label(approach: str, threshold: float | None) -> str:
+    """A row of the model as a design: the hybrid with its threshold, `T=10,000`."""
+    if threshold is None or pd.isna(threshold):
+        return approach
+    return f"{approach} T={threshold:,.0f}"
+
+
 def k_min(mean: float, k_max: float) -> float:
     """The lower cut of a k^-2 law on [k_min, k_max] whose mean is `mean` (bisection)."""
     low, high = 1e-3, mean

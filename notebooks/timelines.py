@@ -614,10 +614,8 @@ site = capacity_model.Site(
 )
 pulls_here = meta.get("dataset_facts", {}).get("celebrities_followed_per_user", 0.0)
 priced = capacity_model.table(cpu, pulls_here, site)
-priced["design"] = [
-    a if pd.isna(t) else f"{a} T={t:,.0f}"
-    for a, t in zip(priced.approach, priced.celebrity_threshold, strict=True)
-]
+thresholds = zip(priced.approach, priced.celebrity_threshold, strict=True)
+priced["design"] = [capacity_model.design_label(approach, threshold) for approach, threshold in thresholds]
 priced = priced.set_index("design")
 cheapest = priced.total_cores.idxmin()
 verdict = (
