@@ -360,11 +360,6 @@ def experiments(text: str, plan: Plan) -> tuple[str, ...]:
     return names
 
 
-def mean_followers(database: Path) -> float:
-    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
-        return db.execute("SELECT avg(followers) FROM users").fetchone()[0]
-
-
 def dataset_facts(database: Path, threshold: int) -> dict:
     """What the capacity model needs to carry this graph's costs to another: how many
     celebrities an average user follows here (each one a pull on the hybrid's reads)."""
@@ -439,18 +434,9 @@ def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: dat
             if "depths" in chosen:
                 bench.depth_sweep(args.cache_dir)
         finally:
-            meta.write(
-                folder,
-                plan,
-                cpus,
-                started,
-                bench.phases,
-                redis,
-                source,
-                chosen,
-                dataset_facts(seeded, plan.celebrity_threshold),
-            )
-        summary.write(folder, plan, bench, mean_followers(seeded))
+            facts = dataset_facts(seeded, plan.celebrity_threshold)
+            meta.write(folder, plan, cpus, started, bench.phases, redis, source, chosen, facts)
+        summary.write(folder, plan, bench, facts)
     model.write(folder)
     bench.say("charts")
     from bench import charts  # matplotlib only once there is something to draw

@@ -20,7 +20,6 @@ latency (numpy, linear interpolation), never from Locust's rounded histograms.
                     the celebrities phases (celebrities tweeting: the hybrid's contrast)
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -349,7 +348,8 @@ def celebrity_sweep(tweets: pd.DataFrame, reads: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def write(folder: Path, plan: Plan, bench, mean_followers: float) -> None:
+def write(folder: Path, plan: Plan, bench, facts: dict) -> None:
+    """facts: the seeded graph's (bench/run.py dataset_facts), as meta.json holds them."""
     table = phase_table(bench.phases)
     table.to_csv(folder / "phases.csv", index=False)
     summary_columns = [
@@ -369,8 +369,7 @@ def write(folder: Path, plan: Plan, bench, mean_followers: float) -> None:
     max_throughput_from(capacity_table, plan).to_csv(folder / "max_throughput.csv", index=False)
     sweep_tweets, sweep_reads = bench.sweep if bench.sweep else (pd.DataFrame(), pd.DataFrame())
     celebrity_sweep(sweep_tweets, sweep_reads).to_csv(folder / "celebrity_sweep.csv", index=False)
-    facts = json.loads((folder / "meta.json").read_text()).get("dataset_facts", {})
-    per_operation_cpu(table, sweep_tweets, facts.get("celebrities_followed_per_user", 0.0)).to_csv(
+    per_operation_cpu(table, sweep_tweets, facts["celebrities_followed_per_user"]).to_csv(
         folder / "cpu.csv", index=False
     )
     lag_table = (
@@ -396,7 +395,7 @@ def write(folder: Path, plan: Plan, bench, mean_followers: float) -> None:
     if len(depth_rows):
         depth_rows.insert(2, "depth", depth_rows.phase.str.removeprefix("depth-").astype(float))
         depth_rows.to_csv(folder / "depths.csv", index=False)
-    arithmetic(table, mean_followers).to_csv(folder / "arithmetic.csv", index=False)
+    arithmetic(table, facts["mean_followers"]).to_csv(folder / "arithmetic.csv", index=False)
 
 
 def table(folder: Path) -> str:
