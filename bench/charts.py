@@ -21,6 +21,7 @@ from matplotlib.ticker import LogLocator
 
 from bench.model import design_label
 from bench.plan import COLOURS
+from bench.summary import CELEBRITY_PHASE
 
 TWITTER_LAG_TARGET_MS = 5_000  # DDIA: Twitter tries to deliver tweets to followers within 5 s
 PULLED_FLOOR_MS = 0.1  # where a tweet with no fanout at all is drawn on a log axis
@@ -166,9 +167,6 @@ def latency(run: Run):
 
 
 # --- 2. write cost against the author's follower count ----------------------------------------
-
-
-CELEBRITY_PHASE = r"^celebrities(-\d+)?$"  # every repeat of the celebrities mix
 
 
 def write_cost_finding(run: Run) -> str:

@@ -30,6 +30,7 @@ from bench.plan import Plan
 
 PERCENTILES = {"p50_ms": 50, "p95_ms": 95, "p99_ms": 99, "p999_ms": 99.9}
 OPERATIONS = ("read", "tweet")
+CELEBRITY_PHASE = r"^celebrities(-\d+)?$"  # every repeat of that mix: celebrities, celebrities-2, ...
 
 
 def read_samples(path: Path) -> pd.DataFrame:
@@ -213,7 +214,7 @@ def arithmetic(table: pd.DataFrame, mean_followers: float) -> pd.DataFrame:
     """Per fanout design, over the celebrities repeats: DDIA's estimate, the estimate from the
     authors who did tweet, and Redis's own count of list pushes (INFO commandstats), which
     knows nothing of either: a tweet's push is counted only where a list really took it."""
-    tweets = table[table.phase.str.match(r"^celebrities(-\d+)?$") & (table.operation == "tweet")]
+    tweets = table[table.phase.str.match(CELEBRITY_PHASE) & (table.operation == "tweet")]
     rows = []
     for approach, group in tweets.groupby("approach", sort=False):
         per_repeat = pd.DataFrame(
