@@ -21,7 +21,7 @@ from matplotlib.ticker import LogLocator
 
 from bench.model import design_label
 from bench.plan import COLOURS
-from bench.summary import CELEBRITY_PHASE
+from bench.summary import CELEBRITY_PHASE, FIXED_PHASE
 
 TWITTER_LAG_TARGET_MS = 5_000  # DDIA: Twitter tries to deliver tweets to followers within 5 s
 PULLED_FLOOR_MS = 0.1  # where a tweet with no fanout at all is drawn on a log axis
@@ -50,12 +50,17 @@ class Run:
         return self.table("fanout_lag")
 
     def fixed_reads(self, approach: str) -> pd.DataFrame:
-        """The reads of the first fixed phase (with the reader's followees as `count`), read
-        from disk once per design however many charts ask."""
+        """The reads of every repeat of the fixed phase (the reader's followees as `count`),
+        read from disk once per design however many charts ask."""
         if approach not in self._fixed_reads:
-            reads = self.samples(approach, "fixed")
+            reads = pd.concat([self.samples(approach, phase) for phase in self.repeats(FIXED_PHASE, "fixed")])
             self._fixed_reads[approach] = reads[reads.operation == "read"]
         return self._fixed_reads[approach]
+
+    def repeats(self, pattern: str, first: str) -> list[str]:
+        """The names of every repeat of a phase (`pattern`); an older run has only `first`."""
+        names = sorted({p for p in self.phases.phase if re.match(pattern, p)}) if len(self.phases) else []
+        return names or [first]
 
     def samples(self, approach: str, phase: str) -> pd.DataFrame:
         path = self.folder / "samples" / f"{approach}-{phase}.csv.gz"
@@ -186,9 +191,9 @@ def write_cost_finding(run: Run) -> str:
 def write_cost(run: Run):
     fig, axes = figure(run, write_cost_finding(run), columns=2)
     post, fan = axes
-    phases = sorted({p for p in run.phases.phase if re.match(CELEBRITY_PHASE, p)}) if len(run.phases) else []
+    phases = run.repeats(CELEBRITY_PHASE, "celebrities")
     for approach in run.approaches:
-        tweets = pd.concat([run.samples(approach, phase) for phase in phases or ["celebrities"]])
+        tweets = pd.concat([run.samples(approach, phase) for phase in phases])
         tweets = tweets[tweets.operation == "tweet"]
         post.scatter(
             tweets["count"].clip(lower=1),
@@ -348,7 +353,7 @@ def crossover(run: Run):
         yscale="log",
         xlabel="accounts the reader follows",
         ylabel="GET /timeline latency (ms)",
-        title="open loop at the fixed rate (first repeat)",
+        title="open loop at the fixed rate (every repeat)",
     )
     plain_log_ticks(by_followees, "x")
     plain_log_ticks(by_followees, "y")

@@ -30,6 +30,7 @@ from bench.plan import Plan
 
 PERCENTILES = {"p50_ms": 50, "p95_ms": 95, "p99_ms": 99, "p999_ms": 99.9}
 OPERATIONS = ("read", "tweet")
+FIXED_PHASE = r"^fixed(-\d+)?$"  # every repeat of DDIA's mix at the fixed rate: fixed, fixed-2, ...
 CELEBRITY_PHASE = r"^celebrities(-\d+)?$"  # every repeat of that mix: celebrities, celebrities-2, ...
 
 
@@ -262,7 +263,7 @@ def per_operation_cpu(table: pd.DataFrame, sweep_tweets: pd.DataFrame, pulls_per
             else pd.DataFrame()
         )
         tweets = mine[mine.phase.str.match(r"^tweets-\d+$") & (mine.tweets > 0)]
-        fixed = mine[mine.phase.str.match(r"^fixed(-\d+)?$") & (mine.reads > 0)]
+        fixed = mine[mine.phase.str.match(FIXED_PHASE) & (mine.reads > 0)]
         for component in ("app", "redis"):
             cpu = f"{component}_cpu_s"
             write_us = pd.Series(dtype=float)

@@ -39,6 +39,7 @@
 # %%
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -295,8 +296,11 @@ fig.tight_layout()
 
 # %%
 FOLLOWEE_BINS = [0, 8, 32, 128, 512, 2048, 100_000]
+FIXED_REPEATS = sorted(p for p in phases.phase.unique() if re.match(r"^fixed(-\d+)?$", p))  # every repeat
 by_followees = pd.concat(
-    samples(design, "fixed").query("operation == 'read'").assign(approach=design) for design in DESIGNS
+    samples(design, phase).query("operation == 'read'").assign(approach=design)
+    for design in DESIGNS
+    for phase in FIXED_REPEATS
 )
 FOLLOWEE_LABELS = [
     f"{low:,}–{high - 1:,}" for low, high in zip(FOLLOWEE_BINS, FOLLOWEE_BINS[1:], strict=False)
