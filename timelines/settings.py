@@ -7,6 +7,9 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///timelines.db"
     redis_url: str = "redis://localhost:6379/0"
+    # REDIS_URL is then one seed node of a Redis Cluster (timelines/cache.py keeps each
+    # user's keys in one slot with a hash tag per shard of users).
+    redis_cluster: bool = False
     timeline_length: int = Field(800, ge=1)
     celebrity_threshold: int = Field(10_000, ge=1)
     # Followers in the fanout's first Redis call; later calls are sized from measured
