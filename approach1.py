@@ -17,10 +17,10 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from timelines import users
-from timelines.db import Database
+from timelines.db import Dialects, open_database
 from timelines.designs import JOIN
 from timelines.encoding import tweet_json
-from timelines.http import ERRORS, WRITE, create_app, json_response
+from timelines.http import ERRORS, WRITE, create_app, json_response, problem
 from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
 from timelines.settings import Settings
 from timelines.state import JoinStores, Stores
@@ -30,13 +30,29 @@ APPROACH = JOIN.label  # in /health and /stats
 
 # --- queries -------------------------------------------------------------------------------
 
-HOME_TIMELINE = """
-    SELECT tweets.id, tweets.user_id, tweets.text, tweets.created_at
-    FROM tweets
-    JOIN follows ON tweets.user_id = follows.followee_id
-    WHERE follows.follower_id = ? AND tweets.id < ?
-    ORDER BY tweets.id DESC
-    LIMIT ?"""
+HOME_TIMELINE = Dialects(
+    sqlite="""
+        SELECT tweets.id, tweets.user_id, tweets.text, tweets.created_at
+        FROM tweets
+        JOIN follows ON tweets.user_id = follows.followee_id
+        WHERE follows.follower_id = :user AND tweets.id < :before
+        ORDER BY tweets.id DESC
+        LIMIT :limit""",
+    # Written as the join above, PostgreSQL's planner walks the whole tweets index
+    # backwards for followees' rows; asked for each followee's newest `limit` first (one
+    # short index scan each, as SQLite does), it merges at most followees × limit rows.
+    postgres="""
+        SELECT recent.id, recent.user_id, recent.text, recent.created_at
+        FROM follows
+        CROSS JOIN LATERAL (
+            SELECT id, user_id, text, created_at FROM tweets
+            WHERE tweets.user_id = follows.followee_id AND tweets.id < :before
+            ORDER BY tweets.id DESC
+            LIMIT :limit) AS recent
+        WHERE follows.follower_id = :user
+        ORDER BY recent.id DESC
+        LIMIT :limit""",
+)
 TOTALS = "SELECT count(*), coalesce(sum(tweets), 0), coalesce(sum(following), 0) FROM users"
 
 
@@ -46,7 +62,7 @@ TOTALS = "SELECT count(*), coalesce(sum(tweets), 0), coalesce(sum(following), 0)
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = Settings()
-    db = await Database.open(settings.database_url, settings.reader_connections)
+    db = await open_database(settings.database_url, settings.reader_connections)
     app.state.stores = JoinStores(db)
     yield
     await db.close()
@@ -103,7 +119,9 @@ async def home_timeline(
 
 
 @app.get("/health", response_model=Health)
-async def health() -> Response:
+async def health(stores: Stores) -> Response:
+    if reason := await stores.db.problem():
+        return problem(503, reason)
     return json_response({"status": "ok", "approach": APPROACH})
 
 

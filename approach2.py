@@ -14,7 +14,6 @@ handled: a flush or restart (rebuild from SQLite), a page deeper than the cache 
 from SQLite), Redis down (writes wait in the outbox; reads fall back to the join).
 """
 
-import sqlite3
 import time
 from contextlib import asynccontextmanager
 
@@ -24,7 +23,7 @@ from fastapi.responses import Response
 from timelines import cache as timeline_cache
 from timelines import feed, users
 from timelines.cache import Miss, TimelineCache
-from timelines.db import Database
+from timelines.db import Dialects, Transaction, open_database
 from timelines.designs import FANOUT
 from timelines.encoding import tweet_json
 from timelines.fanout import FanoutWorker
@@ -40,13 +39,27 @@ APPROACH = FANOUT.label  # in /health and /stats
 # --- queries -------------------------------------------------------------------------------
 
 OWE_FANOUT = "INSERT INTO fanout_outbox (kind, user_id, tweet_id, accepted_at) VALUES ('tweet', ?, ?, ?)"
-HOME_TIMELINE_IDS_ABOVE = """
-    SELECT tweets.id
-    FROM tweets
-    JOIN follows ON tweets.user_id = follows.followee_id
-    WHERE follows.follower_id = ? AND tweets.id > ?
-    ORDER BY tweets.id DESC
-    LIMIT ?"""
+# PostgreSQL: each followee's newest first, as in approach1.py's join (why is said there).
+HOME_TIMELINE_IDS_ABOVE = Dialects(
+    sqlite="""
+        SELECT tweets.id
+        FROM tweets
+        JOIN follows ON tweets.user_id = follows.followee_id
+        WHERE follows.follower_id = :user AND tweets.id > :above
+        ORDER BY tweets.id DESC
+        LIMIT :limit""",
+    postgres="""
+        SELECT recent.id
+        FROM follows
+        CROSS JOIN LATERAL (
+            SELECT id FROM tweets
+            WHERE tweets.user_id = follows.followee_id AND tweets.id > :above
+            ORDER BY tweets.id DESC
+            LIMIT :limit) AS recent
+        WHERE follows.follower_id = :user
+        ORDER BY recent.id DESC
+        LIMIT :limit""",
+)
 
 
 # --- lifespan ------------------------------------------------------------------------------
@@ -55,7 +68,7 @@ HOME_TIMELINE_IDS_ABOVE = """
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = Settings()
-    db = await Database.open(settings.database_url, settings.reader_connections)
+    db = await open_database(settings.database_url, settings.reader_connections)
     cache = TimelineCache(
         timeline_cache.connect(settings.redis_url), settings.timeline_length, settings.tweet_ttl
     )
@@ -110,7 +123,7 @@ async def unfollow(follower_id: UserId, followee_id: UserId, stores: Cached) -> 
     responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]},
 )
 async def post_tweet(new_tweet: NewTweet, stores: Cached) -> Response:
-    def post(tx: sqlite3.Connection) -> tuple:
+    def post(tx: Transaction) -> tuple:
         tweet = insert_tweet(tx, new_tweet.user_id, new_tweet.text)
         tx.execute(OWE_FANOUT, (new_tweet.user_id, tweet[0], time.time()))
         return tweet
@@ -143,7 +156,7 @@ async def home_timeline(
 
 @app.get("/health", response_model=Health)
 async def health(stores: Cached) -> Response:
-    if reason := await redis_problem(stores.cache.redis):
+    if reason := await redis_problem(stores.cache.redis) or await stores.db.problem():
         return problem(503, reason)
     return json_response({"status": "ok", "approach": APPROACH})
 

@@ -18,7 +18,6 @@ other fanout. A timeline may go on naming an account that is no longer a celebri
 is then redundant, never wrong) until it is rebuilt or its owner unfollows.
 """
 
-import sqlite3
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from redis.commands.core import AsyncScript
 from timelines import cache as timeline_cache
 from timelines import feed, users
 from timelines.cache import Miss, Page, TimelineCache, page_or_miss, recent_key, timeline_key, token_key
-from timelines.db import Database
+from timelines.db import Dialects, Transaction, open_database
 from timelines.designs import HYBRID
 from timelines.encoding import tweet_json
 from timelines.fanout import FanoutWorker
@@ -54,8 +53,9 @@ OWE_FANOUT = """
 OWE_BACKFILL = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('backfill', ?, ?)"
 OWE_PULL = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('pull', ?, ?)"
 BECOME_CELEBRITY = """
-    INSERT OR IGNORE INTO celebrities (user_id)
-    SELECT id FROM users WHERE id = :user AND followers >= :threshold"""
+    INSERT INTO celebrities (user_id)
+    SELECT id FROM users WHERE id = :user AND followers >= :threshold
+    ON CONFLICT DO NOTHING"""
 STOP_BEING_CELEBRITY = """
     DELETE FROM celebrities
     WHERE user_id = :user AND (SELECT followers FROM users WHERE id = :user) < :threshold"""
@@ -66,27 +66,43 @@ RECONCILE_CELEBRITIES = (
     """INSERT INTO fanout_outbox (kind, user_id, accepted_at)
        SELECT 'pull', id, :now FROM users
        WHERE followers >= :threshold AND id NOT IN (SELECT user_id FROM celebrities)""",
-    "INSERT OR IGNORE INTO celebrities (user_id) SELECT id FROM users WHERE followers >= :threshold",
+    """INSERT INTO celebrities (user_id) SELECT id FROM users WHERE followers >= :threshold
+       ON CONFLICT DO NOTHING""",
     """INSERT INTO fanout_outbox (kind, user_id, accepted_at)
        SELECT 'backfill', user_id, :now FROM celebrities JOIN users ON users.id = celebrities.user_id
        WHERE users.followers < :threshold""",
     """DELETE FROM celebrities
        WHERE user_id IN (SELECT id FROM users WHERE followers < :threshold)""",
 )
-HOME_TIMELINE_IDS_ABOVE = """
-    SELECT tweets.id
-    FROM tweets
-    JOIN follows ON tweets.user_id = follows.followee_id
-    WHERE follows.follower_id = ? AND tweets.id > ?
-      AND follows.followee_id NOT IN (SELECT user_id FROM celebrities)
-    ORDER BY tweets.id DESC
-    LIMIT ?"""
+# PostgreSQL: each followee's newest first, as in approach1.py's join (why is said there).
+HOME_TIMELINE_IDS_ABOVE = Dialects(
+    sqlite="""
+        SELECT tweets.id
+        FROM tweets
+        JOIN follows ON tweets.user_id = follows.followee_id
+        WHERE follows.follower_id = :user AND tweets.id > :above
+          AND follows.followee_id NOT IN (SELECT user_id FROM celebrities)
+        ORDER BY tweets.id DESC
+        LIMIT :limit""",
+    postgres="""
+        SELECT recent.id
+        FROM follows
+        CROSS JOIN LATERAL (
+            SELECT id FROM tweets
+            WHERE tweets.user_id = follows.followee_id AND tweets.id > :above
+            ORDER BY tweets.id DESC
+            LIMIT :limit) AS recent
+        WHERE follows.follower_id = :user
+          AND follows.followee_id NOT IN (SELECT user_id FROM celebrities)
+        ORDER BY recent.id DESC
+        LIMIT :limit""",
+)
 CELEBRITIES_FOLLOWED = """
     SELECT follows.followee_id
     FROM follows
     JOIN celebrities ON celebrities.user_id = follows.followee_id
     WHERE follows.follower_id = ?"""
-AUTHOR_IDS_ABOVE = "SELECT id FROM tweets WHERE user_id = ? AND id > ? ORDER BY id DESC LIMIT ?"
+AUTHOR_IDS_ABOVE = "SELECT id FROM tweets WHERE user_id = :user AND id > :above ORDER BY id DESC LIMIT :limit"
 
 # KEYS: timeline, its token. ARGV: before, limit. {1, floor, ids, bodies} when every list is
 # cached; {0, token} when the timeline must be rebuilt; {2, author, token, ...} for the
@@ -137,9 +153,9 @@ Hybrid = Annotated[HybridStores, Depends(opened)]
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = Settings()
-    db = await Database.open(settings.database_url, settings.reader_connections)
+    db = await open_database(settings.database_url, settings.reader_connections)
 
-    def reconcile(tx: sqlite3.Connection) -> None:
+    def reconcile(tx: Transaction) -> None:
         for statement in RECONCILE_CELEBRITIES:
             tx.execute(statement, {"threshold": settings.celebrity_threshold, "now": time.time()})
 
@@ -177,7 +193,7 @@ app.include_router(users.router)
     responses={404: ERRORS[404], 422: ERRORS[422]},
 )
 async def follow(follower_id: UserId, followee_id: UserId, stores: Hybrid) -> Response:
-    def follow_and_classify(tx: sqlite3.Connection) -> tuple[bool, bool]:
+    def follow_and_classify(tx: Transaction) -> tuple[bool, bool]:
         followed = add_follow(tx, follower_id, followee_id)
         if (
             followed
@@ -201,7 +217,7 @@ async def follow(follower_id: UserId, followee_id: UserId, stores: Hybrid) -> Re
     responses={404: ERRORS[404]},
 )
 async def unfollow(follower_id: UserId, followee_id: UserId, stores: Hybrid) -> Response:
-    def unfollow_and_classify(tx: sqlite3.Connection) -> bool:
+    def unfollow_and_classify(tx: Transaction) -> bool:
         unfollowed = remove_follow(tx, follower_id, followee_id)
         if (
             unfollowed
@@ -227,7 +243,7 @@ async def unfollow(follower_id: UserId, followee_id: UserId, stores: Hybrid) -> 
     responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]},
 )
 async def post_tweet(new_tweet: NewTweet, stores: Hybrid) -> Response:
-    def post(tx: sqlite3.Connection) -> tuple:
+    def post(tx: Transaction) -> tuple:
         tweet = insert_tweet(tx, new_tweet.user_id, new_tweet.text)
         tx.execute(OWE_FANOUT, {"author": new_tweet.user_id, "tweet": tweet[0], "now": time.time()})
         return tweet
@@ -268,7 +284,7 @@ async def home_timeline(
 
 @app.get("/health", response_model=Health)
 async def health(stores: Hybrid) -> Response:
-    if reason := await redis_problem(stores.cache.redis):
+    if reason := await redis_problem(stores.cache.redis) or await stores.db.problem():
         return problem(503, reason)
     return json_response({"status": "ok", "approach": APPROACH})
 

@@ -42,7 +42,7 @@ from pathlib import Path
 from approach2 import OWE_FANOUT
 from bench.processes import Cpus, RedisServer
 from timelines.cache import Page, TimelineCache, connect, encode_timeline, timeline_key
-from timelines.db import Database
+from timelines.db import Database, open_database
 from timelines.fanout import FanoutWorker
 from timelines.http import now_iso
 from timelines.settings import Settings
@@ -266,7 +266,7 @@ async def measure(bench: Bench, n: int, reps: int) -> Row:
 
 async def run(args, server: RedisServer, directory: Path) -> list[Row]:
     client = connect(server.url())
-    db = await Database.open(f"sqlite:///{directory / 'bench.db'}", Settings().reader_connections)
+    db = await open_database(f"sqlite:///{directory / 'bench.db'}", Settings().reader_connections)
     try:
         await client.config_set("slowlog-log-slower-than", args.slowlog_us)
         await client.config_set("slowlog-max-len", 10_000)

@@ -45,7 +45,8 @@ def database(tmp_path_factory, request):
 
 @pytest.mark.parametrize("name", JOINS)
 def test_home_timeline_joins_use_the_indexes(database, name):
-    plan = [row[3] for row in database.execute("EXPLAIN QUERY PLAN " + JOINS[name], (7, 10_000, 50))]
+    parameters = {"user": 7, "before": 10_000, "above": 10_000, "limit": 50}
+    plan = [row[3] for row in database.execute("EXPLAIN QUERY PLAN " + JOINS[name].sqlite, parameters)]
     assert any(
         step.startswith("SEARCH follows USING")
         and ("PRIMARY KEY (follower_id=?" in step or "follows_by_followee" in step)
@@ -63,7 +64,8 @@ def test_a_celebritys_recent_list_is_rebuilt_through_the_author_index(database):
     plan = [
         row[3]
         for row in database.execute(
-            "EXPLAIN QUERY PLAN " + approach3_hybrid.AUTHOR_IDS_ABOVE, (3, 10_000, 800)
+            "EXPLAIN QUERY PLAN " + approach3_hybrid.AUTHOR_IDS_ABOVE,
+            {"user": 3, "above": 10_000, "limit": 800},
         )
     ]
     assert plan == ["SEARCH tweets USING COVERING INDEX tweets_by_author (user_id=? AND id>?)"], plan

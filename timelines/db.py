@@ -1,15 +1,24 @@
-"""Opening SQLite the same way for all three apps.
+"""Opening the source of truth the same way for all three apps: SQLite (the default,
+`DATABASE_URL=sqlite:///timelines.db`) or PostgreSQL (`postgresql://user@host:port/db`,
+timelines/postgres.py).
 
-aiosqlite runs one statement at a time per connection (each connection is one thread), so
-reads take a connection from a small pool instead of queueing behind one.
+Both give the apps one interface. Reads are `await db.fetchall(sql, parameters)` on a
+pooled connection. Writes are whole transactions, `await db.write(work)`: `work(tx)` runs
+between BEGIN and COMMIT on a thread that owns a connection, one hop from the event loop,
+and what it raises rolls the transaction back and reaches the caller (an HTTPException
+answers the client). The transaction functions are plain functions of a `Transaction`, the
+same for both engines.
 
-Writes are whole transactions handed to one writer thread: `await db.write(work)` runs
-`work(connection)` between BEGIN IMMEDIATE and COMMIT in that thread, one hop from the
-event loop. Driving a transaction statement by statement from the loop instead would hold
-SQLite's write lock across every turn of a busy loop; under load, writers then queue for
-tens of milliseconds and the fanout worker starves. SQLite has one writer at a time
-anyway; BEGIN IMMEDIATE takes the lock up front, so two processes never deadlock upgrading
-a read lock, and busy_timeout makes the second one wait for it rather than fail at once.
+SQL is written once, with `?` and `:name` parameters, where the dialects agree; where they
+do not, the file that runs it shows both, side by side, as a `Dialects` pair.
+
+SQLite: aiosqlite runs one statement at a time per connection (each connection is one
+thread), so reads take a connection from a small pool instead of queueing behind one.
+Writes go to one writer thread. Driving a transaction statement by statement from the loop
+would hold SQLite's write lock across every turn of a busy loop; under load, writers then
+queue for tens of milliseconds and the fanout worker starves. SQLite has one writer at a
+time anyway; BEGIN IMMEDIATE takes the lock up front, so two processes never deadlock
+upgrading a read lock, and busy_timeout makes the second one wait for it rather than fail.
 """
 
 import asyncio
@@ -19,10 +28,12 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiosqlite
+import psycopg
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schema.sql"
 PRAGMAS = (
@@ -35,30 +46,106 @@ PRAGMAS = (
 Result = TypeVar("Result")
 # Who is asking: the fanout worker sets it for its task (and the tasks it starts).
 ROLE: ContextVar[str] = ContextVar("sqlite_role", default="requests")
+# The database refused or lost a statement: busy, locked, down. Requests answer 503; the
+# fanout worker retries.
+UNAVAILABLE = (sqlite3.OperationalError, psycopg.OperationalError)
+# A constraint said no (a username taken).
+CONFLICT = (sqlite3.IntegrityError, psycopg.IntegrityError)
+
+
+@dataclass(frozen=True, slots=True)
+class Dialects:
+    """One statement where SQLite and PostgreSQL need different SQL: both, side by side."""
+
+    sqlite: str
+    postgres: str
+
+
+Sql = str | Dialects
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def fetchone(self) -> tuple | None: ...
+    def fetchall(self) -> list[tuple]: ...
+
+
+class Transaction(Protocol):
+    """What a write's `work` gets: one connection inside BEGIN … COMMIT."""
+
+    def execute(self, sql: Sql, parameters: Any = ()) -> Cursor: ...
+    def executemany(self, sql: Sql, rows: list) -> None: ...
+
+
+class Database(Protocol):
+    dialect: str
+    round_trips: Counter[str]  # reads and transactions by whom (ROLE): /stats shows them
+
+    async def fetchall(self, sql: Sql, parameters: Any = ()) -> list[tuple]: ...
+    async def fetchone(self, sql: Sql, parameters: Any = ()) -> tuple | None: ...
+    async def write(self, work: Callable[[Transaction], Result]) -> Result: ...
+    def snapshot(self) -> Any: ...  # async context: several reads that see one state
+    async def problem(self) -> str | None: ...  # why it cannot answer now (/health), if so
+    async def close(self) -> None: ...
+
+
+async def open_database(database_url: str, connections: int = 4) -> Database:
+    """The store DATABASE_URL names, schema applied; one clear line when it cannot be."""
+    if database_url.startswith(("postgresql://", "postgres://")):
+        from timelines.postgres import PostgresDatabase
+
+        return await PostgresDatabase.open(database_url, connections)
+    return await SqliteDatabase.open(sqlite_path(database_url), connections)
 
 
 def sqlite_path(database_url: str) -> str:
     prefix = "sqlite:///"
     if not database_url.startswith(prefix) or len(database_url) == len(prefix):
-        raise SystemExit(f"DATABASE_URL must look like sqlite:///path/to/file.db, got {database_url!r}")
+        raise SystemExit(
+            "DATABASE_URL must look like sqlite:///path/to/file.db or "
+            f"postgresql://user@host:port/db, got {database_url!r}"
+        )
     return database_url[len(prefix) :]
 
 
-class Database:
+def in_sqlite(sql: Sql) -> str:
+    return sql.sqlite if isinstance(sql, Dialects) else sql
+
+
+class SqliteTransaction:
+    def __init__(self, connection: sqlite3.Connection):
+        self._connection = connection
+
+    def execute(self, sql: Sql, parameters: Any = ()) -> sqlite3.Cursor:
+        return self._connection.execute(in_sqlite(sql), parameters)
+
+    def executemany(self, sql: Sql, rows: list) -> None:
+        self._connection.executemany(in_sqlite(sql), rows)
+
+
+class SqliteSnapshot:
+    def __init__(self, connection: aiosqlite.Connection):
+        self._connection = connection
+
+    async def execute(self, sql: Sql, parameters: Any = ()) -> aiosqlite.Cursor:
+        return await self._connection.execute(in_sqlite(sql), parameters)
+
+
+class SqliteDatabase:
+    dialect = "sqlite"
+
     def __init__(self, writer: sqlite3.Connection, readers: list[aiosqlite.Connection]):
         self._writer = writer
         self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._readers = readers
-        # Reads and transactions handed to SQLite by this process, by whom (ROLE): /stats
-        # shows them, so that one can tell a read the cache answered alone.
         self.round_trips: Counter[str] = Counter()
         self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         for reader in readers:
             self._idle.put_nowait(reader)
 
     @classmethod
-    async def open(cls, database_url: str, readers: int = 4) -> "Database":
-        path = sqlite_path(database_url)
+    async def open(cls, path: str, readers: int = 4) -> "SqliteDatabase":
         writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         for pragma in PRAGMAS:
             writer.execute(pragma)
@@ -71,6 +158,9 @@ class Database:
         self._writer_thread.shutdown()
         self._writer.close()
 
+    async def problem(self) -> str | None:
+        return None  # a file next to the app: there whenever the app is
+
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
         connection = await self._idle.get()
@@ -80,39 +170,37 @@ class Database:
             self._idle.put_nowait(connection)
 
     @asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def snapshot(self) -> AsyncIterator[SqliteSnapshot]:
         """Several reads that must see one consistent state of the database."""
         self.round_trips[ROLE.get()] += 1
         async with self.reading() as connection:
             await connection.execute("BEGIN")
             try:
-                yield connection
+                yield SqliteSnapshot(connection)
             finally:
                 await connection.execute("COMMIT")
 
-    async def write(self, work: Callable[[sqlite3.Connection], Result]) -> Result:
-        """`work(connection)` in one transaction on the writer thread; what it raises rolls
-        the transaction back and reaches the caller (an HTTPException answers the client)."""
+    async def write(self, work: Callable[[Transaction], Result]) -> Result:
         self.round_trips[ROLE.get()] += 1
         return await asyncio.get_running_loop().run_in_executor(self._writer_thread, self._transact, work)
 
-    def _transact(self, work: Callable[[sqlite3.Connection], Result]) -> Result:
+    def _transact(self, work: Callable[[Transaction], Result]) -> Result:
         self._writer.execute("BEGIN IMMEDIATE")
         try:
-            result = work(self._writer)
+            result = work(SqliteTransaction(self._writer))
         except BaseException:
             self._writer.execute("ROLLBACK")
             raise
         self._writer.execute("COMMIT")
         return result
 
-    async def fetchall(self, sql: str, parameters=()) -> list[sqlite3.Row]:
+    async def fetchall(self, sql: Sql, parameters: Any = ()) -> list[tuple]:
         # One hop to the connection's thread instead of two (execute, then fetch).
         self.round_trips[ROLE.get()] += 1
         async with self.reading() as connection:
-            return list(await connection.execute_fetchall(sql, parameters))
+            return list(await connection.execute_fetchall(in_sqlite(sql), parameters))
 
-    async def fetchone(self, sql: str, parameters=()):
+    async def fetchone(self, sql: Sql, parameters: Any = ()) -> tuple | None:
         rows = await self.fetchall(sql, parameters)
         return rows[0] if rows else None
 

@@ -2,15 +2,16 @@
 
 A tweet's transaction also writes a `fanout_outbox` row, so what is owed is as durable as
 the tweet. Each app process runs one worker in its lifespan. A worker claims rows by
-leasing them inside a write transaction (SQLite has one writer at a time, so two processes
-cannot claim the same row), walks the author's followers in id order in batches, pushes the
-tweet id into each batch's cached timelines, and records how far it got. A worker killed
+leasing them inside a write transaction (SQLite has one writer at a time; PostgreSQL's
+claim skips rows another claim has locked: either way two processes cannot claim the same
+row), walks the author's followers in id order in batches, pushes the tweet id into each
+batch's cached timelines, and records how far it got. A worker killed
 half-way leaves its lease to expire; the next one resumes at the recorded follower. The push
 script never inserts an id a timeline already holds, so the few followers between the last
 checkpoint and the crash are not served twice either. The row is deleted, and the fanout
 lag logged, only after the last follower has it.
 
-The follower list is read from SQLite before the push; an unfollow committed in between
+The follower list is read from the database before the push; an unfollow committed in between
 would be undone by the push. So after each batch the worker reads the same range again and
 takes the tweet back out of any timeline whose owner no longer follows the author.
 """
@@ -18,7 +19,6 @@ takes the tweet back out of any timeline whose owner no longer follows the autho
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Self
@@ -26,26 +26,41 @@ from typing import Self
 import orjson
 
 from timelines.cache import REDIS_DOWN, TimelineCache, recent_key, source_floor, timeline_key
-from timelines.db import ROLE, Database
+from timelines.db import ROLE, UNAVAILABLE, Database, Dialects, Transaction
 from timelines.encoding import tweet_json
 
 log = logging.getLogger("uvicorn.error")
 
 ANY_DUE = "SELECT 1 FROM fanout_outbox WHERE lease_until < ? LIMIT 1"
-CLAIM = """
-    UPDATE fanout_outbox SET lease_until = :until
-    WHERE id IN (SELECT id FROM fanout_outbox WHERE lease_until < :now ORDER BY id LIMIT :batch)
-    RETURNING id, kind, user_id, tweet_id, next_follower, accepted_at"""
+# SQLite has one writer: the UPDATE alone is the claim. PostgreSQL runs two workers' claims
+# side by side: each locks the rows it picks and skips those another holds.
+CLAIM = Dialects(
+    sqlite="""
+        UPDATE fanout_outbox SET lease_until = :until
+        WHERE id IN (SELECT id FROM fanout_outbox WHERE lease_until < :now ORDER BY id LIMIT :batch)
+        RETURNING id, kind, user_id, tweet_id, next_follower, accepted_at""",
+    postgres="""
+        UPDATE fanout_outbox SET lease_until = :until
+        WHERE id IN (
+            SELECT id FROM fanout_outbox WHERE lease_until < :now
+            ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED)
+        RETURNING id, kind, user_id, tweet_id, next_follower, accepted_at""",
+)
 RELEASE = "UPDATE fanout_outbox SET lease_until = 0 WHERE id = ?"
 CHECKPOINT = "UPDATE fanout_outbox SET next_follower = ?, lease_until = ? WHERE id = ?"
 FINISH = "DELETE FROM fanout_outbox WHERE id = ?"
 LOG_FANOUT = """
     INSERT INTO fanout_log (tweet_id, author_id, followers, accepted_at, done_at)
     VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (tweet_id) DO UPDATE SET deliveries = deliveries + 1"""
-SELECT_TWEETS = """
-    SELECT id, user_id, text, created_at FROM tweets
-    WHERE id IN (SELECT value FROM json_each(?))"""
+    ON CONFLICT (tweet_id) DO UPDATE SET deliveries = fanout_log.deliveries + 1"""
+SELECT_TWEETS = Dialects(
+    sqlite="""
+        SELECT id, user_id, text, created_at FROM tweets
+        WHERE id IN (SELECT value FROM json_each(?))""",
+    postgres="""
+        SELECT id, user_id, text, created_at FROM tweets
+        WHERE id IN (SELECT value::bigint FROM json_array_elements_text(?::json))""",
+)
 FOLLOWERS_AFTER = """
     SELECT follower_id FROM follows
     WHERE followee_id = ? AND follower_id > ?
@@ -100,7 +115,7 @@ class FanoutWorker:
         self.db = db
         self.cache = cache
         self.push_size = CallSizer(chunk)
-        self.batch = 10_000  # followers per SQLite read
+        self.batch = 10_000  # followers per database read
         self.wake = asyncio.Event()
         self.redis_down = redis_down  # said once already, at start-up
         self.totals = WorkerTotals()
@@ -128,8 +143,8 @@ class FanoutWorker:
                 self._redis_back()
             except REDIS_DOWN as error:
                 await self._redis_lost(error, unfinished)
-            except sqlite3.OperationalError as error:
-                log.warning("fanout worker: SQLite busy (%s); retrying", error)
+            except UNAVAILABLE as error:
+                log.warning("fanout worker: the database is busy or unreachable (%s); retrying", error)
                 await asyncio.sleep(0.1)
             except Exception:
                 # A bug here must not silently stop every delivery: say it, and carry on.
@@ -223,7 +238,7 @@ class FanoutWorker:
         await self.cache.evict(recent_key(job.user_id))
 
     @staticmethod
-    def _finish(tx: sqlite3.Connection, done: list[tuple[Job, int, float]]) -> None:
+    def _finish(tx: Transaction, done: list[tuple[Job, int, float]]) -> None:
         for job, followers, done_at in done:
             tx.execute(FINISH, (job.id,))
             if job.kind == "tweet":
@@ -231,7 +246,7 @@ class FanoutWorker:
 
     async def _walk_followers(self, job: Job, deliver, delivered_ids: list[int], sizer: CallSizer) -> int:
         """Delivers to every follower of job.user_id after job.next_follower, in id order,
-        reading the next batch from SQLite while Redis takes the current one. A batch that
+        reading the next batch from the database while Redis takes the current one. A batch that
         may not be the last is checkpointed, so a crash resumes after it."""
         count, after = 0, job.next_follower
         upcoming = asyncio.create_task(self._followers_after(job.user_id, after))

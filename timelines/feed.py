@@ -11,26 +11,49 @@ import orjson
 from fastapi.responses import Response
 
 from timelines.cache import REDIS_DOWN, Miss, Page, source_floor, timeline_key
+from timelines.db import Dialects, Sql
 from timelines.encoding import tweet_json
 from timelines.http import problem
 from timelines.state import CachedStores
 from timelines.users import SELECT_USER_EXISTS, tweet_page
 
 OWE_EVICTION = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('evict', ?, ?)"
-HOME_TIMELINE = """
-    SELECT tweets.id, tweets.user_id, tweets.text, tweets.created_at
-    FROM tweets
-    JOIN follows ON tweets.user_id = follows.followee_id
-    WHERE follows.follower_id = ? AND tweets.id < ?
-    ORDER BY tweets.id DESC
-    LIMIT ?"""
+HOME_TIMELINE = Dialects(
+    sqlite="""
+        SELECT tweets.id, tweets.user_id, tweets.text, tweets.created_at
+        FROM tweets
+        JOIN follows ON tweets.user_id = follows.followee_id
+        WHERE follows.follower_id = :user AND tweets.id < :before
+        ORDER BY tweets.id DESC
+        LIMIT :limit""",
+    # Written as the join above, PostgreSQL's planner walks the whole tweets index
+    # backwards for followees' rows; asked for each followee's newest `limit` first (one
+    # short index scan each, as SQLite does), it merges at most followees × limit rows.
+    postgres="""
+        SELECT recent.id, recent.user_id, recent.text, recent.created_at
+        FROM follows
+        CROSS JOIN LATERAL (
+            SELECT id, user_id, text, created_at FROM tweets
+            WHERE tweets.user_id = follows.followee_id AND tweets.id < :before
+            ORDER BY tweets.id DESC
+            LIMIT :limit) AS recent
+        WHERE follows.follower_id = :user
+        ORDER BY recent.id DESC
+        LIMIT :limit""",
+)
 LAST_TWEET_ID = "SELECT coalesce(max(id), 0) FROM tweets"
 NEWEST_TWEET_IDS = "SELECT id FROM tweets WHERE user_id = ? ORDER BY id DESC LIMIT ?"
 TWEET_IDS_ABOVE = "SELECT id FROM tweets WHERE user_id = ? AND id > ?"
 FOLLOWS_NOW = "SELECT 1 FROM follows WHERE follower_id = ? AND followee_id = ?"
-TWEETS_BY_ID = """
-    SELECT id, user_id, text, created_at FROM tweets
-    WHERE id IN (SELECT value FROM json_each(?))"""
+# Ids as one JSON array: one parameter however many ids, in either dialect.
+TWEETS_BY_ID = Dialects(
+    sqlite="""
+        SELECT id, user_id, text, created_at FROM tweets
+        WHERE id IN (SELECT value FROM json_each(?))""",
+    postgres="""
+        SELECT id, user_id, text, created_at FROM tweets
+        WHERE id IN (SELECT value::bigint FROM json_array_elements_text(?::json))""",
+)
 
 
 async def merge(stores: CachedStores, follower_id: int, followee_id: int) -> None:
@@ -88,11 +111,11 @@ async def regenerate_and_answer(
     miss: Miss,
     before: int,
     limit: int,
-    timeline_ids_above: str,
-    pulled_accounts: str | None = None,
+    timeline_ids_above: Sql,
+    pulled_accounts: Sql | None = None,
 ) -> Response:
     """Regenerates a timeline Redis does not hold, and answers this page from SQLite.
-    `timeline_ids_above` (user_id, above, limit) -> ids, newest first: what the design caches;
+    `timeline_ids_above` (:user, :above, :limit) -> ids, newest first: what the design caches;
     `pulled_accounts` (user_id) -> the accounts whose tweets it reads at read time instead."""
     async with stores.db.snapshot() as db:
         if not await (await db.execute(SELECT_USER_EXISTS, (user_id,))).fetchone():
@@ -108,19 +131,19 @@ async def regenerate_and_answer(
 
 
 async def regenerate(
-    stores: CachedStores, miss: Miss, ids_above: str, owner: int, pulled: list[int] = ()
+    stores: CachedStores, miss: Miss, ids_above: Sql, owner: int, pulled: list[int] = ()
 ) -> bool:
-    """Rebuilds one cached list from `ids_above` (owner, above, limit) -> ids. SQLite assigns
+    """Rebuilds one cached list from `ids_above` (:user, :above, :limit) -> ids. The database assigns
     ids in commit order, so a tweet the snapshot missed has an id above its last one:
     reading those again once the key exists catches any push that found no key meanwhile.
     True when this call wrote the list."""
     length = stores.cache.length
     async with stores.db.snapshot() as db:
         (last_id,) = await (await db.execute(LAST_TWEET_ID)).fetchone()
-        rows = await (await db.execute(ids_above, (owner, 0, length))).fetchall()
+        rows = await (await db.execute(ids_above, {"user": owner, "above": 0, "limit": length})).fetchall()
     if not await stores.cache.regenerate(miss, [tweet_id for (tweet_id,) in rows], pulled):
         return False
-    late = await stores.db.fetchall(ids_above, (owner, last_id, length))
+    late = await stores.db.fetchall(ids_above, {"user": owner, "above": last_id, "limit": length})
     await stores.cache.catch_up(miss, [tweet_id for (tweet_id,) in late])
     return True
 
@@ -133,7 +156,9 @@ async def beyond_the_cache(
     stores: CachedStores, user_id: int, page: Page, before: int, limit: int
 ) -> list[bytes]:
     """The rest of a page the cache could not fill: below its floor, only SQLite knows."""
-    rows = await stores.db.fetchall(HOME_TIMELINE, (user_id, min(before, page.floor + 1), limit))
+    rows = await stores.db.fetchall(
+        HOME_TIMELINE, {"user": user_id, "before": min(before, page.floor + 1), "limit": limit}
+    )
     return [tweet_json(row) for row in rows]
 
 

@@ -6,7 +6,6 @@ import functools
 import hmac
 import json
 import logging
-import sqlite3
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -19,6 +18,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import Match
 
+from timelines.db import UNAVAILABLE
 from timelines.models import Problem
 from timelines.settings import Settings
 
@@ -43,7 +43,8 @@ def create_app(title: str, lifespan) -> FastAPI:
     app.add_middleware(BodyLimit)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(405, method_not_allowed)
-    app.add_exception_handler(sqlite3.OperationalError, database_busy)
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, database_busy)
     app.add_exception_handler(redis.exceptions.ConnectionError, redis_unreachable)
     app.add_exception_handler(redis.exceptions.TimeoutError, redis_unreachable)
     app.add_exception_handler(redis.exceptions.OutOfMemoryError, redis_unreachable)
@@ -96,9 +97,9 @@ async def method_not_allowed(request: Request, exc: HTTPException) -> Response:
     return response
 
 
-async def database_busy(request: Request, exc: sqlite3.OperationalError) -> Response:
-    log.warning("SQLite refused %s %s: %s", request.method, request.url.path, exc)
-    return problem(503, "the database is busy; nothing was changed, try again")
+async def database_busy(request: Request, exc: Exception) -> Response:
+    log.warning("the database refused %s %s: %s", request.method, request.url.path, exc)
+    return problem(503, "the database is busy or unreachable (DATABASE_URL); nothing was changed, try again")
 
 
 async def redis_unreachable(request: Request, exc: Exception) -> Response:

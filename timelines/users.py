@@ -2,11 +2,10 @@
 three designs. Only what a design does *around* a follow or a tweet differs, and that
 lives in the approach files."""
 
-import sqlite3
-
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
+from timelines.db import CONFLICT, Dialects, Sql, Transaction
 from timelines.encoding import tweet_json
 from timelines.http import (
     ERRORS,
@@ -20,14 +19,14 @@ from timelines.http import (
 from timelines.models import Before, Limit, NewUser, Profile, TweetList, User, UserId
 from timelines.state import Stores
 
-INSERT_USER = "INSERT INTO users (username, created_at) VALUES (?, ?)"
+INSERT_USER = "INSERT INTO users (username, created_at) VALUES (?, ?) RETURNING id"
 SELECT_PROFILE = "SELECT id, username, followers, following, tweets FROM users WHERE id = ?"
 SELECT_USER_EXISTS = "SELECT 1 FROM users WHERE id = ?"
 SELECT_OWN_TWEETS = """
     SELECT id, user_id, text, created_at FROM tweets
-    WHERE user_id = ? AND id < ?
-    ORDER BY id DESC LIMIT ?"""
-INSERT_FOLLOW = "INSERT OR IGNORE INTO follows (follower_id, followee_id) VALUES (?, ?)"
+    WHERE user_id = :user AND id < :before
+    ORDER BY id DESC LIMIT :limit"""
+INSERT_FOLLOW = "INSERT INTO follows (follower_id, followee_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
 DELETE_FOLLOW = "DELETE FROM follows WHERE follower_id = ? AND followee_id = ?"
 COUNT_FOLLOW = """
     UPDATE users SET following = following + :step WHERE id = :follower;
@@ -36,6 +35,10 @@ INSERT_TWEET = """
     INSERT INTO tweets (user_id, text, created_at) VALUES (?, ?, ?)
     RETURNING id, user_id, text, created_at"""
 COUNT_TWEET = "UPDATE users SET tweets = tweets + 1 WHERE id = ?"
+# Tweet ids must grow in commit order (the catch-up after a regeneration relies on it).
+# SQLite's BEGIN IMMEDIATE already holds its one write lock; PostgreSQL hands out sequence
+# values at INSERT, so tweet transactions take turns on a lock held until COMMIT.
+SERIALISE_TWEETS = Dialects(sqlite="SELECT 1", postgres="SELECT pg_advisory_xact_lock(20130002)")
 
 NO_CURSOR = 2**63 - 1  # "before" when the client gave none: SQLite's largest integer
 
@@ -50,12 +53,13 @@ router = APIRouter(route_class=ContractRoute)
     responses={409: {**ERRORS[422], "description": "Username taken"}, 422: ERRORS[422]},
 )
 async def create_user(new_user: NewUser, stores: Stores) -> Response:
-    def insert(tx: sqlite3.Connection) -> int:
-        return tx.execute(INSERT_USER, (new_user.username, now_iso())).lastrowid
+    def insert(tx: Transaction) -> int:
+        (row,) = tx.execute(INSERT_USER, (new_user.username, now_iso())).fetchall()
+        return row[0]
 
     try:
         user_id = await stores.db.write(insert)
-    except sqlite3.IntegrityError:
+    except CONFLICT:
         return problem(409, f"username {new_user.username!r} is taken")
     return json_response({"id": user_id, "username": new_user.username}, 201)
 
@@ -73,25 +77,25 @@ async def own_tweets(user_id: UserId, stores: Stores, limit: Limit = 50, before:
     return await tweet_page(stores.db, SELECT_OWN_TWEETS, user_id, before or NO_CURSOR, limit)
 
 
-async def tweet_page(db, query: str, user_id: int, before: int, limit: int) -> Response:
-    """A page of tweets from `query` (user_id, before, limit). Users are never deleted, so
+async def tweet_page(db, query: Sql, user_id: int, before: int, limit: int) -> Response:
+    """A page of tweets from `query` (:user, :before, :limit). Users are never deleted, so
     rows prove the user exists; only an empty page needs the second look (404 or [])."""
-    rows = await db.fetchall(query, (user_id, before, limit))
+    rows = await db.fetchall(query, {"user": user_id, "before": before, "limit": limit})
     if not rows and not await db.fetchone(SELECT_USER_EXISTS, (user_id,)):
         return problem(404, f"no user {user_id}")
     return tweet_list(user_id, [tweet_json(row) for row in rows])
 
 
-# The functions below run inside Database.write, on the writer thread.
+# The functions below run inside Database.write, on a writer thread.
 
 
-def require_users(tx: sqlite3.Connection, *user_ids: int) -> None:
+def require_users(tx: Transaction, *user_ids: int) -> None:
     for user_id in user_ids:
         if not tx.execute(SELECT_USER_EXISTS, (user_id,)).fetchone():
             raise HTTPException(404, f"no user {user_id}")
 
 
-def add_follow(tx: sqlite3.Connection, follower_id: int, followee_id: int) -> bool:
+def add_follow(tx: Transaction, follower_id: int, followee_id: int) -> bool:
     """True when the pair is new (following twice changes nothing)."""
     if follower_id == followee_id:
         raise HTTPException(422, "a user cannot follow themselves")
@@ -102,7 +106,7 @@ def add_follow(tx: sqlite3.Connection, follower_id: int, followee_id: int) -> bo
     return True
 
 
-def remove_follow(tx: sqlite3.Connection, follower_id: int, followee_id: int) -> bool:
+def remove_follow(tx: Transaction, follower_id: int, followee_id: int) -> bool:
     require_users(tx, follower_id, followee_id)
     if tx.execute(DELETE_FOLLOW, (follower_id, followee_id)).rowcount == 0:
         return False
@@ -110,14 +114,15 @@ def remove_follow(tx: sqlite3.Connection, follower_id: int, followee_id: int) ->
     return True
 
 
-def _count_follow(tx: sqlite3.Connection, follower_id: int, followee_id: int, step: int) -> None:
+def _count_follow(tx: Transaction, follower_id: int, followee_id: int, step: int) -> None:
     for statement in COUNT_FOLLOW.split(";"):
         tx.execute(statement, {"step": step, "follower": follower_id, "followee": followee_id})
 
 
-def insert_tweet(tx: sqlite3.Connection, user_id: int, text: str) -> tuple:
+def insert_tweet(tx: Transaction, user_id: int, text: str) -> tuple:
     """The new row (id, user_id, text, created_at)."""
     require_users(tx, user_id)
+    tx.execute(SERIALISE_TWEETS)
     # fetchall: a RETURNING statement left half-read would block the COMMIT.
     (row,) = tx.execute(INSERT_TWEET, (user_id, text, now_iso())).fetchall()
     tx.execute(COUNT_TWEET, (user_id,))
