@@ -4,6 +4,8 @@ PYTHON := $(VENV)/bin/python
 .PHONY: test lint seed bench charts notebook bench-faults soak bench-fanout bench-encodings bench-memory bench-reads demo clean
 
 SCALE ?= default
+# The apps' store in make bench: sqlite, or postgres (a private server, bench/postgres.py).
+STORE ?= sqlite
 DATABASE ?= timelines.db
 OUT ?= results
 
@@ -15,6 +17,7 @@ $(VENV)/.installed: requirements.txt
 
 test: $(VENV)/.installed
 	scripts/ensure-redis-server
+	scripts/ensure-postgres
 	scripts/ensure-wrk
 	scripts/ensure-chromium
 	$(VENV)/bin/ruff check .
@@ -35,6 +38,7 @@ seed: $(VENV)/.installed
 # summary CSVs, meta.json and the charts. SCALE=tiny is the 2-minute smoke run.
 bench: $(VENV)/.installed
 	scripts/ensure-redis-server
+	$(if $(filter postgres,$(STORE)),scripts/ensure-postgres)
 	$(PYTHON) -m bench --scale $(SCALE) --out $(OUT)
 
 # Redraws a run folder's charts, and executes the notebook on it into RUN/notebook.ipynb:

@@ -2,6 +2,7 @@ import itertools
 
 import pytest
 
+from bench.postgres import PostgresServer
 from harness import APPS, AppServer, RedisServer
 
 
@@ -11,6 +12,25 @@ def redis_server(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """Started the first time a test asks for it: a run of SQLite tests alone never needs
+    PostgreSQL installed."""
+    with PostgresServer() as server:
+        yield server
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty database of the shared server, dropped after the test."""
+    name = f"test_{next(_databases)}"
+    yield postgres_server.create_database(name)
+    postgres_server.drop_database(name)
 
 
 @pytest.fixture
