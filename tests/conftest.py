@@ -34,6 +34,21 @@ def postgres_url(postgres_server):
 
 
 @pytest.fixture
+def new_postgres_database(postgres_server):
+    """new_postgres_database() -> the URL of one more fresh database (one per app, since each
+    app owns its store); all of them dropped after the test."""
+    names: list[str] = []
+
+    def create() -> str:
+        names.append(f"test_{next(_databases)}")
+        return postgres_server.create_database(names[-1])
+
+    yield create
+    for name in names:
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture
 def start_app(tmp_path, redis_server):
     """start_app(module, workers=1, prepare=None, **settings) -> a running AppServer on fresh
     stores; prepare(database_path, redis_url), when given, fills them before it starts."""

@@ -6,6 +6,7 @@ cache, CELEBRITY_THRESHOLD 4 so accounts cross it in both directions, and histor
 push one account over the threshold and back down on purpose.
 """
 
+import psycopg
 import pytest
 
 from harness import APPS
@@ -23,6 +24,25 @@ def test_three_apps_and_the_model_agree(start_app, seed, timeline_length):
         "the hybrid should skip fanout for celebrities"
     )
     assert len(lockstep.model.tweets) > 50
+    if timeline_length == 33:
+        assert apps[1].stats()["cache"]["beyond_cache"] > 0, "no page ran past the cache"
+
+
+# The same history on PostgreSQL: the other dialect of every statement, writes that run side
+# by side, claims with SKIP LOCKED.
+@pytest.mark.parametrize("seed, timeline_length", [(5, 5), (6, 33)])
+def test_three_apps_and_the_model_agree_on_postgresql(
+    start_app, new_postgres_database, seed, timeline_length
+):
+    settings = {**SETTINGS, "timeline_length": timeline_length}
+    urls = [new_postgres_database() for _ in APPS]
+    apps = [start_app(module, database_url=url, **settings) for module, url in zip(APPS, urls, strict=True)]
+    lockstep = run_differential(apps, seed)
+    assert len(lockstep.model.tweets) > 50
+    for url in urls:  # each app kept its rows in PostgreSQL, not in a SQLite file
+        with psycopg.connect(url) as connection:
+            (tweets,) = connection.execute("SELECT count(*) FROM tweets").fetchone()
+        assert tweets == len(lockstep.model.tweets)
     if timeline_length == 33:
         assert apps[1].stats()["cache"]["beyond_cache"] > 0, "no page ran past the cache"
 

@@ -27,8 +27,8 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 from timelines.db import ROLE, Dialects, Result, Sql, Transaction
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schema_postgres.sql"
-SCHEMA_LOCK = "SELECT pg_advisory_lock(20_130_001)"  # two workers start at once
-SCHEMA_UNLOCK = "SELECT pg_advisory_unlock(20_130_001)"
+SCHEMA_LOCK = "SELECT pg_advisory_lock(20130001)"  # two workers start at once
+SCHEMA_UNLOCK = "SELECT pg_advisory_unlock(20130001)"
 CONNECT_SECONDS = 5.0
 RETRIES = 8  # a write aborted by a deadlock or a serialisation failure, run again
 NAMED = re.compile(r"(?<!:):([A-Za-z_]\w*)")  # :name, not the ::type of a cast
