@@ -22,6 +22,8 @@ upgrading a read lock, and busy_timeout makes the second one wait for it rather 
 """
 
 import asyncio
+import logging
+import os
 import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -44,6 +46,7 @@ PRAGMAS = (
     "PRAGMA foreign_keys = ON",
 )
 Result = TypeVar("Result")
+log = logging.getLogger("uvicorn.error")
 # Who is asking: the fanout worker sets it for its task (and the tasks it starts).
 ROLE: ContextVar[str] = ContextVar("sqlite_role", default="requests")
 # The database refused or lost a statement: busy, locked, down. Requests answer 503; the
@@ -92,11 +95,17 @@ class Database(Protocol):
 
 async def open_database(database_url: str, connections: int = 4) -> Database:
     """The store DATABASE_URL names, schema applied; one clear line when it cannot be."""
-    if database_url.startswith(("postgresql://", "postgres://")):
-        from timelines.postgres import PostgresDatabase
+    try:
+        if database_url.startswith(("postgresql://", "postgres://")):
+            from timelines.postgres import PostgresDatabase
 
-        return await PostgresDatabase.open(database_url, connections)
-    return await SqliteDatabase.open(sqlite_path(database_url), connections)
+            return await PostgresDatabase.open(database_url, connections)
+        return await SqliteDatabase.open(sqlite_path(database_url), connections)
+    except SystemExit as reason:
+        # uvicorn prints a traceback for anything a lifespan raises, SystemExit too; a wrong
+        # or unreachable DATABASE_URL deserves one line, and the app cannot start without it.
+        log.error("%s", reason)
+        os._exit(3)
 
 
 def sqlite_path(database_url: str) -> str:

@@ -119,7 +119,7 @@ class PostgresDatabase:
             try:
                 with self._writes.connection() as connection, connection.transaction():
                     return work(PostgresTransaction(connection))
-            except psycopg.errors.TransactionRollbackError:
+            except psycopg.errors.TransactionRollback:
                 if attempt == RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
