@@ -12,11 +12,14 @@ import numpy as np
 import psycopg
 import pytest
 
+from bench.seeding import fresh_postgres_copy, seeded_postgres, set_celebrities
 from datagen.graph import generate_graph
 from datagen.history import generate_history
 from datagen.load import Refused, load_sqlite
 from datagen.load_postgres import SCHEMA, load_postgres
+from datagen.scales import Scale
 from harness import ROOT
+from loadtest import _population as population
 
 QUERIES = {
     "users": "SELECT id, username, created_at, followers, following, tweets FROM users ORDER BY id",
@@ -148,3 +151,42 @@ def test_cli_wants_a_postgresql_url():
     command = [sys.executable, "-m", "datagen", "tiny", "--database-url", "sqlite:///x.db"]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--database-url must be postgresql://" in result.stderr
+
+
+def test_the_load_tests_population_reads_alike_from_both(both):
+    path, url = both
+    lite, pg = population.from_database(str(path)), population.from_database(url)
+    for column in ("ids", "followers", "following"):
+        assert np.array_equal(getattr(pg, column), getattr(lite, column)), column
+    assert len(pg) == 300 and pg.source == f"database {url}"
+
+
+def celebrity_rows(url: str, threshold: int) -> tuple[list, list]:
+    """(the celebrities table, the users at or over `threshold` followers)."""
+    with psycopg.connect(url) as connection:
+        table = connection.execute("SELECT user_id FROM celebrities ORDER BY 1").fetchall()
+        over = connection.execute(
+            "SELECT id FROM users WHERE followers >= %s ORDER BY 1", (threshold,)
+        ).fetchall()
+    return table, over
+
+
+def test_the_bench_seeds_once_and_gives_each_run_a_copy(postgres_server):
+    dataset, threshold = Scale("unit", 200, 10, 1.1, 3, seed=5), 30
+    said = []
+    seeded = seeded_postgres(postgres_server, dataset, threshold, said.append)
+    try:
+        assert seeded_postgres(postgres_server, dataset, threshold, said.append) == seeded
+        assert said[0].startswith("seeding unit") and said[1] == f"seeded unit: reusing database {seeded}"
+        copy = fresh_postgres_copy(postgres_server, seeded, "run_copy")
+        set_celebrities(copy, 1)  # a run with another threshold changes its copy alone
+        table, over = celebrity_rows(copy, 1)
+        assert table == over
+        seed_table, seed_over = celebrity_rows(postgres_server.url(seeded), threshold)
+        assert seed_table == seed_over and len(seed_table) < len(table)
+        with psycopg.connect(copy) as connection:
+            tweets = connection.execute("SELECT count(*) FROM tweets").fetchone()[0]
+        assert tweets == dataset.generate()[1].tweets
+    finally:
+        postgres_server.drop_database("run_copy")
+        postgres_server.drop_database(seeded)
