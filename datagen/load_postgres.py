@@ -11,7 +11,6 @@ first INSERT would collide with row 1.
 
 import re
 import sys
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -29,8 +28,8 @@ from datagen.load import (
     tweet_rows,
     user_rows,
 )
+from timelines.postgres import SCHEMA  # the apps' own schema, as datagen/load.py uses theirs
 
-SCHEMA = Path(__file__).resolve().parent.parent / "schema_postgres.sql"
 # A sort of the largest table in memory rather than in temporary files.
 LOAD_SETTINGS = {"maintenance_work_mem": "512MB"}
 

@@ -13,13 +13,17 @@ import psycopg
 import pytest
 
 from bench.seeding import fresh_postgres_copy, seeded_postgres, set_celebrities
+from datagen.caches import load_redis
 from datagen.graph import generate_graph
 from datagen.history import generate_history
 from datagen.load import Refused, load_sqlite
 from datagen.load_postgres import SCHEMA, load_postgres
 from datagen.scales import Scale
-from harness import ROOT
+from harness import APPS, FANOUT_APPS, ROOT
 from loadtest import _population as population
+from timelines.designs import by_module
+
+LENGTH = 10
 
 QUERIES = {
     "users": "SELECT id, username, created_at, followers, following, tweets FROM users ORDER BY id",
@@ -190,3 +194,33 @@ def test_the_bench_seeds_once_and_gives_each_run_a_copy(postgres_server):
     finally:
         postgres_server.drop_database("run_copy")
         postgres_server.drop_database(seeded)
+
+
+@pytest.mark.parametrize("module", APPS)
+def test_an_app_on_the_loaded_database_answers_as_on_the_loaded_file(module, data, start_app, postgres_url):
+    graph, history, threshold = data
+
+    def loader(into_postgres: bool):
+        def prepare(database, redis_url) -> None:
+            if into_postgres:
+                load_postgres(postgres_url, graph, history, threshold, progress=False)
+            else:
+                load_sqlite(database, graph, history, threshold, progress=False)
+            if module in FANOUT_APPS:
+                name = by_module(module).name
+                load_redis(redis_url, graph, history, name, LENGTH, threshold, progress=False)
+
+        return prepare
+
+    settings = {"timeline_length": LENGTH, "celebrity_threshold": threshold}
+    on_file = start_app(module, prepare=loader(False), **settings)
+    on_postgres = start_app(module, prepare=loader(True), database_url=postgres_url, **settings)
+    entries = 0
+    for user in range(1, graph.users + 1, 13):
+        assert on_postgres.http.get(f"/users/{user}").json() == on_file.http.get(f"/users/{user}").json()
+        page = on_file.timeline(user, limit=LENGTH + 5)  # past the cache: the database's join too
+        assert on_postgres.timeline(user, limit=LENGTH + 5) == page
+        entries += len(page)
+    assert entries > 100
+    assert on_postgres.create_user("newcomer") == graph.users + 1
+    assert on_postgres.tweet(1, "after the load")["id"] == history.tweets + 1
