@@ -167,9 +167,26 @@ class PostgresServer:
     def url(self, name: str) -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{name}"
 
-    def create_database(self, name: str) -> str:
-        self._admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """A new database, empty or a copy of `template` (a file-level copy: how the bench
+        gives every app run the seeded state afresh without loading it again)."""
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        self._admin(statement)
         return self.url(name)
+
+    def has_database(self, name: str) -> bool:
+        with psycopg.connect(self.url("postgres")) as connection:
+            return (
+                connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+                is not None
+            )
+
+    def rename_database(self, name: str, new_name: str) -> None:
+        self._admin(
+            sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(name), sql.Identifier(new_name))
+        )
 
     def drop_database(self, name: str) -> None:
         # FORCE: an app stopped by SIGKILL may leave its pool's sessions behind for a moment.

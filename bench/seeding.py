@@ -1,10 +1,12 @@
 """Seeded state for the bench: one SQLite file per dataset, generated once and reused while
 nothing that shaped it has changed; a fresh copy of it for every app run, and the fanout
-caches loaded into an empty Redis database before each fanout app starts.
+caches loaded into an empty Redis database before each fanout app starts. With PostgreSQL
+(issue 13) the seeded state is a database of the bench's private server, used as the
+template of each run's fresh copy.
 
 The seeded file is keyed by a hash of the dataset's parameters, the celebrity threshold
-and the sources that write it (schema.sql, datagen/), so an edit to any of them seeds
-again instead of measuring a stale file.
+and the sources that write it (schema.sql, schema_postgres.sql, datagen/), so an edit to
+any of them seeds again instead of measuring a stale file.
 """
 
 import functools
@@ -16,15 +18,19 @@ from contextlib import closing
 from dataclasses import astuple
 from pathlib import Path
 
+import psycopg
+
+from bench.postgres import PostgresServer
 from datagen.caches import load_redis
 from datagen.graph import Graph
 from datagen.history import History
 from datagen.load import load_sqlite
+from datagen.load_postgres import is_postgres_url, load_postgres
 from datagen.scales import Scale
 from timelines.designs import by_module
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = (ROOT / "schema.sql", *sorted((ROOT / "datagen").glob("*.py")))
+SOURCES = (ROOT / "schema.sql", ROOT / "schema_postgres.sql", *sorted((ROOT / "datagen").glob("*.py")))
 KEY_LENGTH = 12
 
 
@@ -67,14 +73,48 @@ def fresh_copy(seeded: Path, target: Path) -> Path:
     return target
 
 
-def set_celebrities(database: Path, threshold: int) -> None:
+def seeded_postgres(server: PostgresServer, dataset: Scale, threshold: int, say) -> str:
+    """The name of the seeded database on `server`, loaded now if it has none yet. Never
+    connected to after the load: a template must have no sessions when it is copied."""
+    name = f"seed_{dataset.name}_{seed_key(dataset, threshold)}"
+    if server.has_database(name):
+        say(f"seeded {dataset.name}: reusing database {name}")
+        return name
+    size = f"{dataset.users:,} users, ~{dataset.mean_tweets:g} tweets each"
+    say(f"seeding {dataset.name} into PostgreSQL: {size}")
+    graph, history = generated(dataset)
+    partial = f"{name}_partial"  # only a complete load carries the final name
+    server.drop_database(partial)
+    load_postgres(server.create_database(partial), graph, history, threshold, force=True)
+    server.rename_database(partial, name)
+    return name
+
+
+def fresh_postgres_copy(server: PostgresServer, seeded: str, name: str) -> str:
+    """A run's own copy of the seeded database, replacing any earlier one of that name."""
+    server.drop_database(name)
+    return server.create_database(name, template=seeded)
+
+
+def set_celebrities(database: Path | str, threshold: int) -> None:
     """The celebrities table as the loader writes it for `threshold`, so the hybrid starts
-    reconciled instead of owing a backfill for every account the new threshold moves."""
+    reconciled instead of owing a backfill for every account the new threshold moves.
+    `database`: a SQLite file, or a postgresql:// URL."""
+    if is_postgres_url(str(database)):
+        with psycopg.connect(str(database)) as db:  # commits on leaving
+            reset_celebrities(db, "%s", threshold)
+        return
     with closing(sqlite3.connect(database)) as db, db:
-        db.execute("DELETE FROM celebrities")
-        db.execute(
-            "INSERT INTO celebrities (user_id) SELECT id FROM users WHERE followers >= ?", (threshold,)
-        )
+        reset_celebrities(db, "?", threshold)
+
+
+def reset_celebrities(db: sqlite3.Connection | psycopg.Connection, placeholder: str, threshold: int) -> None:
+    """One statement for both drivers; only their placeholder differs."""
+    db.execute("DELETE FROM celebrities")
+    db.execute(
+        f"INSERT INTO celebrities (user_id) SELECT id FROM users WHERE followers >= {placeholder}",
+        (threshold,),
+    )
 
 
 def load_caches(redis_url: str, module: str, dataset: Scale, length: int, threshold: int) -> None:

@@ -1,10 +1,12 @@
-"""python -m datagen SCALE --database PATH [--redis-url URL --approach fanout|hybrid]
+"""python -m datagen SCALE (--database PATH | --database-url postgresql://…)
+                   [--redis-url URL --approach fanout|hybrid]
                    [--timeline-length 800] [--celebrity-threshold 10000] [--force]
 
 Generates the named scale (datagen/scales.py), says what it produced, and loads it: into a
-new SQLite file (all three apps), and into Redis too for a fanout app. The SQLite file alone
-is the seeded state of join-on-read; the fanout apps need their caches as well, loaded for
-the same TIMELINE_LENGTH and CELEBRITY_THRESHOLD the app will run with.
+new SQLite file or an empty PostgreSQL database (all three apps), and into Redis too for a
+fanout app. The database alone is the seeded state of join-on-read; the fanout apps need
+their caches as well, loaded for the same TIMELINE_LENGTH and CELEBRITY_THRESHOLD the app
+will run with.
 """
 
 import argparse
@@ -12,12 +14,14 @@ import sys
 import time
 
 import numpy as np
+import psycopg
 import redis
 
 from datagen.caches import APPROACHES, load_redis, refuse_if_loaded
 from datagen.graph import Graph
 from datagen.history import History
 from datagen.load import Refused, celebrities, load_sqlite, refuse_if_exists
+from datagen.load_postgres import is_postgres_url, load_postgres, redacted, refuse_if_populated
 from datagen.scales import SCALES
 
 
@@ -25,16 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     began = time.perf_counter()
     try:
-        refuse_if_exists(args.database, args.force)  # both before writing anything anywhere
+        # Every store checked before writing anything anywhere.
+        if args.database_url:
+            refuse_if_populated(args.database_url, args.force)
+        else:
+            refuse_if_exists(args.database, args.force)
         if args.redis_url:
             refuse_if_loaded(args.redis_url, args.force)
         graph, history = SCALES[args.scale].generate()
         print(summary(args.scale, graph, history, args.celebrity_threshold))
         print(f"generated: {time.perf_counter() - began:.1f} s", flush=True)
-        timed(
-            f"sqlite {args.database}",
-            lambda: load_sqlite(args.database, graph, history, args.celebrity_threshold, args.force),
-        )
+        load_database(args, graph, history)
         if args.redis_url:
             timed(
                 f"redis {args.redis_url} ({args.approach})",
@@ -54,8 +59,24 @@ def main(argv: list[str] | None = None) -> int:
     except redis.ConnectionError as error:
         print(f"datagen: Redis unreachable at {args.redis_url}: {error}", file=sys.stderr)
         return 2
+    except psycopg.OperationalError as error:
+        print(f"datagen: PostgreSQL unreachable at {redacted(args.database_url)}: {error}", file=sys.stderr)
+        return 2
     print(f"total (generate + load): {time.perf_counter() - began:.1f} s")
     return 0
+
+
+def load_database(args: argparse.Namespace, graph: Graph, history: History) -> None:
+    if args.database_url:
+        timed(
+            f"postgresql {redacted(args.database_url)}",
+            lambda: load_postgres(args.database_url, graph, history, args.celebrity_threshold, args.force),
+        )
+    else:
+        timed(
+            f"sqlite {args.database}",
+            lambda: load_sqlite(args.database, graph, history, args.celebrity_threshold, args.force),
+        )
 
 
 def timed(what: str, action) -> None:
@@ -67,7 +88,13 @@ def timed(what: str, action) -> None:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m datagen", description=__doc__.split("\n\n")[1])
     parser.add_argument("scale", choices=SCALES)
-    parser.add_argument("--database", required=True, metavar="PATH", help="the SQLite file to create")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--database", metavar="PATH", help="the SQLite file to create")
+    target.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="or a PostgreSQL database to fill: postgresql://user@host:port/db (schema_postgres.sql)",
+    )
     parser.add_argument("--redis-url", metavar="URL", help="also load the fanout caches here")
     parser.add_argument(
         "--approach",
@@ -94,6 +121,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="replace an existing database file and the apps' keys in the Redis db",
     )
     args = parser.parse_args(argv)
+    if args.database_url and not is_postgres_url(args.database_url):
+        parser.error("--database-url must be postgresql://…; a SQLite file is --database PATH")
     if bool(args.redis_url) != bool(args.approach):
         parser.error("--redis-url and --approach go together")
     if args.timeline_length < 1 or args.celebrity_threshold < 1:

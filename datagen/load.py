@@ -1,5 +1,6 @@
 """Bulk loading into SQLite: the rows the HTTP API would have written for a generated
-graph and history, in seconds instead of hours. (Redis: datagen/caches.py.)
+graph and history, in seconds instead of hours. (PostgreSQL: datagen/load_postgres.py,
+from the same row generators; Redis: datagen/caches.py.)
 
 One new file, the apps' own schema.sql, users named user{id} with their counters (followers,
 following, tweets), follows, tweets, and the celebrities table (users with followers >=
@@ -90,9 +91,25 @@ def drop_secondary_indexes(connection: sqlite3.Connection) -> list[str]:
     return [sql for _, sql in rows]
 
 
+# The columns each row generator below yields, in order: both loaders write them so.
+USER_COLUMNS = ("id", "username", "created_at", "followers", "following", "tweets")
+FOLLOW_COLUMNS = ("follower_id", "followee_id")
+TWEET_COLUMNS = ("id", "user_id", "text", "created_at")
+
+
+def insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
 def insert_users(connection: sqlite3.Connection, graph: Graph, history: History) -> None:
+    connection.executemany(insert_sql("users", USER_COLUMNS), user_rows(graph, history))
+
+
+def user_rows(graph: Graph, history: History) -> Iterator[tuple]:
+    """Every user's row, in USER_COLUMNS' order: named user{id}, with the counters the API
+    would have kept."""
     ids = range(1, graph.users + 1)
-    rows = zip(
+    return zip(
         ids,
         (f"user{u}" for u in ids),
         user_created_at(graph.users),
@@ -100,11 +117,6 @@ def insert_users(connection: sqlite3.Connection, graph: Graph, history: History)
         graph.following()[1:].tolist(),
         history.per_author(graph.users)[1:].tolist(),
         strict=False,
-    )
-    connection.executemany(
-        "INSERT INTO users (id, username, created_at, followers, following, tweets)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        rows,
     )
 
 
@@ -120,17 +132,20 @@ def chunks(total: int, label: str, progress: bool) -> Iterator[tuple[int, int]]:
 
 
 def insert_follows(connection: sqlite3.Connection, graph: Graph, progress: bool) -> None:
-    for start, stop in chunks(graph.edges, "follows", progress):
+    for rows in follow_rows(graph, progress, "follows"):
+        connection.executemany(insert_sql("follows", FOLLOW_COLUMNS), rows)
+
+
+def follow_rows(graph: Graph, progress: bool, label: str) -> Iterator[Iterator[tuple]]:
+    """Chunks of follow rows (follower_id, followee_id), in the graph's order."""
+    for start, stop in chunks(graph.edges, label, progress):
         chunk = slice(start, stop)
-        connection.executemany(
-            "INSERT INTO follows (follower_id, followee_id) VALUES (?, ?)",
-            zip(graph.follower[chunk].tolist(), graph.followee[chunk].tolist(), strict=False),
-        )
+        yield zip(graph.follower[chunk].tolist(), graph.followee[chunk].tolist(), strict=False)
 
 
 def insert_tweets(connection: sqlite3.Connection, history: History, progress: bool) -> None:
     for rows in tweet_rows(history, progress, "tweets"):
-        connection.executemany("INSERT INTO tweets (id, user_id, text, created_at) VALUES (?, ?, ?, ?)", rows)
+        connection.executemany(insert_sql("tweets", TWEET_COLUMNS), rows)
 
 
 def tweet_rows(

@@ -17,10 +17,8 @@ not eat into --run-time. Otherwise (a host typed into the web UI) it happens in
 """
 
 import logging
-import sqlite3
 import sys
 import time
-from pathlib import Path
 from time import perf_counter
 
 import gevent
@@ -212,9 +210,8 @@ class Controller:
         if self.prepared_for == (host, database):
             return
         if database:
-            if self.role == "master":  # each worker reads the file itself
-                if not Path(database).is_file():
-                    raise FileNotFoundError(f"--database {database}: no such file")
+            if self.role == "master":  # each worker reads the database itself
+                population.check_database(database)
                 self.population = None
             else:
                 self.population = population.from_database(database)
@@ -245,7 +242,7 @@ class Controller:
     def prepare_or_exit(self) -> None:
         try:
             self.prepare()
-        except (ApiError, OSError, ValueError, sqlite3.Error) as error:
+        except (ApiError, OSError, ValueError, *population.DATABASE_ERRORS) as error:
             log.error("cannot prepare the run: %s", error)
             sys.exit(1)
 
@@ -253,7 +250,7 @@ class Controller:
         try:
             self.prepare()
             return True
-        except (ApiError, OSError, ValueError, sqlite3.Error) as error:
+        except (ApiError, OSError, ValueError, *population.DATABASE_ERRORS) as error:
             log.error("cannot prepare the run: %s", error)
             self.environment.process_exit_code = 1
             gevent.spawn(self.environment.runner.quit)

@@ -55,9 +55,9 @@ def add_arguments(parser) -> None:
     group.add_argument(
         "--database",
         default="",
-        metavar="PATH",
-        help="the app's SQLite file, opened read-only: the users are taken from it. "
-        "Without it they are found, or created, over HTTP",
+        metavar="PATH|URL",
+        help="the app's SQLite file, opened read-only, or its postgresql:// URL: the users "
+        "are taken from it. Without it they are found, or created, over HTTP",
     )
     group.add_argument(
         "--zipf",

@@ -2,7 +2,8 @@
 (followers of an author, followees of a reader), as numpy arrays.
 
 Three sources, in order of preference:
-  from_database  --database PATH: the app's SQLite file, opened read-only, one query.
+  from_database  --database PATH: the app's SQLite file, opened read-only, one query; or
+                 --database postgresql://…: the app's PostgreSQL database, likewise.
   discover       a seeded app reached over HTTP only: GET /users/1 answers 200, the highest
                  id is found by galloping and bisecting over GET /users/{id} (ids are 1..n,
                  as SQLite assigns them and the contract never deletes a user), then the
@@ -19,7 +20,9 @@ from pathlib import Path
 from urllib.request import pathname2url
 
 import numpy as np
+import psycopg
 
+from datagen.load_postgres import is_postgres_url, redacted
 from loadtest._api import Api, ApiError
 
 log = logging.getLogger(__name__)
@@ -65,17 +68,43 @@ class Population:
         )
 
 
-def from_database(path: str) -> Population:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"--database {path}: no such file")
-    uri = f"file:{pathname2url(str(Path(path).resolve()))}?mode=ro"
+# What reading --database may raise, beside OSError and ValueError.
+DATABASE_ERRORS = (sqlite3.Error, psycopg.Error)
+COUNT = "SELECT count(*) FROM users"
+USERS = "SELECT id, followers, following FROM users ORDER BY id"
+
+
+def check_database(location: str) -> None:
+    """What the master can tell before its workers read --database: a SQLite file exists.
+    A PostgreSQL URL is only known good once a worker has connected."""
+    if not is_postgres_url(location) and not Path(location).is_file():
+        raise FileNotFoundError(f"--database {location}: no such file")
+
+
+def from_database(location: str) -> Population:
+    if is_postgres_url(location):
+        return Population.from_rows(from_postgres(location), f"database {redacted(location)}")
+    check_database(location)
+    uri = f"file:{pathname2url(str(Path(location).resolve()))}?mode=ro"
     with closing(sqlite3.connect(uri, uri=True)) as connection:
         connection.execute("BEGIN")  # one snapshot for the count and the rows
-        (count,) = connection.execute("SELECT count(*) FROM users").fetchone()
-        cursor = connection.execute("SELECT id, followers, following FROM users ORDER BY id")
-        # Straight into numpy: a seeded database may hold millions of users.
-        flat = np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.int64, count=3 * count)
-    return Population.from_rows(flat, f"database {path}")
+        flat = users_array(connection.execute(COUNT).fetchone()[0], connection.execute(USERS))
+    return Population.from_rows(flat, f"database {location}")
+
+
+def from_postgres(url: str) -> np.ndarray:
+    with psycopg.connect(url) as connection:
+        # One snapshot for the count and the rows, as with SQLite's BEGIN.
+        connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        connection.read_only = True
+        with connection.transaction():
+            (count,) = connection.execute(COUNT).fetchone()
+            return users_array(count, connection.execute(USERS))
+
+
+def users_array(count: int, rows) -> np.ndarray:
+    # Straight into numpy: a seeded database may hold millions of users.
+    return np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=3 * count)
 
 
 def app_is_empty(api: Api) -> bool:
