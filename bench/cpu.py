@@ -1,9 +1,9 @@
 """What the server side spent during a phase, read from outside it: CPU seconds of the app's
-process tree and of redis-server (the kernel's per-thread run time in /proc/PID/task/*/schedstat,
-in nanoseconds, where psutil's cpu_times counts 10 ms ticks: too coarse for one tweet; psutil
-where /proc has no schedstat), and Redis's own count of the
-commands that write a cached timeline (INFO commandstats), so that a phase's figures per
-request do not rest on the app's word.
+process tree, of redis-server and, when it is the apps' store, of the PostgreSQL server (the
+kernel's per-thread run time in /proc/PID/task/*/schedstat, in nanoseconds, where psutil's
+cpu_times counts 10 ms ticks: too coarse for one tweet; psutil where /proc has no schedstat),
+and Redis's own count of the commands that write a cached timeline (INFO commandstats), so
+that a phase's figures per request do not rest on the app's word.
 
     meter = Meter(app.process.pid, redis)
     before = meter.read()
@@ -61,17 +61,30 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """CPU of a forking server (PostgreSQL's postmaster) and of every child it ever had: the
+    living ones, and those it has reaped (the kernel adds theirs to its children's times), so
+    that a backend ending between two readings does not take its CPU out of the total."""
+    try:
+        reaped = psutil.Process(pid).cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return tree_cpu_seconds(pid) + reaped.children_user + reaped.children_system
+
+
 @dataclass(frozen=True)
 class Usage:
     app_s: float = 0.0
     redis_s: float = 0.0
     timeline_writes: int = 0
+    postgres_s: float | None = None  # None: no database server, SQLite's CPU is the app's
 
     def __sub__(self, other: "Usage") -> "Usage":
         return Usage(
             self.app_s - other.app_s,
             self.redis_s - other.redis_s,
             self.timeline_writes - other.timeline_writes,
+            None if self.postgres_s is None else self.postgres_s - (other.postgres_s or 0.0),
         )
 
 
@@ -79,9 +92,13 @@ class Usage:
 class Meter:
     app_pid: int
     redis: RedisServer
+    postgres_pid: int | None = None  # the postmaster, when the apps' store is PostgreSQL
 
     def read(self) -> Usage:
         with self.redis.client() as client:
             stats = client.info("commandstats")
         writes = sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in TIMELINE_WRITES)
-        return Usage(tree_cpu_seconds(self.app_pid), tree_cpu_seconds(self.redis.process.pid), writes)
+        postgres = server_cpu_seconds(self.postgres_pid) if self.postgres_pid else None
+        return Usage(
+            tree_cpu_seconds(self.app_pid), tree_cpu_seconds(self.redis.process.pid), writes, postgres
+        )

@@ -90,6 +90,8 @@ class Phase:
             "celebrity_threshold": self.settings.get("celebrity_threshold"),
             "app_cpu_s": round(self.usage.app_s, 4),
             "redis_cpu_s": round(self.usage.redis_s, 4),
+            # Only where the store is a server of its own: a SQLite run's table is unchanged.
+            **({} if self.usage.postgres_s is None else {"postgres_cpu_s": round(self.usage.postgres_s, 4)}),
             "redis_timeline_writes": self.usage.timeline_writes,
             "too_few_users": len(self.locust_warnings),
             "samples": self.samples.name,

@@ -10,6 +10,7 @@ latency (numpy, linear interpolation), never from Locust's rounded histograms.
                     and max, and each run's bracket (held; missed, within the tolerance above)
   max_throughput.csv  capacity.csv's DDIA mix in the older layout (the notebook reads it)
   cpu.csv           us of CPU per read, per tweet and per follower-write, app and Redis apart
+                    (and PostgreSQL, a component of its own, when it was the store)
   celebrity_sweep.csv  per approach and followers: the tweet's POST, fanout lag, writes, CPU;
                     the hybrid's read with one celebrity pulled against none
   fanout_lag.csv    every tweet of the latency and threshold phases, its author's followers and
@@ -264,10 +265,10 @@ def per_operation_cpu(table: pd.DataFrame, sweep_tweets: pd.DataFrame, pulls_per
         )
         tweets = mine[mine.phase.str.match(r"^tweets-\d+$") & (mine.tweets > 0)]
         fixed = mine[mine.phase.str.match(FIXED_PHASE) & (mine.reads > 0)]
-        for component in ("app", "redis"):
+        for component in components(table):
             cpu = f"{component}_cpu_s"
             write_us = pd.Series(dtype=float)
-            if len(writes):
+            if len(writes) and f"{component}_cpu_ms" in writes:
                 top = writes[writes.followers == writes.followers.max()]
                 write_us = top[f"{component}_cpu_ms"] * 1000 / top.timeline_writes.clip(lower=1)
             write_cost = float(write_us.median()) if len(write_us) else 0.0
@@ -297,16 +298,24 @@ def per_operation_cpu(table: pd.DataFrame, sweep_tweets: pd.DataFrame, pulls_per
                             "source": source,
                         }
                     )
-    return pd.DataFrame(rows + celebrity_pulls(rows, pulls_per_read))
+    return pd.DataFrame(rows + celebrity_pulls(rows, pulls_per_read, components(table)))
 
 
-def celebrity_pulls(rows: list[dict], pulls_per_read: float) -> list[dict]:
+def components(table: pd.DataFrame) -> tuple[str, ...]:
+    """Whose CPU a phase counted: the app's (SQLite's too) and Redis's, and PostgreSQL's when
+    it was the store."""
+    return ("app", "redis", "postgres") if "postgres_cpu_s" in table else ("app", "redis")
+
+
+def celebrity_pulls(
+    rows: list[dict], pulls_per_read: float, parts: tuple[str, ...] = ("app", "redis")
+) -> list[dict]:
     """What each celebrity a hybrid reader follows adds to a read: the hybrid's read less
     fanout's (the same graph and pages, a pull the only difference), per pull. The sweep's
     readers cannot say it: a reader who pulls one celebrity also gets a longer page."""
     reads = {(r["approach"], r["component"]): r for r in rows if r["operation"] == "read"}
     out = []
-    for component in ("app", "redis"):
+    for component in parts:
         hybrid, fanout = reads.get(("hybrid", component)), reads.get(("fanout", component))
         if not (hybrid and fanout and pulls_per_read > 0):
             continue
