@@ -35,11 +35,12 @@ seed: $(VENV)/.installed
 	$(PYTHON) -m datagen $(SCALE) --database $(DATABASE)
 
 # The three designs side by side (bench/run.py): a run folder under OUT with samples,
-# summary CSVs, meta.json and the charts. SCALE=tiny is the 2-minute smoke run.
+# summary CSVs, meta.json and the charts. SCALE=tiny is the 2-minute smoke run. STORE=postgres
+# runs the apps on a private PostgreSQL server instead of SQLite files.
 bench: $(VENV)/.installed
 	scripts/ensure-redis-server
 	$(if $(filter postgres,$(STORE)),scripts/ensure-postgres)
-	$(PYTHON) -m bench --scale $(SCALE) --out $(OUT)
+	$(PYTHON) -m bench --scale $(SCALE) --store $(STORE) --out $(OUT)
 
 # Redraws a run folder's charts, and executes the notebook on it into RUN/notebook.ipynb:
 # make charts RUN=results/<run>

@@ -73,17 +73,25 @@ def write(
     source: dict,
     experiments: tuple[str, ...] = (),
     facts: dict | None = None,
+    store: str = "sqlite",
+    postgres: dict | None = None,
 ) -> None:
+    """postgres: the server's version and settings (bench/stores.py), when it was the store."""
+    shares = "app and redis-server share the 'app' CPUs"
+    if postgres:
+        shares = "app, redis-server and postgres share the 'app' CPUs"
     meta = {
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         **source,
-        "command": "make bench SCALE=" + plan.scale,
+        "command": "make bench SCALE=" + plan.scale + ("" if store == "sqlite" else f" STORE={store}"),
         "scale": plan.scale,
+        "store": store,
+        **({"postgres": postgres} if postgres else {}),
         "experiments": list(experiments),
         "plan": plan.as_json(),
-        # Equal resources: each design's app and its Redis on one CPU set, the load on another.
-        "cpus": {**cpus.as_json(), "server_side_shares": "app and redis-server share the 'app' CPUs"},
+        # Equal resources: each design's app and its stores on one CPU set, the load on another.
+        "cpus": {**cpus.as_json(), "server_side_shares": shares},
         "settings": {
             "TIMELINE_LENGTH": plan.timeline_length,
             "CELEBRITY_THRESHOLD": plan.celebrity_threshold,
@@ -108,6 +116,7 @@ def write(
                     "celebrity_threshold",
                     "app_cpu_s",
                     "redis_cpu_s",
+                    "postgres_cpu_s",
                 )
             }
             for phase in phases

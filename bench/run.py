@@ -24,11 +24,11 @@ import math
 import os
 import shutil
 import signal
-import sqlite3
 import sys
 import tempfile
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +40,8 @@ from bench.cpu import Meter
 from bench.phases import Load, Phase, run_phase
 from bench.plan import EVERY_EXPERIMENT, PLANS, Plan
 from bench.processes import ROOT, AppServer, Cpus, RedisServer
-from bench.seeding import fresh_copy, load_caches, seeded_database, set_celebrities
+from bench.seeding import load_caches, set_celebrities
+from bench.stores import STORES, PostgresStore, SqliteStore, new_store, read_frame
 from bench.sweep import Sweep, build_database, plan_graph
 from timelines import designs
 
@@ -70,6 +71,7 @@ class Bench:
     sweep: tuple[pd.DataFrame, pd.DataFrame] | None = None
     planned_s: float = 0.0  # the ETA's estimate of the whole run, revised as parts finish
     meter: Meter | None = None
+    store: SqliteStore | PostgresStore | None = None  # where the apps' state lives (bench/stores.py)
 
     def say(self, line: str) -> None:
         elapsed = time.monotonic() - self.began
@@ -101,24 +103,32 @@ class Bench:
 
     # --- one app on fresh stores -------------------------------------------------------------
 
-    def start(self, name: str, seeded: Path, dataset, threshold: int, tag: str) -> AppServer:
+    @contextmanager
+    def start(self, name: str, seeded: Path | str, dataset, threshold: int, tag: str) -> Iterator[AppServer]:
+        """The app running on its own copy of the seeded state, which goes once the app has stopped."""
         design = designs.by_name(name)
-        database = fresh_copy(seeded, self.work / f"{tag}.db")
-        set_celebrities(database, threshold)
-        self.redis.client().flushall()  # our own server: every app starts on an empty Redis
-        if design.fans_out:
-            self.say(f"{tag}: loading {name}'s caches into an empty Redis database")
-            load_caches(self.redis.url(), design.module, dataset, self.plan.timeline_length, threshold)
-        settings = {"timeline_length": self.plan.timeline_length, "celebrity_threshold": threshold}
-        app = AppServer(
-            design.module,
-            database,
-            self.redis.url(),
-            self.folder / "logs" / f"{tag}.log",
-            cpus=self.cpus.app,
-            settings=settings,
-        )
-        return app.start()
+        database = self.store.copy(seeded, tag)
+        try:
+            set_celebrities(database, threshold)
+            self.redis.client().flushall()  # our own server: every app starts on an empty Redis
+            if design.fans_out:
+                self.say(f"{tag}: loading {name}'s caches into an empty Redis database")
+                load_caches(self.redis.url(), design.module, dataset, self.plan.timeline_length, threshold)
+            settings = {"timeline_length": self.plan.timeline_length, "celebrity_threshold": threshold}
+            # app.database is the store's location (a path or a URL), which the load test's
+            # --database and the runner's own reads take as it is.
+            app = AppServer(
+                design.module,
+                database,
+                self.redis.url(),
+                self.folder / "logs" / f"{tag}.log",
+                cpus=self.cpus.app,
+                settings={**settings, **self.store.settings(database)},
+            )
+            with app.start():
+                yield app
+        finally:
+            self.store.discard(database)
 
     def phase(
         self,
@@ -141,7 +151,7 @@ class Bench:
         )
         what = f"{load.rate:g} req/s open loop" if load.rate else f"{load.clients} clients closed loop"
         self.say(f"{name} {phase_name}: {what}, {load.seconds:g} s")
-        meter = Meter(app.process.pid, self.redis)
+        meter = Meter(app.process.pid, self.redis, self.store.pid())
         before = meter.read()
         run_phase(app, phase, app.database, self.cpus.load, self.folder / "logs" / "locust.log")
         # Until the fanout has drained: a phase's tweets are paid for after their 201s.
@@ -178,9 +188,10 @@ class Bench:
     def record_lags(self, app: AppServer, phase: Phase, threshold: int) -> None:
         """Every tweet of the phase with how long its fanout took; the hybrid's pulled
         celebrity tweets too, which are in every timeline from the moment they commit."""
-        with closing(sqlite3.connect(f"file:{app.database}?mode=ro", uri=True)) as db:
-            fanned = pd.read_sql_query(FANOUT_LOG, db, params=(phase.began, phase.ended))
-            pulled = pd.read_sql_query(CELEBRITY_TWEETS, db, params=(phase.first_tweet, threshold))
+        sql = self.store.sql
+        with self.store.reading(app.database) as db:
+            fanned = read_frame(db, sql(FANOUT_LOG), (phase.began, phase.ended))
+            pulled = read_frame(db, sql(CELEBRITY_TWEETS), (phase.first_tweet, threshold))
         fanned["lag_ms"] = (fanned.done_at - fanned.accepted_at) * 1000
         fanned["pulled"] = False
         if phase.approach == "hybrid" and len(pulled):
@@ -282,6 +293,12 @@ class Bench:
 
     def celebrity_sweep(self, approaches: list[str]) -> None:
         plan = self.plan
+        if self.store.name != "sqlite":
+            self.say(
+                "sweep: skipped, it builds its graph in SQLite only (bench/sweep.py); STORE=sqlite runs it"
+            )
+            self.revise(0, len(approaches) * (10 + sum(plan.sweep_followers) / 20_000))
+            return
         graph = plan_graph(plan.sweep_followers)
         began = time.monotonic()
         self.say(f"sweep: building {graph.top:,} followers in SQLite")
@@ -313,11 +330,11 @@ class Bench:
         )
 
     def phase_with_tweets(self, app: AppServer, name: str, phase_name: str, load: Load) -> Phase:
-        with closing(sqlite3.connect(f"file:{app.database}?mode=ro", uri=True)) as db:
-            (newest,) = db.execute(NEWEST_TWEET).fetchone()
+        with self.store.reading(app.database) as db:
+            (newest,) = db.execute(self.store.sql(NEWEST_TWEET)).fetchone()
         return self.phase(app, name, phase_name, load, first_tweet=newest)
 
-    def threshold_sweep(self, seeded: Path) -> None:
+    def threshold_sweep(self, seeded: Path | str) -> None:
         plan = self.plan
         for threshold in plan.thresholds:
             if threshold == plan.celebrity_threshold:
@@ -331,11 +348,11 @@ class Bench:
                 self.drain(app, "hybrid")
                 self.record_lags(app, phase, threshold)
 
-    def depth_sweep(self, cache_dir: Path) -> None:
+    def depth_sweep(self) -> None:
         plan = self.plan
         for depth in plan.depths:
             dataset = plan.depth_scale(depth)
-            seeded = seeded_database(dataset, plan.celebrity_threshold, cache_dir, self.say)
+            seeded = self.store.seed(dataset, plan.celebrity_threshold)
             for name in designs.NAMES:  # the hybrid too: it is fanout where no one crosses its threshold
                 with self.start(name, seeded, dataset, plan.celebrity_threshold, f"{name}-depth") as app:
                     load = Load(plan.depth_seconds, clients=plan.depth_clients, read_ratio=READS_ONLY)
@@ -360,19 +377,22 @@ def experiments(text: str, plan: Plan) -> tuple[str, ...]:
     return names
 
 
-def dataset_facts(database: Path, threshold: int) -> dict:
+def dataset_facts(store: SqliteStore | PostgresStore, database: Path | str, threshold: int) -> dict:
     """What the capacity model needs to carry this graph's costs to another: how many
     celebrities an average user follows here (each one a pull on the hybrid's reads)."""
-    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
-        users, followers = db.execute("SELECT count(*), avg(followers) FROM users").fetchone()
+    with store.reading(database) as db:
+        users, followers = db.execute(store.sql("SELECT count(*), avg(followers) FROM users")).fetchone()
         (edges,) = db.execute(
-            """SELECT count(*) FROM follows WHERE followee_id IN
-                                 (SELECT id FROM users WHERE followers >= ?)""",
+            store.sql(
+                """SELECT count(*) FROM follows WHERE followee_id IN
+                                 (SELECT id FROM users WHERE followers >= ?)"""
+            ),
             (threshold,),
         ).fetchone()
     return {
         "users": users,
-        "mean_followers": followers,
+        # PostgreSQL's avg is a numeric (a Decimal), which meta.json could not hold.
+        "mean_followers": followers if followers is None else float(followers),
         "celebrity_threshold": threshold,
         "celebrities_followed_per_user": edges / users if users else 0.0,
     }
@@ -388,6 +408,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("EXPERIMENT", "all"),
         help=f"all (the scale's list), or some of {','.join(EVERY_EXPERIMENT)}, "
         "comma-separated (default: $EXPERIMENT, else all)",
+    )
+    parser.add_argument(
+        "--store",
+        choices=STORES,
+        default="sqlite",
+        help="the apps' database: SQLite files, or a private PostgreSQL server",
     )
     parser.add_argument(
         "--cache-dir",
@@ -419,11 +445,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: datetime, source: dict) -> int:
     chosen = experiments(args.experiment, plan)
-    with RedisServer(work, cpus=cpus.redis) as redis:
-        bench = Bench(plan, folder, work, cpus, redis, experiments=chosen)
+    # PostgreSQL on the server side's CPUs, beside the app and its Redis: the store it serves.
+    store = new_store(args.store, work, args.cache_dir, cpus.app)
+    with RedisServer(work, cpus=cpus.redis) as redis, store:
+        bench = Bench(plan, folder, work, cpus, redis, experiments=chosen, store=store)
+        store.say = bench.say
         bench.planned_s = bench.estimate(args.approaches)
-        bench.say(f"bench {plan.scale} ({', '.join(chosen)}) -> {folder}; {cpus.describe()}")
-        seeded = seeded_database(plan.dataset, plan.celebrity_threshold, args.cache_dir, bench.say)
+        on = "" if store.name == "sqlite" else f"; {store.name} {store.describe()['server_version']}"
+        bench.say(f"bench {plan.scale} ({', '.join(chosen)}) -> {folder}; {cpus.describe()}{on}")
+        seeded = store.seed(plan.dataset, plan.celebrity_threshold)
         try:
             if {"latency", "cpu", "capacity"} & set(chosen):
                 bench.designs(seeded, args.approaches)
@@ -432,10 +462,22 @@ def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: dat
             if "thresholds" in chosen and "hybrid" in args.approaches:
                 bench.threshold_sweep(seeded)
             if "depths" in chosen:
-                bench.depth_sweep(args.cache_dir)
+                bench.depth_sweep()
         finally:
-            facts = dataset_facts(seeded, plan.celebrity_threshold)
-            meta.write(folder, plan, cpus, started, bench.phases, redis, source, chosen, facts)
+            facts = dataset_facts(store, seeded, plan.celebrity_threshold)
+            meta.write(
+                folder,
+                plan,
+                cpus,
+                started,
+                bench.phases,
+                redis,
+                source,
+                chosen,
+                facts,
+                store.name,
+                store.describe(),
+            )
         summary.write(folder, plan, bench, facts)
     model.write(folder)
     bench.say("charts")
