@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -241,3 +242,34 @@ def test_notebook_runs_on_a_default_run_without_the_optional_sweeps(run_folder, 
     said = "".join(outputs(notebook, "text/markdown"))
     assert "did not sweep history depth" in said and "did not sweep the threshold" in said
     assert len(outputs(notebook, "image/png")) == len(NOTEBOOK_CHARTS)  # the threshold chart is the one gone
+
+
+def test_bench_runs_join_on_postgres(tmp_path):
+    """`--store postgres` (make bench STORE=postgres): the join-on-read app on the bench's own
+    PostgreSQL server, seeded by COPY, measured as on SQLite, with the database's CPU its own."""
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench", "--scale", "tiny", "--store", "postgres"]
+        + ["--approaches", "join", "--experiment", "latency,cpu", "--out", str(tmp_path)],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    (folder,) = tmp_path.iterdir()
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["store"] == "postgres" and meta["command"].endswith("STORE=postgres")
+    assert meta["postgres"]["server_version"] and meta["postgres"]["settings"]["fsync"] == "on"
+    latency = pd.read_csv(folder / "latency.csv").set_index(["approach", "mix", "operation"])
+    for mix in ("fixed", "celebrities"):
+        read = latency.loc[("join", mix, "read")]
+        assert read.repeats == plan_of(folder)["repeats"]
+        assert read.achieved_rate_min >= 0.9 * read.target_rate and read.p50_ms_median > 0
+    phases = pd.read_csv(folder / "phases.csv")
+    assert set(phases.approach) == {"join"} and (phases.errors == 0).all(), phases
+    assert (phases.reads[phases.phase.str.startswith("fixed")] > 0).all()
+    # The joins run in the server, not the app: its CPU per read is counted apart, and is real.
+    cpu = pd.read_csv(folder / "cpu.csv").set_index(["approach", "operation", "component"])
+    assert cpu.loc[("join", "read", "postgres")].us_median > 0
+    assert cpu.loc[("join", "read", "app")].us_median > 0
