@@ -172,7 +172,7 @@ def test_every_key_of_a_read_is_in_the_readers_slot(run):
             assert all(client.exists(key) for key in recent), (
                 f"{app.module}: user {user} pulls from elsewhere"
             )
-            bodies = [Keys.body_beside(timeline, int(tweet_id)) for tweet_id in ids]
+            bodies = [Keys.sibling(timeline, "tweet", int(tweet_id)) for tweet_id in ids]
             assert all(client.exists(key) for key in bodies), f"{app.module}: user {user}'s bodies"
             tokens = [key for key in (f"token:{timeline}", *(f"token:{key}" for key in recent))]
             slots = {slot_of(cluster, key) for key in [timeline, *recent, *bodies, *tokens]}

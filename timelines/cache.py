@@ -419,10 +419,11 @@ class Keys:
         return [f"tweet:{prefix}{tweet_id}" for prefix in self._prefixes()]
 
     @staticmethod
-    def body_beside(key: str, tweet_id: int) -> str:
-        """A tweet's body in `key`'s slot, where a read of `key` looks for it."""
+    def sibling(key: str, kind: str, name: int | str) -> str:
+        """The key `kind:name` in `key`'s slot (the Lua `sibling`): a tweet's body where a
+        read of `key` looks for it, say."""
         tag = TAG.search(key)
-        return f"tweet:{tag.group() if tag else ''}{tweet_id}"
+        return f"{kind}:{tag.group() if tag else ''}{name}"
 
     def by_shard(self, users: list[int]) -> list[list[int]]:
         """`users` in parts whose keys share a slot, each in the order given."""
@@ -588,7 +589,7 @@ class TimelineCache:
                     copies = (
                         self.keys.body_copies(tweet_id)
                         if beside is None
-                        else [Keys.body_beside(beside, tweet_id)]
+                        else [Keys.sibling(beside, "tweet", tweet_id)]
                     )
                     for key in copies:
                         pipe.set(key, body, ex=self.tweet_ttl)
