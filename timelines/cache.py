@@ -40,6 +40,7 @@ Redis, without REDIS_CLUSTER, nothing carries a tag: the keys are the ones above
 """
 
 import asyncio
+import functools
 import itertools
 import logging
 import re
@@ -365,6 +366,7 @@ SHARDS = 16
 TAG = re.compile(r"\{[^}]*\}:")  # the Lua `sibling`'s pattern
 
 
+@functools.cache
 def shard_tags(shards: int) -> tuple[str, ...]:
     """A hash tag per shard, chosen so that shard i's slot lies in the i-th 1/shards of the
     slot range: a cluster whose nodes hold even ranges of slots (as redis-cli and
@@ -383,32 +385,27 @@ def shard_tags(shards: int) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    """The cache's key names. No tags: one Redis, `timeline:{user}` and so on. With a tag
-    per shard (a cluster), every key a user's read touches carries that user's shard."""
+    """The cache's key names: each user's keys carry the prefix of the user's shard. One
+    Redis has one shard and an empty prefix: `timeline:{user}` and so on. A cluster has a
+    hash tag per shard, `{s3.20}:`, so every key a user's read touches is in one slot."""
 
-    tags: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ("",)
 
     @classmethod
     def sharded(cls, shards: int = SHARDS) -> "Keys":
-        return cls(shard_tags(shards))
-
-    def _prefixes(self) -> list[str]:
-        return [f"{{{tag}}}:" for tag in self.tags] or [""]
-
-    def _prefix(self, user_id: int) -> str:
-        return f"{{{self.tags[user_id % len(self.tags)]}}}:" if self.tags else ""
+        return cls(tuple(f"{{{tag}}}:" for tag in shard_tags(shards)))
 
     def timeline(self, user_id: int) -> str:
-        return f"timeline:{self._prefix(user_id)}{user_id}"
+        return f"timeline:{self.prefixes[user_id % len(self.prefixes)]}{user_id}"
 
     def recent(self, author_id: int, reader: int) -> str:
         """The copy of a celebrity's recent list that `reader`'s read merges."""
-        return f"recent:{self._prefix(reader)}{author_id}"
+        return f"recent:{self.prefixes[reader % len(self.prefixes)]}{author_id}"
 
     def recent_copies(self, author_id: int) -> list[str]:
         """A celebrity's recent list, once per shard: its tweet is pushed into each, SHARDS
         pushes however many follow it, and any reader's read finds one in its own slot."""
-        return [f"recent:{prefix}{author_id}" for prefix in self._prefixes()]
+        return [f"recent:{prefix}{author_id}" for prefix in self.prefixes]
 
     def body_copies(self, tweet_id: int) -> list[str]:
         """A new tweet's body, into every shard. It must be stored before its id is pushed
@@ -416,7 +413,7 @@ class Keys:
         known only as the walk reads them from SQLite, 10,000 at a time; an author with 50
         followers reaches 96 % of 16 shards anyway, and a celebrity's recent list is in
         all. The price: up to SHARDS copies of a tweet few follow, for TWEET_TTL."""
-        return [f"tweet:{prefix}{tweet_id}" for prefix in self._prefixes()]
+        return [f"tweet:{prefix}{tweet_id}" for prefix in self.prefixes]
 
     @staticmethod
     def sibling(key: str, kind: str, name: int | str) -> str:
@@ -427,11 +424,12 @@ class Keys:
 
     def by_shard(self, users: list[int]) -> list[list[int]]:
         """`users` in parts whose keys share a slot, each in the order given."""
-        if not self.tags:
+        shards = len(self.prefixes)
+        if shards == 1:
             return [users] if users else []
         parts: dict[int, list[int]] = {}
         for user in users:
-            parts.setdefault(user % len(self.tags), []).append(user)
+            parts.setdefault(user % shards, []).append(user)
         return list(parts.values())
 
 
@@ -445,7 +443,7 @@ def timeline_key(user_id: int) -> str:
 
 def recent_key(author_id: int) -> str:
     """A celebrity's newest tweet ids (the hybrid), laid out like a timeline, on one Redis."""
-    return ONE_REDIS.recent(author_id, author_id)
+    return ONE_REDIS.recent_copies(author_id)[0]
 
 
 def token_key(key: str) -> str:
@@ -475,6 +473,15 @@ class CacheCluster(RedisCluster):
         self.connection_kwargs["connection_class"] = HiredisPackedConnection  # nodes found later
         for node in self.nodes_manager.startup_nodes.values():
             node.connection_class = HiredisPackedConnection
+
+    async def _determine_slot(self, command: str, *args) -> int:
+        # A script's keys share a slot by construction (Keys), and Redis refuses any that
+        # do not (CROSSSLOT); redis-py would hash every key to check, which was most of the
+        # fanout worker's CPU (cProfile: ~1.5 us a key on calls of hundreds). redis is pinned
+        # (requirements.txt): this private method is its own.
+        if command.upper() in ("EVAL", "EVALSHA") and len(args) > 2 and int(args[1]) > 0:
+            return self.keyslot(args[2])
+        return await super()._determine_slot(command, *args)
 
     async def initialize(self, *args, **kwargs) -> "CacheCluster":
         try:
