@@ -12,6 +12,7 @@ time); each test after it leaves the apps agreeing with the model, as it found t
 
 import itertools
 import re
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -117,6 +118,20 @@ def served_by(cluster: RedisCluster, user: int) -> int:
     return cluster.node_serving(slot_of(cluster, KEYS.timeline(user)))
 
 
+def commands_run(cluster: RedisCluster) -> dict[int, Counter[str]]:
+    """Commands each node has run, those of scripts included, but not the asking (INFO, and
+    HELLO for each connection this opens)."""
+    calls = {}
+    for index, node in enumerate(cluster.servers):
+        with node.client() as client:
+            stats = client.info("commandstats")
+        calls[index] = Counter(
+            {name.removeprefix("cmdstat_"): entry["calls"] for name, entry in stats.items()}
+        )
+        del calls[index]["info"], calls[index]["hello"]
+    return calls
+
+
 def cache_counters(app: AppServer) -> dict[str, int]:
     return app.stats()["cache"]
 
@@ -162,6 +177,16 @@ def test_a_celebrity_tweet_is_read_in_each_readers_shard(run):
     client = client_of(cluster)
     assert all(int(client.lindex(key, 0)) == newest_id for key in copies), "a copy missed the tweet"
     client.close()
+    for reader in readers:
+        before = commands_run(cluster)
+        assert run.hybrid.timeline(reader, 1) == [newest_id]
+        ran = {node: calls - before[node] for node, calls in commands_run(cluster).items()}
+        ran = {node: calls for node, calls in ran.items() if calls}
+        assert list(ran) == [served_by(cluster, reader)], f"reader {reader}'s read: {ran}"
+        calls = ran.popitem()[1]
+        assert calls.pop("evalsha") == 1 and set(calls) <= {"lindex", "lrange", "mget"}, (
+            f"reader {reader}'s read was more than one call: {calls}"
+        )
 
 
 def test_every_key_of_a_read_is_in_the_readers_slot(run):
