@@ -204,7 +204,7 @@ def test_every_key_of_a_read_is_in_the_readers_slot(run):
             )
             bodies = [Keys.sibling(timeline, "tweet", int(tweet_id)) for tweet_id in ids]
             assert all(client.exists(key) for key in bodies), f"{app.module}: user {user}'s bodies"
-            tokens = [key for key in (f"token:{timeline}", *(f"token:{key}" for key in recent))]
+            tokens = [f"token:{key}" for key in (timeline, *recent)]
             slots = {slot_of(cluster, key) for key in [timeline, *recent, *bodies, *tokens]}
             assert len(slots) == 1, f"{app.module}: user {user}'s read spans slots {slots}"
         client.close()
