@@ -71,11 +71,12 @@ soak: $(VENV)/.installed
 	$(PYTHON) -m bench.soak --approach $(APPROACH) --minutes $(MINUTES) --from-results $(RUN) --scale $(SCALE) --out $(OUT)
 
 # The cache layer alone, each with a private redis-server, none of it in make bench:
-# one tweet to 1k..1M followers through the app's own outbox worker (FOLLOWERS=1000,10000,100000,1000000)
+# one tweet to 1k..1M followers through the app's own outbox worker (FOLLOWERS=1000,10000,100000,1000000;
+# REDIS_NODES=N: on an N-node Redis Cluster it starts itself)
 FOLLOWERS ?= 1000,10000,100000
 bench-fanout: $(VENV)/.installed
 	scripts/ensure-redis-server
-	$(PYTHON) -m bench.fanout --followers $(FOLLOWERS)
+	$(PYTHON) -m bench.fanout --followers $(FOLLOWERS)$(if $(REDIS_NODES), --redis-nodes $(REDIS_NODES))
 
 # bytes per entry and Redis CPU per follower-write of each candidate timeline encoding
 bench-encodings: $(VENV)/.installed
