@@ -61,6 +61,7 @@ class Phase:
     figures: dict = field(default_factory=dict)  # per operation, from the samples (bench/summary.py)
     usage: Usage = field(default_factory=Usage)  # the server side's CPU and Redis writes (bench/cpu.py)
     locust_warnings: list[str] = field(default_factory=list)  # "too few users" lines of this phase
+    workers: int = 0  # Locust worker processes under a master (--processes); 0: one local process
 
     def row(self) -> dict:
         """This phase in phases.csv: what was asked, what was achieved, what the app did."""
@@ -92,6 +93,8 @@ class Phase:
             "redis_cpu_s": round(self.usage.redis_s, 4),
             "redis_timeline_writes": self.usage.timeline_writes,
             "too_few_users": len(self.locust_warnings),
+            # As the load suite counted them: a worker whose end-of-run report was lost shows here.
+            "load_processes": self.loadtest.get("processes") or max(1, self.workers),
             "samples": self.samples.name,
         }
 
@@ -120,6 +123,8 @@ def run_phase(
     )
     if load.rate:
         options += ("--arrival-rate", f"{load.rate:g}")
+    if phase.workers:
+        options += ("--processes", str(phase.workers))
     phase.stats_before = app.stats()
     log_start = log.stat().st_size if log.exists() else 0
     before = meter.read() if meter else Usage()

@@ -70,6 +70,7 @@ class Bench:
     sweep: tuple[pd.DataFrame, pd.DataFrame] | None = None
     planned_s: float = 0.0  # the ETA's estimate of the whole run, revised as parts finish
     meter: Meter | None = None
+    workers: int = 0  # Locust worker processes under a master (WORKERS); 0: one local process
 
     def say(self, line: str) -> None:
         elapsed = time.monotonic() - self.began
@@ -138,6 +139,7 @@ class Bench:
             folder / f"{name}-{phase_name}.csv.gz",
             first_tweet=first_tweet,
             settings={"celebrity_threshold": int(app.settings["celebrity_threshold"])},
+            workers=self.workers,
         )
         what = f"{load.rate:g} req/s open loop" if load.rate else f"{load.clients} clients closed loop"
         self.say(f"{name} {phase_name}: {what}, {load.seconds:g} s")
@@ -390,6 +392,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "comma-separated (default: $EXPERIMENT, else all)",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WORKERS") or 0),
+        metavar="N",
+        help="load from a Locust master and N worker processes (its --processes N), all on the "
+        "load generator's CPUs; 0: one local Locust process (default: $WORKERS, else 0)",
+    )
+    parser.add_argument(
         "--cache-dir",
         type=Path,
         default=ROOT / ".bench-cache",
@@ -400,6 +410,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.workers < 0:
+        raise SystemExit(f"--workers {args.workers}: give 0 (one local process) or more")
     # A TERM unwinds like Ctrl-C, so the apps and redis-server are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plan = PLANS[args.scale]
@@ -420,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
 def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: datetime, source: dict) -> int:
     chosen = experiments(args.experiment, plan)
     with RedisServer(work, cpus=cpus.redis) as redis:
-        bench = Bench(plan, folder, work, cpus, redis, experiments=chosen)
+        bench = Bench(plan, folder, work, cpus, redis, experiments=chosen, workers=args.workers)
         bench.planned_s = bench.estimate(args.approaches)
         bench.say(f"bench {plan.scale} ({', '.join(chosen)}) -> {folder}; {cpus.describe()}")
         seeded = seeded_database(plan.dataset, plan.celebrity_threshold, args.cache_dir, bench.say)
@@ -435,7 +447,7 @@ def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: dat
                 bench.depth_sweep(args.cache_dir)
         finally:
             facts = dataset_facts(seeded, plan.celebrity_threshold)
-            meta.write(folder, plan, cpus, started, bench.phases, redis, source, chosen, facts)
+            meta.write(folder, plan, cpus, started, bench.phases, redis, source, chosen, facts, args.workers)
         summary.write(folder, plan, bench, facts)
     model.write(folder)
     bench.say("charts")
