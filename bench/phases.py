@@ -26,6 +26,10 @@ TOO_FEW_USERS = "too few users"
 # that is under rate x 0.05; users for rate x 0.5 leave ten times that, so Locust can run out
 # of users only where the app is far past the SLO already.
 USER_SECONDS = 0.5
+# Locust's -t runs from the master's start, and its workers get their spawn message 0.5-2 s
+# into it (measured with 2 workers sharing one CPU): without this margin a 1 s phase sent
+# nothing at all. The figures count from each worker's first request, not from -t.
+WORKER_START_S = 2
 
 
 @dataclass
@@ -129,8 +133,9 @@ def run_phase(
     log_start = log.stat().st_size if log.exists() else 0
     before = meter.read() if meter else Usage()
     phase.began = time.time()
-    locust = start_locust(app.url, load.users(), load.seconds, log, options, cpus)
-    returncode = wait_with_progress(locust, f"{phase.approach} {phase.name}", load.seconds)
+    seconds = load.seconds + (WORKER_START_S if phase.workers else 0)
+    locust = start_locust(app.url, load.users(), seconds, log, options, cpus)
+    returncode = wait_with_progress(locust, f"{phase.approach} {phase.name}", seconds)
     phase.ended = time.time()
     if meter:
         phase.usage = meter.read() - before
