@@ -37,7 +37,7 @@ import pandas as pd
 
 from bench import capacity, meta, model, summary
 from bench.cpu import Meter
-from bench.phases import Load, Phase, run_phase
+from bench.phases import WORKER_START_S, Load, Phase, run_phase
 from bench.plan import EVERY_EXPERIMENT, PLANS, Plan
 from bench.processes import ROOT, AppServer, Cpus, RedisServer
 from bench.seeding import fresh_copy, load_caches, seeded_database, set_celebrities
@@ -53,6 +53,9 @@ READS_ONLY = 1e9  # --read-ratio: one tweet in a billion requests
 DRAIN_SECONDS = 300
 MIXES = {"ddia": 0.0}  # capacity mixes: author bias; "celebrities" takes the plan's
 PHASE_OVERHEAD_S = 3  # Locust's start and stop around each phase, for the ETA
+# With WORKERS, each phase also gives its workers WORKER_START_S and starts 3 processes, not 1:
+# a 1 s phase at tiny took ~9 s of wall time with 2 workers against ~6 s without.
+WORKERS_OVERHEAD_S = WORKER_START_S + 1
 
 
 @dataclass
@@ -79,7 +82,7 @@ class Bench:
 
     def estimate(self, approaches: list[str]) -> float:
         """Seconds the run should take: the ETA's starting point (revised by `revise`)."""
-        plan, phase = self.plan, PHASE_OVERHEAD_S
+        plan, phase = self.plan, self.phase_overhead()
         per_design = plan.warmup_seconds + phase if plan.warmup_seconds else 0
         if "latency" in self.experiments:
             per_design += plan.repeats * 2 * (plan.fixed_seconds + phase)
@@ -95,6 +98,9 @@ class Bench:
         if "depths" in self.experiments:
             total += len(plan.depths) * 2 * (plan.depth_seconds + phase + 5)
         return total
+
+    def phase_overhead(self) -> float:
+        return PHASE_OVERHEAD_S + (WORKERS_OVERHEAD_S if self.workers else 0)
 
     def revise(self, spent: float, estimated: float) -> None:
         """A part took `spent` s where `estimated` was planned: the ETA moves by the difference."""
@@ -278,7 +284,7 @@ class Bench:
                     f"{name} capacity {mix} run {run}: held {search.held:,.0f} req/s, missed "
                     f"{search.missed:,.0f} ({len(search.steps)} steps)"
                 )
-                estimated = (6 if run == 1 else 3) * (plan.step_seconds + PHASE_OVERHEAD_S)
+                estimated = (6 if run == 1 else 3) * (plan.step_seconds + self.phase_overhead())
                 self.revise(time.monotonic() - began, estimated)
             start = found[0] or start  # the celebrities mix starts from the DDIA mix's answer
 
