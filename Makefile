@@ -36,6 +36,7 @@ seed: $(VENV)/.installed
 
 # The three designs side by side (bench/run.py): a run folder under OUT with samples,
 # summary CSVs, meta.json and the charts. SCALE=tiny is the 2-minute smoke run.
+# WORKERS=N: the load from a Locust master and N worker processes (meta.json: load_processes).
 bench: $(VENV)/.installed
 	scripts/ensure-redis-server
 	$(if $(filter postgres,$(STORE)),scripts/ensure-postgres)

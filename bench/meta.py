@@ -73,15 +73,18 @@ def write(
     source: dict,
     experiments: tuple[str, ...] = (),
     facts: dict | None = None,
+    workers: int = 0,
 ) -> None:
     meta = {
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         **source,
-        "command": "make bench SCALE=" + plan.scale,
+        "command": "make bench SCALE=" + plan.scale + (f" WORKERS={workers}" if workers else ""),
         "scale": plan.scale,
         "experiments": list(experiments),
         "plan": plan.as_json(),
+        # Processes sending the load: 1 is one local Locust; N is a master's N workers.
+        "load_processes": max(1, workers),
         # Equal resources: each design's app and its Redis on one CPU set, the load on another.
         "cpus": {**cpus.as_json(), "server_side_shares": "app and redis-server share the 'app' CPUs"},
         "settings": {
@@ -108,6 +111,7 @@ def write(
                     "celebrity_threshold",
                     "app_cpu_s",
                     "redis_cpu_s",
+                    "load_processes",
                 )
             }
             for phase in phases

@@ -37,7 +37,7 @@ import pandas as pd
 
 from bench import capacity, meta, model, summary
 from bench.cpu import Meter
-from bench.phases import Load, Phase, run_phase
+from bench.phases import WORKER_START_S, Load, Phase, run_phase
 from bench.plan import EVERY_EXPERIMENT, PLANS, Plan
 from bench.processes import ROOT, AppServer, Cpus, RedisServer
 from bench.seeding import fresh_copy, load_caches, seeded_database, set_celebrities
@@ -53,6 +53,9 @@ READS_ONLY = 1e9  # --read-ratio: one tweet in a billion requests
 DRAIN_SECONDS = 300
 MIXES = {"ddia": 0.0}  # capacity mixes: author bias; "celebrities" takes the plan's
 PHASE_OVERHEAD_S = 3  # Locust's start and stop around each phase, for the ETA
+# With WORKERS, each phase also gives its workers WORKER_START_S and starts 3 processes, not 1:
+# a 1 s phase at tiny took ~9 s of wall time with 2 workers against ~6 s without.
+WORKERS_OVERHEAD_S = WORKER_START_S + 1
 
 
 @dataclass
@@ -70,6 +73,7 @@ class Bench:
     sweep: tuple[pd.DataFrame, pd.DataFrame] | None = None
     planned_s: float = 0.0  # the ETA's estimate of the whole run, revised as parts finish
     meter: Meter | None = None
+    workers: int = 0  # Locust worker processes under a master (WORKERS); 0: one local process
 
     def say(self, line: str) -> None:
         elapsed = time.monotonic() - self.began
@@ -78,7 +82,7 @@ class Bench:
 
     def estimate(self, approaches: list[str]) -> float:
         """Seconds the run should take: the ETA's starting point (revised by `revise`)."""
-        plan, phase = self.plan, PHASE_OVERHEAD_S
+        plan, phase = self.plan, self.phase_overhead()
         per_design = plan.warmup_seconds + phase if plan.warmup_seconds else 0
         if "latency" in self.experiments:
             per_design += plan.repeats * 2 * (plan.fixed_seconds + phase)
@@ -94,6 +98,9 @@ class Bench:
         if "depths" in self.experiments:
             total += len(plan.depths) * 2 * (plan.depth_seconds + phase + 5)
         return total
+
+    def phase_overhead(self) -> float:
+        return PHASE_OVERHEAD_S + (WORKERS_OVERHEAD_S if self.workers else 0)
 
     def revise(self, spent: float, estimated: float) -> None:
         """A part took `spent` s where `estimated` was planned: the ETA moves by the difference."""
@@ -138,6 +145,7 @@ class Bench:
             folder / f"{name}-{phase_name}.csv.gz",
             first_tweet=first_tweet,
             settings={"celebrity_threshold": int(app.settings["celebrity_threshold"])},
+            workers=self.workers,
         )
         what = f"{load.rate:g} req/s open loop" if load.rate else f"{load.clients} clients closed loop"
         self.say(f"{name} {phase_name}: {what}, {load.seconds:g} s")
@@ -276,7 +284,7 @@ class Bench:
                     f"{name} capacity {mix} run {run}: held {search.held:,.0f} req/s, missed "
                     f"{search.missed:,.0f} ({len(search.steps)} steps)"
                 )
-                estimated = (6 if run == 1 else 3) * (plan.step_seconds + PHASE_OVERHEAD_S)
+                estimated = (6 if run == 1 else 3) * (plan.step_seconds + self.phase_overhead())
                 self.revise(time.monotonic() - began, estimated)
             start = found[0] or start  # the celebrities mix starts from the DDIA mix's answer
 
@@ -390,6 +398,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "comma-separated (default: $EXPERIMENT, else all)",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WORKERS") or 0),
+        metavar="N",
+        help="load from a Locust master and N worker processes (its --processes N), all on the "
+        "load generator's CPUs; 0: one local Locust process (default: $WORKERS, else 0)",
+    )
+    parser.add_argument(
         "--cache-dir",
         type=Path,
         default=ROOT / ".bench-cache",
@@ -400,6 +416,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.workers < 0:
+        raise SystemExit(f"--workers {args.workers}: give 0 (one local process) or more")
     # A TERM unwinds like Ctrl-C, so the apps and redis-server are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plan = PLANS[args.scale]
@@ -420,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
 def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: datetime, source: dict) -> int:
     chosen = experiments(args.experiment, plan)
     with RedisServer(work, cpus=cpus.redis) as redis:
-        bench = Bench(plan, folder, work, cpus, redis, experiments=chosen)
+        bench = Bench(plan, folder, work, cpus, redis, experiments=chosen, workers=args.workers)
         bench.planned_s = bench.estimate(args.approaches)
         bench.say(f"bench {plan.scale} ({', '.join(chosen)}) -> {folder}; {cpus.describe()}")
         seeded = seeded_database(plan.dataset, plan.celebrity_threshold, args.cache_dir, bench.say)
@@ -435,7 +453,7 @@ def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: dat
                 bench.depth_sweep(args.cache_dir)
         finally:
             facts = dataset_facts(seeded, plan.celebrity_threshold)
-            meta.write(folder, plan, cpus, started, bench.phases, redis, source, chosen, facts)
+            meta.write(folder, plan, cpus, started, bench.phases, redis, source, chosen, facts, args.workers)
         summary.write(folder, plan, bench, facts)
     model.write(folder)
     bench.say("charts")
