@@ -37,6 +37,7 @@ seed: $(VENV)/.installed
 # The three designs side by side (bench/run.py): a run folder under OUT with samples,
 # summary CSVs, meta.json and the charts. SCALE=tiny is the 2-minute smoke run. STORE=postgres
 # runs the apps on a private PostgreSQL server instead of SQLite files.
+# WORKERS=N: the load from a Locust master and N worker processes (meta.json: load_processes).
 bench: $(VENV)/.installed
 	scripts/ensure-redis-server
 	$(if $(filter postgres,$(STORE)),scripts/ensure-postgres)
@@ -72,11 +73,12 @@ soak: $(VENV)/.installed
 	$(PYTHON) -m bench.soak --approach $(APPROACH) --minutes $(MINUTES) --from-results $(RUN) --scale $(SCALE) --out $(OUT)
 
 # The cache layer alone, each with a private redis-server, none of it in make bench:
-# one tweet to 1k..1M followers through the app's own outbox worker (FOLLOWERS=1000,10000,100000,1000000)
+# one tweet to 1k..1M followers through the app's own outbox worker (FOLLOWERS=1000,10000,100000,1000000;
+# REDIS_NODES=N: on an N-node Redis Cluster it starts itself)
 FOLLOWERS ?= 1000,10000,100000
 bench-fanout: $(VENV)/.installed
 	scripts/ensure-redis-server
-	$(PYTHON) -m bench.fanout --followers $(FOLLOWERS)
+	$(PYTHON) -m bench.fanout --followers $(FOLLOWERS)$(if $(REDIS_NODES), --redis-nodes $(REDIS_NODES))
 
 # bytes per entry and Redis CPU per follower-write of each candidate timeline encoding
 bench-encodings: $(VENV)/.installed

@@ -70,7 +70,9 @@ async def lifespan(app: FastAPI):
     settings = Settings()
     db = await open_database(settings.database_url, settings.reader_connections)
     cache = TimelineCache(
-        timeline_cache.connect(settings.redis_url), settings.timeline_length, settings.tweet_ttl
+        timeline_cache.connect(settings.redis_url, settings.redis_cluster),
+        settings.timeline_length,
+        settings.tweet_ttl,
     )
     redis_up = await timeline_cache.redis_reachable(cache, settings.redis_url)
     async with FanoutWorker(db, cache, settings.fanout_chunk, redis_down=not redis_up) as worker:

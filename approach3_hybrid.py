@@ -6,7 +6,9 @@ to nobody. Each celebrity's newest tweet ids are kept in Redis instead (`recent:
 bounded like a timeline, pushed when the tweet is committed), and each cached timeline names
 the celebrities its owner follows. A read is one Lua call: the reader's timeline, the recent
 ids of the celebrities it names, merged by id, and the bodies, in one round trip, as Twitter
-read them from memory.
+read them from memory. On a Redis Cluster each celebrity's list is kept once per shard of
+readers, in their slot (timelines/cache.py): a celebrity's tweet is then SHARDS (16) pushes,
+not one per follower, millions.
 
 Costs: no write costs more than CELEBRITY_THRESHOLD cache writes, so one celebrity's tweet
 no longer means millions of writes; every read merges the few celebrities it follows (most
@@ -29,7 +31,7 @@ from redis.commands.core import AsyncScript
 
 from timelines import cache as timeline_cache
 from timelines import feed, users
-from timelines.cache import Miss, Page, TimelineCache, page_or_miss, recent_key, timeline_key, token_key
+from timelines.cache import Miss, Page, TimelineCache, page_or_miss, token_key
 from timelines.db import Dialects, Transaction, open_database
 from timelines.designs import HYBRID
 from timelines.encoding import tweet_json
@@ -121,7 +123,7 @@ local cutoff = floor
 if #own.nums == limit then cutoff = own.nums[limit] end
 local lists, missing = {own}, {}
 for author in string.gmatch(pulled, '%d+') do
-    local recent = 'recent:' .. author
+    local recent = sibling(KEYS[1], 'recent', author)
     local recent_tail = redis.call('LINDEX', recent, -1)
     if recent_tail then
         local recent_floor = tonumber((parse(recent_tail)))
@@ -134,7 +136,7 @@ for author in string.gmatch(pulled, '%d+') do
 end
 if #missing > 0 then return {2, missing} end
 local ids = newest(lists, floor, limit)
-return {1, floor, ids, bodies(ids)}
+return {1, floor, ids, bodies(KEYS[1], ids)}
 """
 
 
@@ -161,7 +163,9 @@ async def lifespan(app: FastAPI):
 
     await db.write(reconcile)
     cache = TimelineCache(
-        timeline_cache.connect(settings.redis_url), settings.timeline_length, settings.tweet_ttl
+        timeline_cache.connect(settings.redis_url, settings.redis_cluster),
+        settings.timeline_length,
+        settings.tweet_ttl,
     )
     redis_up = await timeline_cache.redis_reachable(cache, settings.redis_url)
     async with FanoutWorker(db, cache, settings.fanout_chunk, redis_down=not redis_up) as worker:
@@ -309,12 +313,12 @@ async def read_with_celebrities(
     stores: HybridStores, user_id: int, before: int, limit: int
 ) -> Page | Miss | list[tuple[int, Miss]]:
     """A page, a miss of the timeline, or the celebrities whose recent lists are missing."""
-    key = timeline_key(user_id)
+    key = stores.cache.keys.timeline(user_id)
     reply = await stores.read_with_celebrities(keys=[key, token_key(key)], args=[before, limit])
     if reply[0] != 2:
         return page_or_miss(key, reply)
     missing = reply[1]
     return [
-        (int(missing[i]), Miss(recent_key(int(missing[i])), missing[i + 1].decode()))
+        (int(missing[i]), Miss(stores.cache.keys.recent(int(missing[i]), user_id), missing[i + 1].decode()))
         for i in range(0, len(missing), 2)
     ]

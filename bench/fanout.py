@@ -3,8 +3,11 @@ and how long one tweet takes to reach its last follower.
 
     .venv/bin/python -m bench.fanout [--followers 1000,10000,100000] [--reps 3]
                                      [--length 800] [--chunk FANOUT_CHUNK] [--json PATH]
+                                     [--redis-nodes N]
 
     --followers 1000000 gives the 1M figure: ~5 GB of Redis and a minute of set-up.
+    --redis-nodes N runs on an N-node Redis Cluster (REDIS_CLUSTER=1) that the bench starts:
+    the worker groups followers by shard, a call per shard's chunk, two in flight per node.
 
 For each follower count N, an author followed by users 1..N tweets --reps times. Each tweet
 is committed as POST /tweets commits it (the tweet and its outbox row in one transaction);
@@ -26,6 +29,7 @@ TIMELINE_LENGTH ids (a push past the length cuts back to keep), spread evenly, s
 trim as often as in the app's steady state. Target (the issue): DDIA's 4.6k tweets/s x 75 followers = 345,000
 writes/s, no single Redis call over 5 ms. The bench starts its own redis-server (never the
 one on 6379) and SQLite file in a temp dir, and stops the server on exit, error or Ctrl-C.
+With --redis-nodes, Redis's CPU and longest call are summed and taken over every node.
 """
 
 import argparse
@@ -39,9 +43,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import redis.asyncio as redis
+
 from approach2 import OWE_FANOUT
 from bench.processes import Cpus, RedisServer
-from timelines.cache import Page, TimelineCache, connect, encode_timeline, timeline_key
+from bench.redis_cluster import RedisCluster
+from timelines.cache import Keys, Page, TimelineCache, connect, encode_timeline
 from timelines.db import Database, open_database
 from timelines.fanout import FanoutWorker
 from timelines.http import now_iso
@@ -155,23 +162,27 @@ async def build_graph(db: Database, sizes: list[int], newest_prebuilt_id: int) -
     return authors
 
 
-async def build_prototypes(client, sizes: range) -> list[str]:
-    """One full timeline per size, as a loader writes it: ids newest first, then the tail."""
+async def build_prototypes(client, sizes: range, beside: str) -> list[str]:
+    """One full timeline per size, as a loader writes it: ids newest first, then the tail;
+    in `beside`'s slot, where COPY can reach them on a cluster."""
     keys = []
     for size in sizes:
-        key = f"bench:prototype:{size}"
+        key = Keys.sibling(beside, "bench:prototype", size)
         await client.delete(key)
         await client.rpush(key, *encode_timeline(list(range(size * ID_STEP, 0, -ID_STEP)), size))
         keys.append(key)
     return keys
 
 
-async def populate(client, followers: int, prototypes: list[str]) -> None:
-    """Timelines of users 1..followers become copies of the prototypes, spread evenly."""
-    script = client.register_script(POPULATE)
-    for start in range(1, followers + 1, SETUP_KEYS_PER_CALL):
-        keys = [timeline_key(f) for f in range(start, min(start + SETUP_KEYS_PER_CALL, followers + 1))]
-        await script(keys=[*prototypes, *keys], args=[len(prototypes), start])
+async def populate(cache: TimelineCache, followers: int, sizes: range) -> None:
+    """Timelines of users 1..followers become copies of the prototypes, spread evenly; on a
+    cluster, shard by shard, from prototypes in each shard's slot."""
+    script = cache.redis.register_script(POPULATE)
+    for part in cache.keys.by_shard(list(range(1, followers + 1))):
+        prototypes = await build_prototypes(cache.redis, sizes, cache.keys.timeline(part[0]))
+        for start in range(0, len(part), SETUP_KEYS_PER_CALL):
+            keys = [cache.keys.timeline(f) for f in part[start : start + SETUP_KEYS_PER_CALL]]
+            await script(keys=[*prototypes, *keys], args=[len(prototypes), start + 1])
 
 
 # --- measuring ---------------------------------------------------------------------------
@@ -180,7 +191,7 @@ async def populate(client, followers: int, prototypes: list[str]) -> None:
 @dataclass
 class Bench:
     db: Database
-    redis: object
+    nodes: list[redis.Redis]  # each Redis's own client, for what it reports of itself
     cache: TimelineCache
     worker: FanoutWorker
     authors: dict[int, int]
@@ -212,7 +223,8 @@ class Bench:
         return tuple(row)
 
     async def one_tweet(self, n: int) -> Tweet:
-        await self.redis.slowlog_reset()
+        for node in self.nodes:
+            await node.slowlog_reset()
         totals = self.worker.totals
         cpu, writes, jobs = await self.redis_cpu(), totals.follower_writes, totals.jobs_done
         worker_cpu = process_cpu()
@@ -237,14 +249,18 @@ class Bench:
                 )
 
     async def redis_cpu(self) -> float:
-        cpu = await self.redis.info("cpu")
-        return cpu["used_cpu_user"] + cpu["used_cpu_sys"]
+        total = 0.0
+        for node in self.nodes:
+            cpu = await node.info("cpu")
+            total += cpu["used_cpu_user"] + cpu["used_cpu_sys"]
+        return total
 
     async def longest_call(self) -> tuple[int | None, str | None]:
         # The bench's own SLOWLOG, INFO and CONFIG land in the log too; they are not fanout.
         entries = [
             entry
-            for entry in await self.redis.slowlog_get(10_000)
+            for node in self.nodes
+            for entry in await node.slowlog_get(10_000)
             if not entry["command"].upper().startswith(BENCH_COMMANDS)
         ]
         if not entries:
@@ -264,12 +280,18 @@ async def measure(bench: Bench, n: int, reps: int) -> Row:
     return row
 
 
-async def run(args, server: RedisServer, directory: Path) -> list[Row]:
-    client = connect(server.url())
+def servers_of(server: RedisServer | RedisCluster) -> list[RedisServer]:
+    return server.servers if isinstance(server, RedisCluster) else [server]
+
+
+async def run(args, server: RedisServer | RedisCluster, directory: Path) -> list[Row]:
+    client = connect(server.url(), cluster=isinstance(server, RedisCluster))
+    nodes = [redis.Redis.from_url(node.url()) for node in servers_of(server)]
     db = await open_database(f"sqlite:///{directory / 'bench.db'}", Settings().reader_connections)
     try:
-        await client.config_set("slowlog-log-slower-than", args.slowlog_us)
-        await client.config_set("slowlog-max-len", 10_000)
+        for node in nodes:
+            await node.config_set("slowlog-log-slower-than", args.slowlog_us)
+            await node.config_set("slowlog-max-len", 10_000)
         cache = TimelineCache(client, args.length)
         sizes = range(cache.keep, args.length + 1)
         say(
@@ -277,20 +299,28 @@ async def run(args, server: RedisServer, directory: Path) -> list[Row]:
             f"{sum(args.followers):,} follows ..."
         )
         authors = await build_graph(db, args.followers, args.length * ID_STEP + 1)
-        prototypes = await build_prototypes(client, sizes)
         rows = []
         async with FanoutWorker(db, TimelineCache(client, args.length), args.chunk) as worker:
-            bench = Bench(db, client, cache, worker, authors)
+            bench = Bench(db, nodes, cache, worker, authors)
             for n in args.followers:
                 say(f"{n:,} full timelines ({sizes[0]}..{sizes[-1]} ids) ...")
-                await populate(client, n, prototypes)
+                await populate(cache, n, sizes)
                 await bench.one_tweet(n)  # warm-up: scripts loaded, SQLite pages cached
                 rows.append(await measure(bench, n, args.reps))
-                say(f"  Redis memory {(await client.info('memory'))['used_memory_human']}")
+                say(f"  Redis memory {await memory(nodes)}")
         return rows
     finally:
         await db.close()
         await client.aclose()
+        for node in nodes:
+            await node.aclose()
+
+
+async def memory(nodes: list[redis.Redis]) -> str:
+    if len(nodes) == 1:
+        return (await nodes[0].info("memory"))["used_memory_human"]
+    used = [(await node.info("memory"))["used_memory"] for node in nodes]
+    return f"{sum(used) / 2**20:.1f}M over {len(nodes)} nodes"
 
 
 # --- report ------------------------------------------------------------------------------
@@ -311,6 +341,11 @@ def report(args, rows: list[Row], redis_version: str, cpus: Cpus) -> None:
         f"\nredis-server {redis_version}; {os.cpu_count()} CPUs, {cpus.describe()}; "
         f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
+    if args.redis_nodes:
+        print(
+            f"a {args.redis_nodes}-node Redis Cluster (REDIS_CLUSTER=1), every node on the CPUs "
+            f"redis-server has; Redis us/write is all nodes' CPU"
+        )
     print(
         f"TIMELINE_LENGTH {args.length}, first call {args.chunk} followers (the worker sizes the "
         f"rest to ~2 ms); median of {args.reps} tweets per row"
@@ -347,6 +382,7 @@ def report(args, rows: list[Row], redis_version: str, cpus: Cpus) -> None:
                     "chunk": args.chunk,
                     "reps": args.reps,
                     "slowlog_threshold_us": args.slowlog_us,
+                    "redis_nodes": args.redis_nodes,
                     "rows": [row.as_json() for row in rows],
                 },
                 indent=2,
@@ -376,9 +412,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--slowlog-us", type=int, default=100, help="SLOWLOG threshold in us (default 100)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
+    parser.add_argument(
+        "--redis-nodes",
+        type=int,
+        metavar="N",
+        help="run on an N-node Redis Cluster the bench starts and stops (default: one redis-server)",
+    )
     args = parser.parse_args(argv)
     if not args.followers or min(args.followers) < 1 or args.reps < 1 or args.length < 1:
         parser.error("--followers takes positive counts; --reps and --length at least 1")
+    if args.redis_nodes is not None and args.redis_nodes < 1:
+        parser.error("--redis-nodes takes a count of at least 1")
     return args
 
 
@@ -390,6 +434,12 @@ def run_loop(coroutine):
     return uvloop.run(coroutine)
 
 
+def redis_for(args, directory: Path, cpus: Cpus) -> RedisServer | RedisCluster:
+    if args.redis_nodes:
+        return RedisCluster(directory, nodes=args.redis_nodes, cpus=cpus.redis)
+    return RedisServer(directory, cpus=cpus.redis)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cpus = Cpus.plan()
@@ -397,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, cpus.app)
     with (
         tempfile.TemporaryDirectory(prefix="fanout-bench-") as tmp,
-        RedisServer(Path(tmp), cpus=cpus.redis) as server,
+        redis_for(args, Path(tmp), cpus) as server,
     ):
         try:
             rows = run_loop(run(args, server, Path(tmp)))
@@ -407,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted; redis-server stopped", file=sys.stderr)
             return 130
-        with server.client() as client:
+        with servers_of(server)[0].client() as client:
             version = client.info("server")["redis_version"]
     report(args, rows, version, cpus)
     return 0

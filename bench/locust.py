@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.processes import ROOT, pinned
+from bench.processes import ROOT, free_port, pinned
 
 LOCUST = Path(sys.executable).with_name("locust")
 LOADTEST = ROOT / "loadtest"
@@ -27,6 +27,20 @@ def locust_command(
     """Every user started at once (-r = -u), for a whole number of seconds (Locust's -t), or
     until stopped when `seconds` is None. Extra locustfiles add plugins to the suite."""
     run_time = () if seconds is None else ("-t", f"{max(1, round(seconds))}s")
+    if "--processes" in options and "--master-bind-port" not in options:
+        # Locust's master listens on port 5557 on every interface by default, and a worker
+        # connects to whichever master is there: the lingering workers of the previous run, or
+        # another run's on this machine, joined this one (a phase once counted 4 workers of 2).
+        port = str(free_port())
+        options = (
+            *options,
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            port,
+            "--master-port",
+            port,
+        )
     return [
         str(LOCUST),
         "-f",

@@ -73,6 +73,7 @@ def write(
     source: dict,
     experiments: tuple[str, ...] = (),
     facts: dict | None = None,
+    workers: int = 0,
     store: str = "sqlite",
     postgres: dict | None = None,
 ) -> None:
@@ -84,12 +85,17 @@ def write(
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         **source,
-        "command": "make bench SCALE=" + plan.scale + ("" if store == "sqlite" else f" STORE={store}"),
+        "command": "make bench SCALE="
+        + plan.scale
+        + ("" if store == "sqlite" else f" STORE={store}")
+        + (f" WORKERS={workers}" if workers else ""),
         "scale": plan.scale,
         "store": store,
         **({"postgres": postgres} if postgres else {}),
         "experiments": list(experiments),
         "plan": plan.as_json(),
+        # Processes sending the load: 1 is one local Locust; N is a master's N workers.
+        "load_processes": max(1, workers),
         # Equal resources: each design's app and its stores on one CPU set, the load on another.
         "cpus": {**cpus.as_json(), "server_side_shares": shares},
         "settings": {
@@ -117,6 +123,7 @@ def write(
                     "app_cpu_s",
                     "redis_cpu_s",
                     "postgres_cpu_s",
+                    "load_processes",
                 )
             }
             for phase in phases

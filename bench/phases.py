@@ -26,6 +26,10 @@ TOO_FEW_USERS = "too few users"
 # that is under rate x 0.05; users for rate x 0.5 leave ten times that, so Locust can run out
 # of users only where the app is far past the SLO already.
 USER_SECONDS = 0.5
+# Locust's -t runs from the master's start, and its workers get their spawn message 0.5-2 s
+# into it (measured with 2 workers sharing one CPU): without this margin a 1 s phase sent
+# nothing at all. The figures count from each worker's first request, not from -t.
+WORKER_START_S = 2
 
 
 @dataclass
@@ -61,6 +65,7 @@ class Phase:
     figures: dict = field(default_factory=dict)  # per operation, from the samples (bench/summary.py)
     usage: Usage = field(default_factory=Usage)  # the server side's CPU and Redis writes (bench/cpu.py)
     locust_warnings: list[str] = field(default_factory=list)  # "too few users" lines of this phase
+    workers: int = 0  # Locust worker processes under a master (--processes); 0: one local process
 
     def row(self) -> dict:
         """This phase in phases.csv: what was asked, what was achieved, what the app did."""
@@ -94,6 +99,8 @@ class Phase:
             **({} if self.usage.postgres_s is None else {"postgres_cpu_s": round(self.usage.postgres_s, 4)}),
             "redis_timeline_writes": self.usage.timeline_writes,
             "too_few_users": len(self.locust_warnings),
+            # As the load suite counted them: a worker whose end-of-run report was lost shows here.
+            "load_processes": self.loadtest.get("processes") or max(1, self.workers),
             "samples": self.samples.name,
         }
 
@@ -122,12 +129,15 @@ def run_phase(
     )
     if load.rate:
         options += ("--arrival-rate", f"{load.rate:g}")
+    if phase.workers:
+        options += ("--processes", str(phase.workers))
     phase.stats_before = app.stats()
     log_start = log.stat().st_size if log.exists() else 0
     before = meter.read() if meter else Usage()
     phase.began = time.time()
-    locust = start_locust(app.url, load.users(), load.seconds, log, options, cpus)
-    returncode = wait_with_progress(locust, f"{phase.approach} {phase.name}", load.seconds)
+    seconds = load.seconds + (WORKER_START_S if phase.workers else 0)
+    locust = start_locust(app.url, load.users(), seconds, log, options, cpus)
+    returncode = wait_with_progress(locust, f"{phase.approach} {phase.name}", seconds)
     phase.ended = time.time()
     if meter:
         phase.usage = meter.read() - before

@@ -140,6 +140,7 @@ class RedisServer:
     cpus: tuple[int, ...] = ()
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    arguments: tuple[str, ...] = ()  # more of redis-server's flags (a cluster node's, say)
 
     def start(self) -> "RedisServer":
         binary = shutil.which("redis-server")
@@ -162,6 +163,7 @@ class RedisServer:
             str(self.directory),
             "--logfile",
             str(log),
+            *self.arguments,
         ]
         # Own session: a Ctrl-C reaches only the bench, which stops the server itself.
         self.process = subprocess.Popen(

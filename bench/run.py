@@ -37,7 +37,7 @@ import pandas as pd
 
 from bench import capacity, meta, model, summary
 from bench.cpu import Meter
-from bench.phases import Load, Phase, run_phase
+from bench.phases import WORKER_START_S, Load, Phase, run_phase
 from bench.plan import EVERY_EXPERIMENT, PLANS, Plan
 from bench.processes import ROOT, AppServer, Cpus, RedisServer
 from bench.seeding import load_caches, set_celebrities
@@ -54,6 +54,9 @@ READS_ONLY = 1e9  # --read-ratio: one tweet in a billion requests
 DRAIN_SECONDS = 300
 MIXES = {"ddia": 0.0}  # capacity mixes: author bias; "celebrities" takes the plan's
 PHASE_OVERHEAD_S = 3  # Locust's start and stop around each phase, for the ETA
+# With WORKERS, each phase also gives its workers WORKER_START_S and starts 3 processes, not 1:
+# a 1 s phase at tiny took ~9 s of wall time with 2 workers against ~6 s without.
+WORKERS_OVERHEAD_S = WORKER_START_S + 1
 
 
 @dataclass
@@ -72,6 +75,7 @@ class Bench:
     planned_s: float = 0.0  # the ETA's estimate of the whole run, revised as parts finish
     meter: Meter | None = None
     store: SqliteStore | PostgresStore | None = None  # where the apps' state lives (bench/stores.py)
+    workers: int = 0  # Locust worker processes under a master (WORKERS); 0: one local process
 
     def say(self, line: str) -> None:
         elapsed = time.monotonic() - self.began
@@ -80,7 +84,7 @@ class Bench:
 
     def estimate(self, approaches: list[str]) -> float:
         """Seconds the run should take: the ETA's starting point (revised by `revise`)."""
-        plan, phase = self.plan, PHASE_OVERHEAD_S
+        plan, phase = self.plan, self.phase_overhead()
         per_design = plan.warmup_seconds + phase if plan.warmup_seconds else 0
         if "latency" in self.experiments:
             per_design += plan.repeats * 2 * (plan.fixed_seconds + phase)
@@ -96,6 +100,9 @@ class Bench:
         if "depths" in self.experiments:
             total += len(plan.depths) * 2 * (plan.depth_seconds + phase + 5)
         return total
+
+    def phase_overhead(self) -> float:
+        return PHASE_OVERHEAD_S + (WORKERS_OVERHEAD_S if self.workers else 0)
 
     def revise(self, spent: float, estimated: float) -> None:
         """A part took `spent` s where `estimated` was planned: the ETA moves by the difference."""
@@ -148,6 +155,7 @@ class Bench:
             folder / f"{name}-{phase_name}.csv.gz",
             first_tweet=first_tweet,
             settings={"celebrity_threshold": int(app.settings["celebrity_threshold"])},
+            workers=self.workers,
         )
         what = f"{load.rate:g} req/s open loop" if load.rate else f"{load.clients} clients closed loop"
         self.say(f"{name} {phase_name}: {what}, {load.seconds:g} s")
@@ -287,7 +295,7 @@ class Bench:
                     f"{name} capacity {mix} run {run}: held {search.held:,.0f} req/s, missed "
                     f"{search.missed:,.0f} ({len(search.steps)} steps)"
                 )
-                estimated = (6 if run == 1 else 3) * (plan.step_seconds + PHASE_OVERHEAD_S)
+                estimated = (6 if run == 1 else 3) * (plan.step_seconds + self.phase_overhead())
                 self.revise(time.monotonic() - began, estimated)
             start = found[0] or start  # the celebrities mix starts from the DDIA mix's answer
 
@@ -416,6 +424,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="the apps' database: SQLite files, or a private PostgreSQL server",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WORKERS") or 0),
+        metavar="N",
+        help="load from a Locust master and N worker processes (its --processes N), all on the "
+        "load generator's CPUs; 0: one local Locust process (default: $WORKERS, else 0)",
+    )
+    parser.add_argument(
         "--cache-dir",
         type=Path,
         default=ROOT / ".bench-cache",
@@ -426,6 +442,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.workers < 0:
+        raise SystemExit(f"--workers {args.workers}: give 0 (one local process) or more")
     # A TERM unwinds like Ctrl-C, so the apps and redis-server are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plan = PLANS[args.scale]
@@ -448,7 +466,7 @@ def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: dat
     # PostgreSQL on the server side's CPUs, beside the app and its Redis: the store it serves.
     store = new_store(args.store, work, args.cache_dir, cpus.app)
     with RedisServer(work, cpus=cpus.redis) as redis, store:
-        bench = Bench(plan, folder, work, cpus, redis, experiments=chosen, store=store)
+        bench = Bench(plan, folder, work, cpus, redis, experiments=chosen, store=store, workers=args.workers)
         store.say = bench.say
         bench.planned_s = bench.estimate(args.approaches)
         on = "" if store.name == "sqlite" else f"; {store.name} {store.describe()['server_version']}"
@@ -475,8 +493,9 @@ def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: dat
                 source,
                 chosen,
                 facts,
-                store.name,
-                store.describe(),
+                workers=args.workers,
+                store=store.name,
+                postgres=store.describe(),
             )
         summary.write(folder, plan, bench, facts)
     model.write(folder)

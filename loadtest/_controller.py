@@ -5,7 +5,8 @@
   master  (--master, or the parent of --processes N)  finds or builds the population once
                              and sends it to every worker with the worker's share of the
                              open-loop schedule; appends the workers' sample chunks to the
-                             one CSV; combines their end-of-run reports and reports.
+                             one CSV; at the end stops the workers itself and waits for
+                             every one's last samples and report, then combines and reports.
   worker                     takes its setup from the master (the population from the
                              message, or from --database itself), sends requests, ships
                              its samples to the master, and its counters at the end.
@@ -41,6 +42,8 @@ SETUP = "loadtest_setup"  # options, population, open-loop share, samples on/off
 REQUEST_SETUP = "loadtest_request_setup"  # a worker that missed its setup
 SAMPLES = "loadtest_samples"  # a chunk of formatted CSV rows
 DONE = "loadtest_done"  # the worker's end-of-run counters
+STOP = "loadtest_stop"  # master -> worker: stop now, send the last samples and DONE
+REPORT_GRACE_S = 30  # beyond --stop-timeout: how long the master waits for the workers' DONE
 
 
 class Controller:
@@ -62,7 +65,7 @@ class Controller:
         self.started = self.stopped = None
         self.workers: set[str] = set()  # master: the workers set up for this run
         self.reports: dict[str, dict] = {}
-        self.finalizer = None
+        self.all_reported = gevent.event.Event()
         self.finalized = False
 
     @property
@@ -88,6 +91,7 @@ class Controller:
             sys.exit(1)
         if self.role == "worker":
             runner.register_message(SETUP, self.on_setup)
+            runner.register_message(STOP, self.on_stop_message)
         else:
             if self.options.samples_csv:
                 self.csv = CsvFile(self.options.samples_csv)
@@ -103,7 +107,8 @@ class Controller:
         self.counts = [0, 0]
         self.errors = 0
         self.started, self.stopped = perf_counter(), None
-        self.finalized, self.finalizer, self.reports = False, None, {}
+        self.finalized, self.reports = False, {}
+        self.all_reported.clear()
         if self.role == "worker":
             if not self.ready.is_set():  # a worker that joined after the setup was sent
                 self.environment.runner.send_message(REQUEST_SETUP, None)
@@ -125,6 +130,12 @@ class Controller:
         self.stopped = perf_counter()
         if self.schedule is not None:
             self.schedule.stop()
+        if self.role == "master":
+            # A headless run ends in MasterRunner.quit(), which tells the workers only "quit"
+            # and stops listening 0.5 s later: a worker still letting its users finish
+            # (--stop-timeout) would send its last samples and its DONE to no one.
+            for worker in sorted(self.workers):
+                self.environment.runner.send_message(STOP, None, client_id=worker)
 
     def on_test_stop(self, **_) -> None:
         if self.stopped is None:
@@ -136,23 +147,16 @@ class Controller:
             self.ready.clear()  # the next run brings its own setup
         elif self.role == "local":
             self.finalize([self.process_report()])
-        elif self.workers and self.workers <= set(self.reports):
+        elif self.workers:
+            # Blocks the stopping greenlet only: the master's message loop goes on receiving.
+            if not self.all_reported.wait(timeout=self.stop_timeout() + REPORT_GRACE_S):
+                self.warn_missing()
             self.finalize(list(self.reports.values()))
-        # else: on_done finalizes once the last worker has reported, or on_quitting does
 
     def on_quitting(self, **_) -> None:
         if self.role == "master" and self.started is not None and not self.finalized:
-            if self.finalizer is not None:
-                self.finalizer.join(timeout=30)
-            else:
-                missing = len(self.workers - set(self.reports))
-                if missing:
-                    log.warning(
-                        "%d worker(s) sent no end-of-run report; their requests are missing "
-                        "from the figures below",
-                        missing,
-                    )
-                self.finalize(list(self.reports.values()))
+            self.warn_missing()
+            self.finalize(list(self.reports.values()))
         if self.csv is not None:
             self.csv.close()
             self.csv = None
@@ -197,10 +201,28 @@ class Controller:
         )
 
     def on_done(self, environment, msg, **_) -> None:  # master
+        if self.finalized:
+            log.warning("worker %s reported after the run's figures were written: left out", msg.node_id)
+            return
         self.reports[msg.node_id] = msg.data
-        if self.workers <= set(self.reports) and not self.finalized and self.finalizer is None:
-            # Not in this greenlet: the runner kills its message loop soon after quit.
-            self.finalizer = gevent.spawn(self.finalize, list(self.reports.values()))
+        if self.workers <= set(self.reports):
+            self.all_reported.set()
+
+    def on_stop_message(self, environment, **_) -> None:  # worker
+        # Here, not in a greenlet of its own: the master's "quit" waits behind it, and stop()
+        # returns once every user is done, after test_stop has sent the samples and DONE.
+        environment.runner.stop()
+
+    def stop_timeout(self) -> float:
+        return float(self.environment.stop_timeout or 0)
+
+    def warn_missing(self) -> None:
+        missing = len(self.workers - set(self.reports))
+        if missing:
+            log.warning(
+                "%d worker(s) sent no end-of-run report; their requests are missing from the figures below",
+                missing,
+            )
 
     # --- the work ---------------------------------------------------------------------------
 

@@ -9,7 +9,9 @@ shared between processes). Within a process the users share one schedule: a user
 free claims the next unclaimed slot, sleeps until it is due and sends; when every user is
 busy, the next one to finish claims the oldest slot, already late, sends at once, and its
 latency counts from the due time. Too few users for the rate show up as late slots and an
-achieved rate under the target, both reported at the end.
+achieved rate under the target, both reported at the end. A user holds its slot while it
+sleeps; when the run stops, a slot not yet due is dropped unsent, so that the achieved rate
+counts only the run's own requests.
 
 A sleeping user is woken up to ~1 ms after its due time (libev's epoll timeouts are whole
 milliseconds). That slop is the generator's, not the app's, so a request sent by a user

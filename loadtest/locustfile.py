@@ -104,6 +104,13 @@ class TimelineUser(FastHttpUser):
             start = perf_counter()
             if due > start:
                 gevent.sleep(due - start)
+                # Locust lets a stopping user finish its task (--stop-timeout), and a free user
+                # holds its slot up to users/rate seconds ahead: a slot due after the stop is
+                # past the run's end and would inflate the achieved rate. One due before the
+                # stop is the run's though its user woke after it: Locust's stop() can hold the
+                # event loop for tens of ms before it fires test_stopping (~30 ms measured).
+                if schedule.stopped is not None and due > schedule.stopped:
+                    return
                 start = perf_counter()
                 if start - due > OVERSLEPT:
                     schedule.overslept(start - due)

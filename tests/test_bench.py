@@ -79,6 +79,9 @@ def test_meta_says_what_ran_where(run_folder):
     fixed = [p for p in meta["phases"] if p["phase"] == "fixed"]
     assert {p["approach"] for p in fixed} == APPROACHES
     assert all(p["target_rate"] == meta["plan"]["fixed_rate"] and p["achieved_rate"] > 0 for p in fixed)
+    # Without WORKERS, one local Locust process sent every phase's load.
+    assert meta["command"] == "make bench SCALE=tiny" and meta["load_processes"] == 1
+    assert {p["load_processes"] for p in meta["phases"]} == {1}
 
 
 def test_every_experiment_has_its_table(run_folder):

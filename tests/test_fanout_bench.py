@@ -6,10 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_fanout_bench_measures_every_follower_count(tmp_path):
+# Two nodes: the bench starts and stops a Redis Cluster of its own (--redis-nodes).
+@pytest.mark.parametrize("redis", [[], ["--redis-nodes", "2"]], ids=["redis-server", "cluster"])
+def test_fanout_bench_measures_every_follower_count(tmp_path, redis):
     results = tmp_path / "fanout.json"
     finished = subprocess.run(
         [
@@ -24,6 +28,7 @@ def test_fanout_bench_measures_every_follower_count(tmp_path):
             "100",
             "--json",
             str(results),
+            *redis,
         ],
         cwd=ROOT,
         capture_output=True,
@@ -32,7 +37,9 @@ def test_fanout_bench_measures_every_follower_count(tmp_path):
         check=False,
     )
     assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
-    rows = json.loads(results.read_text())["rows"]
+    written = json.loads(results.read_text())
+    assert written["redis_nodes"] == (int(redis[1]) if redis else None)
+    rows = written["rows"]
     assert [row["followers"] for row in rows] == [50, 300]
     for row in rows:
         assert len(row["tweets"]) == 2

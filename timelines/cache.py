@@ -24,27 +24,72 @@ page is one Lua call: ids, then bodies, in one round trip; a body that has gone 
 from SQLite.
 
 Every script keeps a single call short: the fanout sends followers in chunks sized to take
-~2 ms (timelines/fanout.py). The scripts read `recent:` and `token:` keys they are not
-passed, which a single Redis allows and a Redis Cluster would not.
+~2 ms (timelines/fanout.py).
+
+On a Redis Cluster (REDIS_CLUSTER=1, REDIS_URL one seed node) a script may touch the keys of
+one slot only, and a read must stay one call. So users are split into SHARDS shards by id,
+and every key a reader's read touches carries the reader's shard as a hash tag, which Redis
+hashes alone: `timeline:{s3.20}:1234`, its `token:timeline:{s3.20}:1234`, the bodies of
+its page `tweet:{s3.20}:<id>`, and, in the hybrid, the recent lists it pulls,
+`recent:{s3.20}:<celebrity>`. The scripts name the keys they are not passed (bodies, recent
+lists, their tokens) with their given key's tag, so they stay in its slot. A fanout groups
+the followers by shard, a call per shard's chunk (Keys.by_shard). Each celebrity's recent
+list is kept once per shard, so a celebrity's tweet costs SHARDS pushes, however many
+millions follow it; each body is stored once per shard (Keys.body_copies says why). On one
+Redis, without REDIS_CLUSTER, nothing carries a tag: the keys are the ones above.
 """
 
+import asyncio
+import functools
+import itertools
 import logging
+import re
 from dataclasses import dataclass
 
 import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
 from redis.backoff import NoBackoff
 from redis.connection import HiredisRespSerializer
-from redis.exceptions import ConnectionError, OutOfMemoryError, TimeoutError
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+from redis.exceptions import (
+    ClusterDownError,
+    ConnectionError,
+    OutOfMemoryError,
+    RedisClusterException,
+    SlotNotCoveredError,
+    TimeoutError,
+    TryAgainError,
+)
 from redis.retry import Retry
 
 log = logging.getLogger("uvicorn.error")
 
-# Redis cannot take a call now: down, too slow, or full under maxmemory-policy noeviction.
-# The apps answer from SQLite and the outbox keeps what is owed.
-REDIS_DOWN = (ConnectionError, TimeoutError, OutOfMemoryError)
+
+class ClusterUnavailable(ConnectionError):
+    """No node of the cluster answered, or they do not yet cover every slot (still
+    forming): as much "Redis is down" as a refused connection."""
+
+
+# Redis cannot take a call now: down, too slow, or full under maxmemory-policy noeviction;
+# on a cluster also failing (CLUSTERDOWN), resharding (TRYAGAIN) or a slot nobody serves.
+# The apps answer from SQLite and the outbox keeps what is owed. Any other cluster error
+# (keys of two slots in one call, say) is a bug, and is not caught as this.
+REDIS_DOWN = (
+    ConnectionError,
+    TimeoutError,
+    OutOfMemoryError,
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+)
 
 # Shared by every script. Ids stay strings as Redis returns them; only comparisons convert.
 LIST = """
+-- The key of `kind` and `id` in `key`'s slot: `tweet:{s3.20}:42` beside `timeline:{s3.20}:7`
+-- on a cluster, `tweet:42` on one Redis (no tag). A script names no other key it is not given.
+local function sibling(key, kind, id)
+    return kind .. ':' .. (string.match(key, '{[^}]*}:') or '') .. id
+end
 local function parse(marker)
     local bar = string.find(marker, '|', 1, true)
     if bar then return string.sub(marker, 2, bar - 1), string.sub(marker, bar + 1) end
@@ -124,10 +169,10 @@ local function newest(lists, floor, limit)
     end
     return out
 end
-local function bodies(ids)
+local function bodies(key, ids)
     if #ids == 0 then return {} end
     local keys = {}
-    for i, id in ipairs(ids) do keys[i] = 'tweet:' .. id end
+    for i, id in ipairs(ids) do keys[i] = sibling(key, 'tweet', id) end
     return redis.call('MGET', unpack(keys))
 end
 -- A list that grew past `length` is cut back to the newest `keep`: a slack at a time, so
@@ -187,7 +232,7 @@ local tail = redis.call('LINDEX', KEYS[1], -1)
 if not tail then return {0, token(KEYS[2])} end
 local floor = parse(tail)
 local ids = below(KEYS[1], ARGV[1], tonumber(ARGV[2]), floor).ids
-return {1, tonumber(floor), ids, bodies(ids)}
+return {1, tonumber(floor), ids, bodies(KEYS[1], ids)}
 """
 )
 
@@ -311,16 +356,98 @@ return redis.call('DEL', KEYS[1])
 """
 
 
+# Users are split into this many shards on a cluster, each one hash slot, so one node, so
+# that a Lua call touches one. Fixed, not derived from the node count: key names must not
+# change when nodes are added (Redis moves slots, data and all, instead) and must agree in
+# every process. 16 lets up to 16 primaries share the fanout; its price is that a tweet's
+# fanout is a call per shard its followers fall in (an author's 75 followers fall in ~15)
+# where one Redis takes one call, and a celebrity's tweet is 16 pushes and 16 bodies.
+SHARDS = 16
+TAG = re.compile(r"\{[^}]*\}:")  # the Lua `sibling`'s pattern
+
+
+@functools.cache
+def shard_tags(shards: int) -> tuple[str, ...]:
+    """A hash tag per shard, chosen so that shard i's slot lies in the i-th 1/shards of the
+    slot range: a cluster whose nodes hold even ranges of slots (as redis-cli and
+    bench/redis_cluster.py split them) then holds shards/nodes shards each, within one.
+    The plain `s0`..`s15` would put 6, 4 and 6 on three nodes."""
+    tags = []
+    for shard in range(shards):
+        first, end = (
+            shard * REDIS_CLUSTER_HASH_SLOTS // shards,
+            (shard + 1) * REDIS_CLUSTER_HASH_SLOTS // shards,
+        )
+        candidates = (f"s{shard}" if n == 0 else f"s{shard}.{n}" for n in itertools.count())
+        tags.append(next(tag for tag in candidates if first <= key_slot(tag.encode()) < end))
+    return tuple(tags)
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The cache's key names: each user's keys carry the prefix of the user's shard. One
+    Redis has one shard and an empty prefix: `timeline:{user}` and so on. A cluster has a
+    hash tag per shard, `{s3.20}:`, so every key a user's read touches is in one slot."""
+
+    prefixes: tuple[str, ...] = ("",)
+
+    @classmethod
+    def sharded(cls, shards: int = SHARDS) -> "Keys":
+        return cls(tuple(f"{{{tag}}}:" for tag in shard_tags(shards)))
+
+    def timeline(self, user_id: int) -> str:
+        return f"timeline:{self.prefixes[user_id % len(self.prefixes)]}{user_id}"
+
+    def recent(self, author_id: int, reader: int) -> str:
+        """The copy of a celebrity's recent list that `reader`'s read merges."""
+        return f"recent:{self.prefixes[reader % len(self.prefixes)]}{author_id}"
+
+    def recent_copies(self, author_id: int) -> list[str]:
+        """A celebrity's recent list, once per shard: its tweet is pushed into each, SHARDS
+        pushes however many follow it, and any reader's read finds one in its own slot."""
+        return [f"recent:{prefix}{author_id}" for prefix in self.prefixes]
+
+    def body_copies(self, tweet_id: int) -> list[str]:
+        """A new tweet's body, into every shard. It must be stored before its id is pushed
+        (a follower may read the id at once), while the shards the followers fall in are
+        known only as the walk reads them from SQLite, 10,000 at a time; an author with 50
+        followers reaches 96 % of 16 shards anyway, and a celebrity's recent list is in
+        all. The price: up to SHARDS copies of a tweet few follow, for TWEET_TTL."""
+        return [f"tweet:{prefix}{tweet_id}" for prefix in self.prefixes]
+
+    @staticmethod
+    def sibling(key: str, kind: str, name: int | str) -> str:
+        """The key `kind:name` in `key`'s slot (the Lua `sibling`): a tweet's body where a
+        read of `key` looks for it, say."""
+        tag = TAG.search(key)
+        return f"{kind}:{tag.group() if tag else ''}{name}"
+
+    def by_shard(self, users: list[int]) -> list[list[int]]:
+        """`users` in parts whose keys share a slot, each in the order given."""
+        shards = len(self.prefixes)
+        if shards == 1:
+            return [users] if users else []
+        parts: dict[int, list[int]] = {}
+        for user in users:
+            parts.setdefault(user % shards, []).append(user)
+        return list(parts.values())
+
+
+ONE_REDIS = Keys()
+
+
 def timeline_key(user_id: int) -> str:
-    return f"timeline:{user_id}"
+    """On one Redis (the loader, the benches, the tests build these)."""
+    return ONE_REDIS.timeline(user_id)
 
 
 def recent_key(author_id: int) -> str:
-    """A celebrity's newest tweet ids (the hybrid), laid out like a timeline."""
-    return f"recent:{author_id}"
+    """A celebrity's newest tweet ids (the hybrid), laid out like a timeline, on one Redis."""
+    return ONE_REDIS.recent_copies(author_id)[0]
 
 
 def token_key(key: str) -> str:
+    """In `key`'s slot: `token:` comes before the tag, which Redis alone hashes."""
     return f"token:{key}"
 
 
@@ -335,16 +462,56 @@ class HiredisPackedConnection(redis.Connection):
         return self._packer.pack(*args)
 
 
-def connect(redis_url: str) -> redis.Redis:
-    # One retry reconnects a pooled socket that died with a restarted Redis; more would
-    # only make a request wait longer while Redis is really down.
-    return redis.Redis.from_url(
-        redis_url,
-        socket_timeout=2,
-        socket_connect_timeout=1,
-        retry=Retry(NoBackoff(), 1),
-        connection_class=HiredisPackedConnection,
-    )
+class CacheCluster(RedisCluster):
+    """redis-py's RedisCluster with the single client's packer, and a cluster it cannot map
+    (no node answers, or the slots are not all served yet: still forming) raised as
+    ClusterUnavailable, a ConnectionError, so the apps treat it as Redis down while any
+    other RedisClusterException (keys of two slots in one call: a bug) stays loud."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connection_kwargs["connection_class"] = HiredisPackedConnection  # nodes found later
+        for node in self.nodes_manager.startup_nodes.values():
+            node.connection_class = HiredisPackedConnection
+
+    async def _determine_slot(self, command: str, *args) -> int:
+        # A script's keys share a slot by construction (Keys), and Redis refuses any that
+        # do not (CROSSSLOT); redis-py would hash every key to check, which was most of the
+        # fanout worker's CPU (cProfile: ~1.5 us a key on calls of hundreds). redis is pinned
+        # (requirements.txt): this private method is its own.
+        if command.upper() in ("EVAL", "EVALSHA") and len(args) > 2 and int(args[1]) > 0:
+            return self.keyslot(args[2])
+        return await super()._determine_slot(command, *args)
+
+    async def initialize(self, *args, **kwargs) -> "CacheCluster":
+        try:
+            return await super().initialize(*args, **kwargs)
+        except RedisClusterException as error:
+            raise ClusterUnavailable(str(error)) from error
+
+
+def connect(redis_url: str, cluster: bool = False) -> redis.Redis:
+    """A client of one Redis, or with `cluster` of the Redis Cluster that REDIS_URL is a
+    node of. Nothing connects until the first call."""
+    # One retry reconnects a pooled socket that died with a restarted Redis (on a cluster, it
+    # also maps the slots again); more would only make a request wait longer while Redis is
+    # really down.
+    options = {"socket_timeout": 2, "socket_connect_timeout": 1, "retry": Retry(NoBackoff(), 1)}
+    if cluster:
+        return CacheCluster.from_url(redis_url, **options)
+    return redis.Redis.from_url(redis_url, connection_class=HiredisPackedConnection, **options)
+
+
+def is_cluster(client: redis.Redis) -> bool:
+    return isinstance(client, RedisCluster)
+
+
+async def ping(client: redis.Redis) -> None:
+    """Every primary of a cluster: one node down is a part of the cache down."""
+    if is_cluster(client):
+        await client.ping(target_nodes=RedisCluster.PRIMARIES)
+    else:
+        await client.ping()
 
 
 def encode_timeline(tweet_ids: list[int], length: int, pulled: list[int] = ()) -> list[bytes]:
@@ -365,12 +532,13 @@ def source_floor(newest_ids: list[int], length: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """What the cache holds for one page: ids newest first, bodies (None where gone), and
-    the floor below which the cache knows nothing."""
+    """What the cache holds for one page: ids newest first, bodies (None where gone), the
+    floor below which the cache knows nothing, and the list it was read from."""
 
     ids: list[int]
     bodies: list[bytes | None]
     floor: int
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,8 +556,11 @@ class Miss:
 
 
 class TimelineCache:
+    """The lists of one Redis, or of a Redis Cluster (then `keys` carry a shard tag)."""
+
     def __init__(self, client: redis.Redis, length: int, tweet_ttl: int = 86_400):
         self.redis = client
+        self.keys = Keys.sharded() if is_cluster(client) else ONE_REDIS
         self.length = length
         self.keep = length - length // 16
         self.tweet_ttl = tweet_ttl
@@ -406,38 +577,60 @@ class TimelineCache:
         """A design's own script, with the shared list functions in front of it."""
         return self.redis.register_script(LIST + lua)
 
+    def calls_in_flight(self) -> int:
+        """How many fanout calls to keep outstanding: two per node, so that each node works
+        on one while the worker encodes and sends the next."""
+        nodes = len(self.redis.get_primaries()) if is_cluster(self.redis) else 1
+        return 2 * max(nodes, 1)
+
     async def read(self, user_id: int, before: int, limit: int) -> Page | Miss:
-        key = timeline_key(user_id)
+        key = self.keys.timeline(user_id)
         reply = await self._read(keys=[key, token_key(key)], args=[before, limit])
         return page_or_miss(key, reply)
 
-    async def store_tweets(self, encoded: dict[int, bytes]) -> None:
+    async def store_tweets(self, encoded: dict[int, bytes], beside: str | None = None) -> None:
+        """Bodies where a read of `beside` finds them, or, for new tweets, where any read does."""
         if encoded:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for tweet_id, body in encoded.items():
-                    pipe.set(f"tweet:{tweet_id}", body, ex=self.tweet_ttl)
+                    copies = (
+                        self.keys.body_copies(tweet_id)
+                        if beside is None
+                        else [Keys.sibling(beside, "tweet", tweet_id)]
+                    )
+                    for key in copies:
+                        pipe.set(key, body, ex=self.tweet_ttl)
                 await pipe.execute()
 
     async def push(self, tweet_id: int, keys: list[str]) -> Pushed:
-        """Pushes into the given cached lists."""
+        """Pushes into the given cached lists (of one slot, on a cluster)."""
         written, micros = await self._push(keys=keys, args=[tweet_id, self.length, self.keep])
         return Pushed(written, micros / 1e6)
 
+    async def push_recent(self, tweet_id: int, author: int) -> None:
+        """A celebrity's tweet into its recent list: on a cluster, into each shard's copy."""
+        await asyncio.gather(*(self.push(tweet_id, [key]) for key in self.keys.recent_copies(author)))
+
+    def _with_tokens(self, user_ids: list[int]) -> list[str]:
+        return [key for u in user_ids for key in (self.keys.timeline(u), token_key(self.keys.timeline(u)))]
+
     async def merge(self, user_ids: list[int], tweet_ids: list[int], source_floor: int) -> None:
-        keys = [key for u in user_ids for key in (timeline_key(u), token_key(timeline_key(u)))]
+        """Into the timelines of `user_ids` (of one shard, on a cluster)."""
         newest_first = sorted(tweet_ids, reverse=True)
-        await self._merge(keys=keys, args=[self.length, self.keep, source_floor, *newest_first])
+        await self._merge(
+            keys=self._with_tokens(user_ids), args=[self.length, self.keep, source_floor, *newest_first]
+        )
 
     async def unmerge(self, user_id: int, author: int, tweet_ids: list[int]) -> None:
-        key = timeline_key(user_id)
+        key = self.keys.timeline(user_id)
         await self._unmerge(keys=[key, token_key(key)], args=[author, *tweet_ids])
 
     async def pull(self, user_ids: list[int], author: int) -> None:
-        keys = [key for u in user_ids for key in (timeline_key(u), token_key(timeline_key(u)))]
-        await self._pull(keys=keys, args=[author])
+        """The timelines of `user_ids` (of one shard, on a cluster) start naming `author`."""
+        await self._pull(keys=self._with_tokens(user_ids), args=[author])
 
     async def floor(self, user_id: int) -> int | None:
-        tail = await self.redis.lindex(timeline_key(user_id), -1)
+        tail = await self.redis.lindex(self.keys.timeline(user_id), -1)
         return None if tail is None else int(tail[1:].split(b"|")[0])
 
     async def regenerate(self, miss: Miss, tweet_ids: list[int], pulled: list[int] = ()) -> bool:
@@ -461,25 +654,40 @@ class TimelineCache:
     async def evict(self, key: str) -> None:
         await self._evict(keys=[key, token_key(key)])
 
+    async def evict_timeline(self, user_id: int) -> None:
+        await self.evict(self.keys.timeline(user_id))
+
+    async def evict_recent(self, author: int) -> None:
+        """Every copy of a celebrity's recent list."""
+        await asyncio.gather(*(self.evict(key) for key in self.keys.recent_copies(author)))
+
 
 def page_or_miss(key: str, reply: list) -> Page | Miss:
     if reply[0] == 0:
         return Miss(key, reply[1].decode())
     _, floor, ids, bodies = reply
-    return Page([int(i) for i in ids], bodies, int(floor))
+    return Page([int(i) for i in ids], bodies, int(floor), key)
+
+
+def where(client: redis.Redis) -> str:
+    """The cache as the settings name it, for a line saying it cannot be reached."""
+    return "Redis Cluster (REDIS_CLUSTER=1, REDIS_URL a node of it)" if is_cluster(client) else "Redis"
 
 
 async def redis_reachable(cache: TimelineCache, redis_url: str) -> bool:
     """Redis is a cache: the app starts without it, answers from SQLite and keeps what it
     owes in the outbox. One line says so when it is not there; no traceback."""
     try:
-        await cache.redis.ping()
+        await ping(cache.redis)
     except REDIS_DOWN as error:
         log.warning(
-            "Redis unreachable at REDIS_URL=%s (%s): answering from SQLite until it "
-            "is back; start redis-server or set REDIS_URL",
+            "%s unreachable at REDIS_URL=%s (%s): answering from SQLite until it "
+            "is back; start %s or set REDIS_URL%s",
+            where(cache.redis),
             redis_url,
             error,
+            "every node of the cluster" if is_cluster(cache.redis) else "redis-server",
+            " and REDIS_CLUSTER" if is_cluster(cache.redis) else "",
         )
         return False
     return True

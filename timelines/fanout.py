@@ -20,12 +20,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Self
 
 import orjson
 
-from timelines.cache import REDIS_DOWN, TimelineCache, recent_key, source_floor, timeline_key
+from timelines.cache import REDIS_DOWN, TimelineCache, source_floor
 from timelines.db import ROLE, UNAVAILABLE, Database, Dialects, Transaction
 from timelines.encoding import tweet_json
 
@@ -88,6 +89,19 @@ class CallSizer:
     def measured(self, count: int, seconds: float) -> None:
         fits = CALL_BUDGET_SECONDS * count / max(seconds, 1e-6)
         self.size = int(min(self.high, max(self.low, (self.size + fits) / 2)))
+
+
+def chunks(parts: list[list[int]], sizer: CallSizer) -> Iterator[list[int]]:
+    """Each part (the followers of one shard, on a cluster) cut in chunks of the size the
+    sizer says when each is cut, taken from the parts in turn, so that consecutive calls go
+    to different shards, and nodes."""
+    starts = [0] * len(parts)
+    while any(start < len(part) for start, part in zip(starts, parts, strict=True)):
+        for index, part in enumerate(parts):
+            if starts[index] < len(part):
+                chunk = part[starts[index] : starts[index] + sizer.size]
+                starts[index] += len(chunk)
+                yield chunk
 
 
 @dataclass
@@ -198,18 +212,19 @@ class FanoutWorker:
         if job.kind == "tweet":
             return await self._walk_followers(job, self._pusher(job.tweet_id), [job.tweet_id], self.push_size)
         if job.kind == "recent":
-            await self.cache.push(job.tweet_id, [recent_key(job.user_id)])
+            await self.cache.push_recent(job.tweet_id, job.user_id)
         elif job.kind == "backfill":
             await self._deliver_backfill(job)
         elif job.kind == "pull":
             await self._deliver_pull(job)
         elif job.kind == "evict":
-            await self.cache.evict(timeline_key(job.user_id))
+            await self.cache.evict_timeline(job.user_id)
         return 0
 
     def _pusher(self, tweet_id: int):
         async def push(followers: list[int]) -> float:
-            return (await self.cache.push(tweet_id, [timeline_key(f) for f in followers])).redis_seconds
+            keys = [self.cache.keys.timeline(f) for f in followers]
+            return (await self.cache.push(tweet_id, keys)).redis_seconds
 
         return push
 
@@ -217,7 +232,7 @@ class FanoutWorker:
         """An account became a celebrity: its followers read its tweets from `recent:{id}`
         from now on. The list may be left from an earlier spell and miss what was fanned out
         since, so it goes, to be rebuilt whole on the next read."""
-        await self.cache.evict(recent_key(job.user_id))
+        await self.cache.evict_recent(job.user_id)
 
         async def pull(followers: list[int]) -> None:
             await self.cache.pull(followers, job.user_id)
@@ -235,7 +250,7 @@ class FanoutWorker:
         if tweet_ids:
             # Each follower takes up to TIMELINE_LENGTH ids: far fewer followers per call.
             await self._walk_followers(job, merge, tweet_ids, CallSizer(1, low=1))
-        await self.cache.evict(recent_key(job.user_id))
+        await self.cache.evict_recent(job.user_id)
 
     @staticmethod
     def _finish(tx: Transaction, done: list[tuple[Job, int, float]]) -> None:
@@ -264,10 +279,10 @@ class FanoutWorker:
         return count
 
     async def _in_chunks(self, followers: list[int], deliver, sizer: CallSizer) -> None:
-        """Two calls outstanding: Redis works on one chunk while this process encodes and
-        sends the next, instead of each waiting for the other. `deliver(chunk)` returns what
-        the call cost Redis, by Redis's clock, or None; then its wall time is taken, which
-        includes any wait behind the other call."""
+        """Calls outstanding, two per Redis node: each node works on one chunk while this
+        process encodes and sends the next, instead of each waiting for the other.
+        `deliver(chunk)` returns what the call cost Redis, by Redis's clock, or None; then its
+        wall time is taken, which includes any wait behind the other calls."""
 
         async def timed(chunk: list[int]) -> None:
             sent = time.perf_counter()
@@ -277,14 +292,12 @@ class FanoutWorker:
             self.totals.redis_calls += 1
             self.totals.redis_seconds += took
 
+        in_flight = self.cache.calls_in_flight()
         outstanding: list[asyncio.Task] = []
         try:
-            start = 0
-            while start < len(followers):
-                chunk = followers[start : start + sizer.size]
-                start += len(chunk)
+            for chunk in chunks(self.cache.keys.by_shard(followers), sizer):
                 outstanding.append(asyncio.create_task(timed(chunk)))
-                if len(outstanding) == 2:
+                if len(outstanding) == in_flight:
                     await outstanding.pop(0)
             while outstanding:
                 await outstanding.pop(0)

@@ -10,7 +10,7 @@ import time
 import orjson
 from fastapi.responses import Response
 
-from timelines.cache import REDIS_DOWN, Miss, Page, source_floor, timeline_key
+from timelines.cache import REDIS_DOWN, Miss, Page, source_floor
 from timelines.db import Dialects, Sql
 from timelines.encoding import tweet_json
 from timelines.http import problem
@@ -78,7 +78,7 @@ async def unmerge(stores: CachedStores, follower_id: int, followee_id: int) -> N
     if floor is None:
         # Nothing cached, but a regeneration that read the old graph may be about to write
         # it: evicting drops its token, so that regeneration gives up (a merge drops it too).
-        await stores.cache.evict(timeline_key(follower_id))
+        await stores.cache.evict_timeline(follower_id)
     else:
         rows = await stores.db.fetchall(TWEET_IDS_ABOVE, (followee_id, floor))
         await stores.cache.unmerge(follower_id, followee_id, [tweet_id for (tweet_id,) in rows])
@@ -92,7 +92,7 @@ async def settle(stores: CachedStores, follower_id: int, followee_id: int, follo
     its change is in: whichever change reaches Redis last then sees the final state, and
     if that is not what it applied, the timeline is dropped, to be rebuilt from SQLite."""
     if (await stores.db.fetchone(FOLLOWS_NOW, (follower_id, followee_id)) is not None) != following:
-        await stores.cache.evict(timeline_key(follower_id))
+        await stores.cache.evict_timeline(follower_id)
 
 
 async def update_cache(stores: CachedStores, user_id: int, change) -> None:
@@ -170,5 +170,5 @@ async def hydrate(stores: CachedStores, page: Page) -> list[bytes]:
     stores.counters["body_misses"] += len(missing)
     rows = await stores.db.fetchall(TWEETS_BY_ID, (orjson.dumps(missing).decode(),))
     found = {row[0]: tweet_json(row) for row in rows}
-    await stores.cache.store_tweets(found)
+    await stores.cache.store_tweets(found, beside=page.key)
     return [body or found[tweet_id] for tweet_id, body in zip(page.ids, page.bodies, strict=True)]

@@ -3,8 +3,8 @@ paid, and how the cache is doing. Shared so both fanout designs report the same 
 
 import numpy as np
 import redis.asyncio as redis
-import redis.exceptions
 
+from timelines.cache import REDIS_DOWN, ping, where
 from timelines.state import CachedStores
 
 BACKLOG = "SELECT count(*) FROM fanout_outbox"
@@ -58,8 +58,9 @@ def lag_percentiles(lags_seconds: list[float]) -> dict:
 
 
 async def redis_problem(client: redis.Redis) -> str | None:
+    """Why /health is 503, naming the store that is missing (on a cluster, any node)."""
     try:
-        await client.ping()
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
-        return f"Redis unreachable at REDIS_URL: {error}"
+        await ping(client)
+    except REDIS_DOWN as error:
+        return f"{where(client)} unreachable at REDIS_URL: {error}"
     return None
