@@ -28,18 +28,23 @@ HOME_TIMELINE = Dialects(
         LIMIT :limit""",
     # Written as the join above, PostgreSQL's planner walks the whole tweets index
     # backwards for followees' rows; asked for each followee's newest `limit` first (one
-    # short index scan each, as SQLite does), it merges at most followees × limit rows.
+    # short index scan each, as SQLite does), it merges at most followees × limit ids, from
+    # the index alone, and reads the rows of the `limit` that win.
     postgres="""
-        SELECT recent.id, recent.user_id, recent.text, recent.created_at
-        FROM follows
-        CROSS JOIN LATERAL (
-            SELECT id, user_id, text, created_at FROM tweets
-            WHERE tweets.user_id = follows.followee_id AND tweets.id < :before
-            ORDER BY tweets.id DESC
-            LIMIT :limit) AS recent
-        WHERE follows.follower_id = :user
-        ORDER BY recent.id DESC
-        LIMIT :limit""",
+        SELECT tweets.id, tweets.user_id, tweets.text, tweets.created_at
+        FROM tweets
+        WHERE tweets.id IN (
+            SELECT recent.id
+            FROM follows
+            CROSS JOIN LATERAL (
+                SELECT id FROM tweets
+                WHERE tweets.user_id = follows.followee_id AND tweets.id < :before
+                ORDER BY tweets.id DESC
+                LIMIT :limit) AS recent
+            WHERE follows.follower_id = :user
+            ORDER BY recent.id DESC
+            LIMIT :limit)
+        ORDER BY tweets.id DESC""",
 )
 LAST_TWEET_ID = "SELECT coalesce(max(id), 0) FROM tweets"
 NEWEST_TWEET_IDS = "SELECT id FROM tweets WHERE user_id = ? ORDER BY id DESC LIMIT ?"
