@@ -11,6 +11,12 @@ Only those key families are written. A db that already holds timelines is refuse
 forced, and forcing deletes just those families (SCAN + UNLINK), never FLUSHDB: the db may
 hold someone else's keys.
 
+On a Redis Cluster (`cluster=True`, the URL one node of it) the keys are the ones the apps
+read with REDIS_CLUSTER=1, named by timelines.cache.Keys: each carries its user's shard tag;
+a body goes into every shard whose lists hold its id, a celebrity's recent list into every
+shard. Each primary gets a Sender of its own, and each key goes to the node serving its slot:
+the pipelines stay plain RESP, so a cluster loads as fast as one Redis.
+
 Speed: a timeline's RPUSH is assembled as RESP bytes from each id's pre-encoded bulk string
 (redis-py would spend ~1 µs per argument in Python, 30 s at `default`), and a thread sends
 one batch while the next is computed, so that Python and Redis, each on its own core, work
@@ -24,13 +30,15 @@ import threading
 import hiredis
 import numpy as np
 import redis
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
 from tqdm import tqdm
 
 from datagen.graph import Graph
 from datagen.history import History
 from datagen.home import home_timelines
 from datagen.load import Refused, celebrities, tweet_rows
-from timelines.cache import recent_key, source_floor, timeline_key
+from timelines.cache import ONE_REDIS, Keys, source_floor
 from timelines.designs import FANOUT_NAMES
 from timelines.encoding import tweet_json
 from timelines.settings import Settings
@@ -51,103 +59,198 @@ def load_redis(
     threshold: int,
     force: bool = False,
     progress: bool = True,
+    cluster: bool = False,
 ) -> None:
     if approach not in APPROACHES:
         raise ValueError(f"approach must be one of {APPROACHES}, not {approach!r}")
     pulled = np.zeros(graph.users + 1, dtype=bool)
     if approach == "hybrid":
         pulled[celebrities(graph, threshold)] = True
-    client = redis.Redis.from_url(url)
+    route = Route.to(url, cluster)
     try:
-        make_room(client, url, force)
-        sender = Sender(client)
+        make_room(route, url, force)
+        route.start()
         try:
-            held = np.zeros(history.tweets + 1, dtype=bool)
+            held = Held(history.tweets)
             write_timelines(
-                sender, graph, history, length, pulled if approach == "hybrid" else None, held, progress
+                route, graph, history, length, pulled if approach == "hybrid" else None, held, progress
             )
             if approach == "hybrid":
-                write_recent(sender, history, np.flatnonzero(pulled), length, held)
-            write_bodies(sender, history, held, progress)
+                write_recent(route, history, np.flatnonzero(pulled), length, held)
+            write_bodies(route, history, held, progress)
         finally:
-            sender.close()
+            route.close()
     finally:
-        client.close()
+        route.disconnect()
 
 
-def refuse_if_loaded(url: str, force: bool) -> None:
+class Route:
+    """Where each key goes: on one Redis, its one Sender; on a cluster, the Sender of the
+    primary that serves the key's slot."""
+
+    def __init__(self, keys: Keys, clients: list[redis.Redis], node_of_slot: dict[int, int]):
+        self.keys = keys
+        self.clients = clients
+        self.node_of_slot = node_of_slot
+        self.senders: list[Sender] = []
+
+    @classmethod
+    def to(cls, url: str, cluster: bool) -> "Route":
+        if not cluster:
+            return cls(ONE_REDIS, [redis.Redis.from_url(url)], {})
+        with RedisCluster.from_url(url) as client:
+            primaries = client.get_primaries()
+            index = {node.name: i for i, node in enumerate(primaries)}
+            slots = client.nodes_manager.slots_cache
+            node_of_slot = {slot: index[nodes[0].name] for slot, nodes in slots.items()}
+            clients = [redis.Redis(host=node.host, port=node.port) for node in primaries]
+        return cls(Keys.sharded(), clients, node_of_slot)
+
+    def start(self) -> None:
+        self.senders = [Sender(client) for client in self.clients]
+
+    def node_of(self, key: str) -> int:
+        return self.node_of_slot[key_slot(key.encode())] if self.node_of_slot else 0
+
+    def send(self, keyed: list[tuple[str, bytes]]) -> None:
+        """(key, its packed command) pairs: each to its key's node, in the order given."""
+        if len(self.senders) == 1:
+            self.senders[0].send([command for _, command in keyed])
+            return
+        parts: list[list[bytes]] = [[] for _ in self.senders]
+        for key, command in keyed:
+            parts[self.node_of(key)].append(command)
+        for sender, part in zip(self.senders, parts, strict=True):
+            sender.send(part)
+
+    def close(self) -> None:
+        """Every Sender drained and closed; the first error any of them met, raised."""
+        errors = []
+        for sender in self.senders:
+            try:
+                sender.close()
+            except BaseException as error:
+                errors.append(error)
+        if errors:
+            raise errors[0]
+
+    def disconnect(self) -> None:
+        for client in self.clients:
+            client.close()
+
+
+class Held:
+    """Which tweets some loaded list holds, per body namespace: on a cluster, a read finds a
+    body only in its list's slot (Keys.sibling), so each shard needs the bodies of its own
+    lists' ids; on one Redis there is one namespace, `tweet:`."""
+
+    def __init__(self, tweets: int):
+        self.tweets = tweets
+        self.by_namespace: dict[str, np.ndarray] = {}
+
+    def mark(self, beside: str, ids: np.ndarray) -> None:
+        namespace = Keys.sibling(beside, "tweet", "")
+        if namespace not in self.by_namespace:
+            self.by_namespace[namespace] = np.zeros(self.tweets + 1, dtype=bool)
+        self.by_namespace[namespace][ids] = True
+
+    def any(self) -> np.ndarray:
+        return np.logical_or.reduce(list(self.by_namespace.values())) if self.by_namespace else None
+
+
+def refuse_if_loaded(url: str, force: bool, cluster: bool = False) -> None:
     """Refused when the db at `url` already holds timelines (unless `force`);
     redis.ConnectionError when nothing answers there."""
-    client = redis.Redis.from_url(url)
+    route = Route.to(url, cluster)
     try:
+        refuse_if_holding(route, url, force)
+    finally:
+        route.disconnect()
+
+
+def refuse_if_holding(route: Route, url: str, force: bool) -> None:
+    for client in route.clients:
         client.ping()
         if not force and next(client.scan_iter(match="timeline:*", count=10_000), None) is not None:
             raise Refused(f"{url} already holds timeline keys; pass --force to replace them")
-    finally:
-        client.close()
 
 
-def make_room(client: redis.Redis, url: str, force: bool) -> None:
-    refuse_if_loaded(url, force)
+def make_room(route: Route, url: str, force: bool) -> None:
+    refuse_if_holding(route, url, force)
     if force:
-        for pattern in APP_KEYS:
-            keys = list(client.scan_iter(match=pattern, count=10_000))
-            for at in range(0, len(keys), 10_000):
-                client.unlink(*keys[at : at + 10_000])
+        for client in route.clients:
+            for pattern in APP_KEYS:
+                keys = list(client.scan_iter(match=pattern, count=10_000))
+                unlink(client, keys, by_key=bool(route.node_of_slot))
 
 
-def write_bodies(sender: "Sender", history: History, held: np.ndarray, progress: bool) -> None:
-    """The bodies of the tweets some list holds; the others' would be unreachable."""
+def unlink(client: redis.Redis, keys: list[bytes], by_key: bool) -> None:
+    """On a cluster node a command may not name keys of two slots: one UNLINK a key there."""
+    if by_key:
+        with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.unlink(key)
+            pipe.execute()
+        return
+    for at in range(0, len(keys), 10_000):
+        client.unlink(*keys[at : at + 10_000])
+
+
+def write_bodies(route: Route, history: History, held: Held, progress: bool) -> None:
+    """The bodies of the tweets some list holds, beside those lists; the others' would be
+    unreachable."""
+    anywhere = held.any()
+    if anywhere is None:
+        return
     for rows in tweet_rows(history, progress, "tweet bodies"):
-        commands = [
-            hiredis.pack_command(("SET", f"tweet:{row[0]}", tweet_json(row), "EX", TWEET_TTL))
-            for row in rows
-            if held[row[0]]
-        ]
-        for at in range(0, len(commands), BODIES_PER_SEND):
-            sender.send(commands[at : at + BODIES_PER_SEND])
+        encoded = [(row[0], tweet_json(row)) for row in rows if anywhere[row[0]]]
+        for namespace, holds in held.by_namespace.items():
+            commands = [
+                (key, hiredis.pack_command(("SET", key, body, "EX", TWEET_TTL)))
+                for tweet_id, body in encoded
+                if holds[tweet_id]
+                for key in (f"{namespace}{tweet_id}",)
+            ]
+            for at in range(0, len(commands), BODIES_PER_SEND):
+                route.send(commands[at : at + BODIES_PER_SEND])
 
 
 def write_timelines(
-    sender: "Sender",
+    route: Route,
     graph: Graph,
     history: History,
     length: int,
     pulled: np.ndarray | None,
-    held: np.ndarray,
+    held: Held,
     progress: bool,
 ) -> None:
     ids = encoded_ids(history.tweets)
     followees = graph.offsets()
     with tqdm(total=graph.users, desc="timelines", unit="user", disable=not progress, file=sys.stderr) as bar:
         for batch in home_timelines(graph, history, length, pulled):
-            held[batch.ids] = True
             for start in range(0, len(batch), TIMELINES_PER_SEND):
                 users = range(start, min(start + TIMELINES_PER_SEND, len(batch)))
-                sender.send(
-                    [
-                        rpush(
-                            timeline_key(batch.first_user + i),
-                            batch.newest(i),
-                            length,
-                            ids,
-                            pulled_by(graph, followees, pulled, batch.first_user + i),
-                        )
-                        for i in users
-                    ]
-                )
+                keyed = []
+                for i in users:
+                    key = route.keys.timeline(batch.first_user + i)
+                    held.mark(key, batch.newest(i))
+                    followed = pulled_by(graph, followees, pulled, batch.first_user + i)
+                    keyed.append((key, rpush(key, batch.newest(i), length, ids, followed)))
+                route.send(keyed)
                 bar.update(len(users))
 
 
-def write_recent(
-    sender: "Sender", history: History, authors: np.ndarray, length: int, held: np.ndarray
-) -> None:
-    """Each celebrity's newest tweet ids, as the hybrid's read would rebuild them."""
+def write_recent(route: Route, history: History, authors: np.ndarray, length: int, held: Held) -> None:
+    """Each celebrity's newest tweet ids, as the hybrid's read would rebuild them: on a
+    cluster, into each shard's copy."""
     ids = encoded_ids(history.tweets)
     for author in authors.tolist():
         newest = (np.flatnonzero(history.author == author) + 1)[::-1][:length]
-        held[newest] = True
-        sender.send([rpush(recent_key(author), newest, length, ids, ())])
+        keyed = []
+        for key in route.keys.recent_copies(author):
+            held.mark(key, newest)
+            keyed.append((key, rpush(key, newest, length, ids, ())))
+        route.send(keyed)
 
 
 def pulled_by(graph: Graph, followees: np.ndarray, pulled: np.ndarray | None, user: int) -> list[int]:
