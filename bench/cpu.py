@@ -3,7 +3,8 @@ process tree, of redis-server and, when it is the apps' store, of the PostgreSQL
 kernel's per-thread run time in /proc/PID/task/*/schedstat, in nanoseconds, where psutil's
 cpu_times counts 10 ms ticks: too coarse for one tweet; psutil where /proc has no schedstat),
 and Redis's own count of the commands that write a cached timeline (INFO commandstats), so
-that a phase's figures per request do not rest on the app's word.
+that a phase's figures per request do not rest on the app's word. On a Redis Cluster both
+Redis figures are the sums over its nodes.
 
     meter = Meter(app.process.pid, redis)
     before = meter.read()
@@ -17,6 +18,7 @@ from pathlib import Path
 import psutil
 
 from bench.processes import RedisServer
+from bench.redis_cluster import RedisCluster, servers_of
 
 # A cached list gains an id by LPUSH (the common push, a celebrity's `recent:` list too) or
 # LINSERT (an id older than the head); rebuilds after a miss use RPUSH and are not counted.
@@ -91,14 +93,18 @@ class Usage:
 @dataclass(frozen=True)
 class Meter:
     app_pid: int
-    redis: RedisServer
+    redis: RedisServer | RedisCluster  # a cluster's figures are the sums over its nodes
     postgres_pid: int | None = None  # the postmaster, when the apps' store is PostgreSQL
 
     def read(self) -> Usage:
-        with self.redis.client() as client:
-            stats = client.info("commandstats")
-        writes = sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in TIMELINE_WRITES)
+        servers = servers_of(self.redis)
+        writes = sum(timeline_writes(server) for server in servers)
         postgres = server_cpu_seconds(self.postgres_pid) if self.postgres_pid else None
-        return Usage(
-            tree_cpu_seconds(self.app_pid), tree_cpu_seconds(self.redis.process.pid), writes, postgres
-        )
+        redis_s = sum(tree_cpu_seconds(server.process.pid) for server in servers)
+        return Usage(tree_cpu_seconds(self.app_pid), redis_s, writes, postgres)
+
+
+def timeline_writes(server: RedisServer) -> int:
+    with server.client() as client:
+        stats = client.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in TIMELINE_WRITES)

@@ -47,7 +47,7 @@ import redis.asyncio as redis
 
 from approach2 import OWE_FANOUT
 from bench.processes import Cpus, RedisServer
-from bench.redis_cluster import RedisCluster
+from bench.redis_cluster import RedisCluster, servers_of
 from timelines.cache import Keys, Page, TimelineCache, connect, encode_timeline
 from timelines.db import Database, open_database
 from timelines.fanout import FanoutWorker
@@ -278,10 +278,6 @@ async def measure(bench: Bench, n: int, reps: int) -> Row:
             f"{tweet.follower_writes / tweet.seconds:>10,.0f} writes/s"
         )
     return row
-
-
-def servers_of(server: RedisServer | RedisCluster) -> list[RedisServer]:
-    return server.servers if isinstance(server, RedisCluster) else [server]
 
 
 async def run(args, server: RedisServer | RedisCluster, directory: Path) -> list[Row]:

@@ -190,6 +190,10 @@ class RedisServer:
     def client(self, db: int = 0) -> redis.Redis:
         return redis.Redis(port=self.port, db=db)
 
+    def flushall(self) -> None:
+        with self.client() as client:
+            client.flushall()
+
     def kill(self) -> None:
         """SIGKILL: the crash a fault scenario inflicts (nothing saved, clients cut off)."""
         self.process.send_signal(signal.SIGKILL)

@@ -145,10 +145,23 @@ class RedisCluster:
             node.stop()
 
     def __enter__(self) -> Self:
-        return self if self.servers else self.start()
+        if self.servers:
+            return self
+        try:
+            return self.start()
+        except BaseException:
+            # `with` calls __exit__ only once __enter__ has returned: the nodes started so
+            # far (or a Ctrl-C while they join) would outlive the run.
+            self.stop()
+            raise
 
     def __exit__(self, *_) -> None:
         self.stop()
+
+
+def servers_of(redis: RedisServer | RedisCluster) -> list[RedisServer]:
+    """Every redis-server process of one Redis or of a cluster: what a meter sums over."""
+    return redis.servers if isinstance(redis, RedisCluster) else [redis]
 
 
 def start_clusters(clusters: list[RedisCluster]) -> list[RedisCluster]:
