@@ -38,10 +38,12 @@ seed: $(VENV)/.installed
 # summary CSVs, meta.json and the charts. SCALE=tiny is the 2-minute smoke run. STORE=postgres
 # runs the apps on a private PostgreSQL server instead of SQLite files.
 # WORKERS=N: the load from a Locust master and N worker processes (meta.json: load_processes).
+# REDIS_NODES=N: the fanout apps' caches on an N-node Redis Cluster the bench starts and stops
+# (meta.json: redis_nodes); unset or 0, one redis-server.
 bench: $(VENV)/.installed
 	scripts/ensure-redis-server
 	$(if $(filter postgres,$(STORE)),scripts/ensure-postgres)
-	$(PYTHON) -m bench --scale $(SCALE) --store $(STORE) --out $(OUT)
+	$(PYTHON) -m bench --scale $(SCALE) --store $(STORE) --out $(OUT)$(if $(filter-out 0,$(REDIS_NODES)), --redis-nodes $(REDIS_NODES))
 
 # Redraws a run folder's charts, and executes the notebook on it into RUN/notebook.ipynb:
 # make charts RUN=results/<run>

@@ -12,6 +12,7 @@ from pathlib import Path
 from bench.phases import Phase
 from bench.plan import Plan
 from bench.processes import ROOT, Cpus, RedisServer
+from bench.redis_cluster import RedisCluster, servers_of
 
 
 def git(*args: str) -> str:
@@ -42,7 +43,7 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine(cpus: Cpus, redis: RedisServer) -> dict:
+def machine(cpus: Cpus, redis: RedisServer | RedisCluster) -> dict:
     return {
         "cpu_model": cpu_model(),
         "cpus": os.cpu_count(),
@@ -50,7 +51,7 @@ def machine(cpus: Cpus, redis: RedisServer) -> dict:
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "os": platform.platform(),
         "python": platform.python_version(),
-        "redis_server": redis.client().info("server")["redis_version"],
+        "redis_server": servers_of(redis)[0].client().info("server")["redis_version"],
         "pinning": cpus.describe(),
     }
 
@@ -69,18 +70,22 @@ def write(
     cpus: Cpus,
     started: datetime,
     phases: list[Phase],
-    redis: RedisServer,
+    redis: RedisServer | RedisCluster,
     source: dict,
     experiments: tuple[str, ...] = (),
     facts: dict | None = None,
     workers: int = 0,
     store: str = "sqlite",
     postgres: dict | None = None,
+    redis_nodes: int = 0,
 ) -> None:
-    """postgres: the server's version and settings (bench/stores.py), when it was the store."""
-    shares = "app and redis-server share the 'app' CPUs"
+    """postgres: the server's version and settings (bench/stores.py), when it was the store.
+    redis_nodes: the nodes of the Redis Cluster the caches ran on; 0, one redis-server (and
+    meta.json as it was before clusters: no redis_nodes key)."""
+    redis_name = f"{redis_nodes} redis-server cluster nodes" if redis_nodes else "redis-server"
+    shares = f"app and {redis_name} share the 'app' CPUs"
     if postgres:
-        shares = "app, redis-server and postgres share the 'app' CPUs"
+        shares = f"app, {redis_name} and postgres share the 'app' CPUs"
     meta = {
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -88,10 +93,12 @@ def write(
         "command": "make bench SCALE="
         + plan.scale
         + ("" if store == "sqlite" else f" STORE={store}")
-        + (f" WORKERS={workers}" if workers else ""),
+        + (f" WORKERS={workers}" if workers else "")
+        + (f" REDIS_NODES={redis_nodes}" if redis_nodes else ""),
         "scale": plan.scale,
         "store": store,
         **({"postgres": postgres} if postgres else {}),
+        **({"redis_nodes": redis_nodes} if redis_nodes else {}),
         "experiments": list(experiments),
         "plan": plan.as_json(),
         # Processes sending the load: 1 is one local Locust; N is a master's N workers.

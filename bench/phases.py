@@ -66,6 +66,7 @@ class Phase:
     usage: Usage = field(default_factory=Usage)  # the server side's CPU and Redis writes (bench/cpu.py)
     locust_warnings: list[str] = field(default_factory=list)  # "too few users" lines of this phase
     workers: int = 0  # Locust worker processes under a master (--processes); 0: one local process
+    redis_nodes: int = 0  # the caches' Redis Cluster nodes; 0: one redis-server
 
     def row(self) -> dict:
         """This phase in phases.csv: what was asked, what was achieved, what the app did."""
@@ -102,7 +103,15 @@ class Phase:
             # As the load suite counted them: a worker whose end-of-run report was lost shows here.
             "load_processes": self.loadtest.get("processes") or max(1, self.workers),
             "samples": self.samples.name,
+            **(self.cache_reads() if self.redis_nodes else {}),
         }
+
+    def cache_reads(self) -> dict:
+        """The app's cache hits and misses over the phase: on a cluster they show that the
+        preload put every timeline where the app reads it. Only there: a single redis-server's
+        phases.csv stays as it was."""
+        before, after = self.stats_before.get("cache") or {}, self.stats_after.get("cache") or {}
+        return {f"cache_{key}": after.get(key, 0) - before.get(key, 0) for key in ("hits", "misses")}
 
 
 def run_phase(

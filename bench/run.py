@@ -3,7 +3,10 @@ designs side by side, measured so that their differences are real.
 
 For each design in turn: a fresh copy of the seeded SQLite file, an empty Redis (the bench's
 own redis-server) loaded with that app's caches, `uvicorn approachN:app` with identical flags;
-the app and its Redis share one CPU set, the load generator the other (Cpus.equal). Then the
+the app and its Redis share one CPU set, the load generator the other (Cpus.equal). With
+--redis-nodes N (make bench REDIS_NODES=N) the fanout apps' caches are an N-node Redis
+Cluster the bench starts and stops (REDIS_CLUSTER=1, REDIS_URL its first node), flushed on
+every node between app runs, its CPU the sum of its nodes'. Then the
 experiments, each a sequence of headless runs of the load suite (loadtest/), every figure
 repeated (plan.repeats, plan.capacity_runs):
 
@@ -40,6 +43,7 @@ from bench.cpu import Meter
 from bench.phases import WORKER_START_S, Load, Phase, run_phase
 from bench.plan import EVERY_EXPERIMENT, PLANS, Plan
 from bench.processes import ROOT, AppServer, Cpus, RedisServer
+from bench.redis_cluster import RedisCluster
 from bench.seeding import load_caches, set_celebrities
 from bench.stores import STORES, PostgresStore, SqliteStore, new_store, read_frame
 from bench.sweep import Sweep, build_database, plan_graph
@@ -65,7 +69,7 @@ class Bench:
     folder: Path
     work: Path
     cpus: Cpus
-    redis: RedisServer
+    redis: RedisServer | RedisCluster  # the fanout apps' caches: one redis-server, or a cluster
     began: float = field(default_factory=time.monotonic)
     experiments: tuple[str, ...] = ()
     phases: list[Phase] = field(default_factory=list)
@@ -117,11 +121,21 @@ class Bench:
         database = self.store.copy(seeded, tag)
         try:
             set_celebrities(database, threshold)
-            self.redis.client().flushall()  # our own server: every app starts on an empty Redis
+            # Our own server (every node of our own cluster): every app starts on an empty Redis.
+            self.redis.flushall()
             if design.fans_out:
-                self.say(f"{tag}: loading {name}'s caches into an empty Redis database")
-                load_caches(self.redis.url(), design.module, dataset, self.plan.timeline_length, threshold)
+                self.say(f"{tag}: loading {name}'s caches into an empty {self.redis_name()}")
+                load_caches(
+                    self.redis.url(),
+                    design.module,
+                    dataset,
+                    self.plan.timeline_length,
+                    threshold,
+                    cluster=self.on_cluster,
+                )
             settings = {"timeline_length": self.plan.timeline_length, "celebrity_threshold": threshold}
+            if self.on_cluster:
+                settings["redis_cluster"] = 1
             # app.database is the store's location (a path or a URL), which the load test's
             # --database and the runner's own reads take as it is.
             app = AppServer(
@@ -136,6 +150,13 @@ class Bench:
                 yield app
         finally:
             self.store.discard(database)
+
+    @property
+    def on_cluster(self) -> bool:
+        return isinstance(self.redis, RedisCluster)
+
+    def redis_name(self) -> str:
+        return f"{len(self.redis.servers)}-node Redis Cluster" if self.on_cluster else "Redis database"
 
     def phase(
         self,
@@ -156,6 +177,7 @@ class Bench:
             first_tweet=first_tweet,
             settings={"celebrity_threshold": int(app.settings["celebrity_threshold"])},
             workers=self.workers,
+            redis_nodes=len(self.redis.servers) if self.on_cluster else 0,
         )
         what = f"{load.rate:g} req/s open loop" if load.rate else f"{load.clients} clients closed loop"
         self.say(f"{name} {phase_name}: {what}, {load.seconds:g} s")
@@ -301,10 +323,13 @@ class Bench:
 
     def celebrity_sweep(self, approaches: list[str]) -> None:
         plan = self.plan
+        skipped = None
         if self.store.name != "sqlite":
-            self.say(
-                "sweep: skipped, it builds its graph in SQLite only (bench/sweep.py); STORE=sqlite runs it"
-            )
+            skipped = "it builds its graph in SQLite only (bench/sweep.py); STORE=sqlite runs it"
+        elif self.on_cluster:
+            skipped = "it fills one redis-server's timelines (bench/sweep.py); without REDIS_NODES it runs"
+        if skipped:
+            self.say(f"sweep: skipped, {skipped}")
             self.revise(0, len(approaches) * (10 + sum(plan.sweep_followers) / 20_000))
             return
         graph = plan_graph(plan.sweep_followers)
@@ -325,7 +350,7 @@ class Bench:
             self.say,
         )
         self.sweep = sweep.run(approaches)
-        self.redis.client().flushall()
+        self.redis.flushall()
         self.revise(time.monotonic() - began, len(approaches) * (10 + sum(plan.sweep_followers) / 20_000))
 
     def mixed(self, seconds: float, author_bias: float = 0.0, seed: int = 1, rate: float = 0.0) -> Load:
@@ -385,6 +410,15 @@ def experiments(text: str, plan: Plan) -> tuple[str, ...]:
     return names
 
 
+def redis_for(nodes: int, work: Path, cpus: Cpus) -> RedisServer | RedisCluster:
+    """Not yet started: entering it (`with`) starts it, leaving it stops it, Ctrl-C and errors
+    included. A cluster's nodes all go on the CPUs the one redis-server has, beside the app
+    (Cpus.equal): on 2 CPUs that is one core, which every node shares."""
+    if nodes:
+        return RedisCluster(work / "redis-cluster", nodes=nodes, cpus=cpus.redis)
+    return RedisServer(work, cpus=cpus.redis)
+
+
 def dataset_facts(store: SqliteStore | PostgresStore, database: Path | str, threshold: int) -> dict:
     """What the capacity model needs to carry this graph's costs to another: how many
     celebrities an average user follows here (each one a pull on the hybrid's reads)."""
@@ -432,6 +466,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "load generator's CPUs; 0: one local Locust process (default: $WORKERS, else 0)",
     )
     parser.add_argument(
+        "--redis-nodes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the fanout apps' caches on an N-node Redis Cluster the bench starts and stops "
+        "(REDIS_CLUSTER=1); 0: one redis-server (default)",
+    )
+    parser.add_argument(
         "--cache-dir",
         type=Path,
         default=ROOT / ".bench-cache",
@@ -444,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.workers < 0:
         raise SystemExit(f"--workers {args.workers}: give 0 (one local process) or more")
+    if args.redis_nodes < 0:
+        raise SystemExit(f"--redis-nodes {args.redis_nodes}: give 0 (one redis-server) or more")
     # A TERM unwinds like Ctrl-C, so the apps and redis-server are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plan = PLANS[args.scale]
@@ -465,11 +509,13 @@ def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: dat
     chosen = experiments(args.experiment, plan)
     # PostgreSQL on the server side's CPUs, beside the app and its Redis: the store it serves.
     store = new_store(args.store, work, args.cache_dir, cpus.app)
-    with RedisServer(work, cpus=cpus.redis) as redis, store:
+    with redis_for(args.redis_nodes, work, cpus) as redis, store:
         bench = Bench(plan, folder, work, cpus, redis, experiments=chosen, store=store, workers=args.workers)
         store.say = bench.say
         bench.planned_s = bench.estimate(args.approaches)
         on = "" if store.name == "sqlite" else f"; {store.name} {store.describe()['server_version']}"
+        if args.redis_nodes:
+            on += f"; caches on {redis.describe()}"
         bench.say(f"bench {plan.scale} ({', '.join(chosen)}) -> {folder}; {cpus.describe()}{on}")
         seeded = store.seed(plan.dataset, plan.celebrity_threshold)
         try:
@@ -496,6 +542,7 @@ def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: dat
                 workers=args.workers,
                 store=store.name,
                 postgres=store.describe(),
+                redis_nodes=args.redis_nodes,
             )
         summary.write(folder, plan, bench, facts)
     model.write(folder)

@@ -117,10 +117,13 @@ def reset_celebrities(db: sqlite3.Connection | psycopg.Connection, placeholder: 
     )
 
 
-def load_caches(redis_url: str, module: str, dataset: Scale, length: int, threshold: int) -> None:
-    """What the fanout app's caches hold on a warm system: every timeline, loaded."""
+def load_caches(
+    redis_url: str, module: str, dataset: Scale, length: int, threshold: int, cluster: bool = False
+) -> None:
+    """What the fanout app's caches hold on a warm system: every timeline, loaded (with
+    `cluster`, into the Redis Cluster that `redis_url` is a node of, keys tagged by shard)."""
     graph, history = generated(dataset)
-    load_redis(redis_url, graph, history, by_module(module).name, length, threshold)
+    load_redis(redis_url, graph, history, by_module(module).name, length, threshold, cluster=cluster)
 
 
 def seed_stores(

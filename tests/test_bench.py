@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import redis
 
 from bench import notebook as bench_notebook
 from timelines.designs import NAMES
@@ -276,3 +277,35 @@ def test_bench_runs_join_on_postgres(tmp_path):
     cpu = pd.read_csv(folder / "cpu.csv").set_index(["approach", "operation", "component"])
     assert cpu.loc[("join", "read", "postgres")].us_median > 0
     assert cpu.loc[("join", "read", "app")].us_median > 0
+
+
+def test_bench_runs_fanout_on_a_redis_cluster(tmp_path):
+    """`--redis-nodes 3` (make bench REDIS_NODES=3): the fanout app's caches on a 3-node Redis
+    Cluster the bench starts, preloads through the cluster's key scheme and stops again; every
+    read a cache hit, and Redis's CPU the sum over its nodes."""
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench", "--scale", "tiny", "--redis-nodes", "3"]
+        + ["--approaches", "fanout", "--experiment", "latency,cpu", "--out", str(tmp_path)],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    (folder,) = tmp_path.iterdir()
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["redis_nodes"] == 3 and meta["command"].endswith("REDIS_NODES=3")
+    phases = pd.read_csv(folder / "phases.csv")
+    assert set(phases.approach) == {"fanout"} and (phases.errors == 0).all(), phases
+    assert {"fixed", "celebrities", "tweets-1"} <= set(phases.phase)
+    reads = phases[(phases.operation == "read") & (phases.reads > 0)]
+    assert len(reads) and (reads.cache_hits >= reads.reads).all(), reads
+    assert (phases.cache_misses == 0).all(), "a preloaded timeline was not where the app reads it"
+    cpu = pd.read_csv(folder / "cpu.csv").set_index(["approach", "operation", "component"])
+    assert cpu.loc[("fanout", "read", "redis")].us_median > 0
+    # The nodes went with the run: nothing answers on their ports any more.
+    (ports,) = re.findall(r"Redis Cluster on ports \[([\d, ]+)\]", finished.stdout)
+    for port in map(int, ports.split(",")):
+        with pytest.raises(redis.ConnectionError):
+            redis.Redis(port=port, socket_connect_timeout=1).ping()
