@@ -80,7 +80,7 @@ soak: $(VENV)/.installed
 FOLLOWERS ?= 1000,10000,100000
 bench-fanout: $(VENV)/.installed
 	scripts/ensure-redis-server
-	$(PYTHON) -m bench.fanout --followers $(FOLLOWERS)$(if $(REDIS_NODES), --redis-nodes $(REDIS_NODES))
+	$(PYTHON) -m bench.fanout --followers $(FOLLOWERS)$(if $(filter-out 0,$(REDIS_NODES)), --redis-nodes $(REDIS_NODES))
 
 # bytes per entry and Redis CPU per follower-write of each candidate timeline encoding
 bench-encodings: $(VENV)/.installed
