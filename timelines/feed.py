@@ -10,55 +10,21 @@ import time
 import orjson
 from fastapi.responses import Response
 
+# Where the cache cannot answer, the fanout apps answer as join-on-read does: with its join.
+from approach1 import HOME_TIMELINE
 from timelines.cache import REDIS_DOWN, Miss, Page, source_floor
-from timelines.db import Dialects, Sql
+from timelines.db import Sql
 from timelines.encoding import tweet_json
+from timelines.fanout import SELECT_TWEETS
 from timelines.http import problem
 from timelines.state import CachedStores
 from timelines.users import SELECT_USER_EXISTS, tweet_page
 
 OWE_EVICTION = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('evict', ?, ?)"
-HOME_TIMELINE = Dialects(
-    sqlite="""
-        SELECT tweets.id, tweets.user_id, tweets.text, tweets.created_at
-        FROM tweets
-        JOIN follows ON tweets.user_id = follows.followee_id
-        WHERE follows.follower_id = :user AND tweets.id < :before
-        ORDER BY tweets.id DESC
-        LIMIT :limit""",
-    # Written as the join above, PostgreSQL's planner walks the whole tweets index
-    # backwards for followees' rows; asked for each followee's newest `limit` first (one
-    # short index scan each, as SQLite does), it merges at most followees × limit ids, from
-    # the index alone, and reads the rows of the `limit` that win.
-    postgres="""
-        SELECT tweets.id, tweets.user_id, tweets.text, tweets.created_at
-        FROM tweets
-        WHERE tweets.id IN (
-            SELECT recent.id
-            FROM follows
-            CROSS JOIN LATERAL (
-                SELECT id FROM tweets
-                WHERE tweets.user_id = follows.followee_id AND tweets.id < :before
-                ORDER BY tweets.id DESC
-                LIMIT :limit) AS recent
-            WHERE follows.follower_id = :user
-            ORDER BY recent.id DESC
-            LIMIT :limit)
-        ORDER BY tweets.id DESC""",
-)
 LAST_TWEET_ID = "SELECT coalesce(max(id), 0) FROM tweets"
 NEWEST_TWEET_IDS = "SELECT id FROM tweets WHERE user_id = ? ORDER BY id DESC LIMIT ?"
 TWEET_IDS_ABOVE = "SELECT id FROM tweets WHERE user_id = ? AND id > ?"
 FOLLOWS_NOW = "SELECT 1 FROM follows WHERE follower_id = ? AND followee_id = ?"
-# Ids as one JSON array: one parameter however many ids, in either dialect.
-TWEETS_BY_ID = Dialects(
-    sqlite="""
-        SELECT id, user_id, text, created_at FROM tweets
-        WHERE id IN (SELECT value FROM json_each(?))""",
-    postgres="""
-        SELECT id, user_id, text, created_at FROM tweets
-        WHERE id IN (SELECT value::bigint FROM json_array_elements_text(?::json))""",
-)
 
 
 async def merge(stores: CachedStores, follower_id: int, followee_id: int) -> None:
@@ -173,7 +139,7 @@ async def hydrate(stores: CachedStores, page: Page) -> list[bytes]:
     if not missing:
         return page.bodies
     stores.counters["body_misses"] += len(missing)
-    rows = await stores.db.fetchall(TWEETS_BY_ID, (orjson.dumps(missing).decode(),))
+    rows = await stores.db.fetchall(SELECT_TWEETS, (orjson.dumps(missing).decode(),))
     found = {row[0]: tweet_json(row) for row in rows}
     await stores.cache.store_tweets(found, beside=page.key)
     return [body or found[tweet_id] for tweet_id, body in zip(page.ids, page.bodies, strict=True)]
