@@ -248,20 +248,27 @@ def test_notebook_runs_on_a_default_run_without_the_optional_sweeps(run_folder, 
     assert len(outputs(notebook, "image/png")) == len(NOTEBOOK_CHARTS)  # the threshold chart is the one gone
 
 
-def test_bench_runs_join_on_postgres(tmp_path):
-    """`--store postgres` (make bench STORE=postgres): the join-on-read app on the bench's own
-    PostgreSQL server, seeded by COPY, measured as on SQLite, with the database's CPU its own."""
+def tiny_latency_and_cpu_run(tmp_path, approach: str, options: list[str], timeout: int) -> tuple[Path, str]:
+    """A tiny bench of one design's latency and CPU, with `options`: its run folder, and what
+    it printed."""
     finished = subprocess.run(
-        [sys.executable, "-m", "bench", "--scale", "tiny", "--store", "postgres"]
-        + ["--approaches", "join", "--experiment", "latency,cpu", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench", "--scale", "tiny", *options]
+        + ["--approaches", approach, "--experiment", "latency,cpu", "--out", str(tmp_path)],
         cwd=ROOT,
         check=False,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     (folder,) = tmp_path.iterdir()
+    return folder, finished.stdout
+
+
+def test_bench_runs_join_on_postgres(tmp_path):
+    """`--store postgres` (make bench STORE=postgres): the join-on-read app on the bench's own
+    PostgreSQL server, seeded by COPY, measured as on SQLite, with the database's CPU its own."""
+    folder, _ = tiny_latency_and_cpu_run(tmp_path, "join", ["--store", "postgres"], timeout=300)
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["store"] == "postgres" and meta["command"].endswith("STORE=postgres")
     assert meta["postgres"]["server_version"] and meta["postgres"]["settings"]["fsync"] == "on"
@@ -283,17 +290,7 @@ def test_bench_runs_fanout_on_a_redis_cluster(tmp_path):
     """`--redis-nodes 3` (make bench REDIS_NODES=3): the fanout app's caches on a 3-node Redis
     Cluster the bench starts, preloads through the cluster's key scheme and stops again; every
     read a cache hit, and Redis's CPU the sum over its nodes."""
-    finished = subprocess.run(
-        [sys.executable, "-m", "bench", "--scale", "tiny", "--redis-nodes", "3"]
-        + ["--approaches", "fanout", "--experiment", "latency,cpu", "--out", str(tmp_path)],
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    (folder,) = tmp_path.iterdir()
+    folder, printed = tiny_latency_and_cpu_run(tmp_path, "fanout", ["--redis-nodes", "3"], timeout=180)
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["redis_nodes"] == 3 and meta["command"].endswith("REDIS_NODES=3")
     phases = pd.read_csv(folder / "phases.csv")
@@ -305,7 +302,7 @@ def test_bench_runs_fanout_on_a_redis_cluster(tmp_path):
     cpu = pd.read_csv(folder / "cpu.csv").set_index(["approach", "operation", "component"])
     assert cpu.loc[("fanout", "read", "redis")].us_median > 0
     # The nodes went with the run: nothing answers on their ports any more.
-    (ports,) = re.findall(r"Redis Cluster on ports \[([\d, ]+)\]", finished.stdout)
+    (ports,) = re.findall(r"Redis Cluster on ports \[([\d, ]+)\]", printed)
     for port in map(int, ports.split(",")):
         with pytest.raises(redis.ConnectionError):
             redis.Redis(port=port, socket_connect_timeout=1).ping()
