@@ -26,30 +26,29 @@ _databases = itertools.count()
 
 
 @pytest.fixture
-def postgres_url(postgres_server):
-    """A fresh, empty database of the shared server, dropped after the test."""
-    name = f"test_{next(_databases)}"
-    yield postgres_server.create_database(name)
-    postgres_server.drop_database(name)
-
-
-@pytest.fixture
-def new_postgres_database(postgres_server):
+def new_postgres_database(request):
     """new_postgres_database() -> the URL of one more fresh database (one per app, since each
-    app owns its store); all of them dropped after the test."""
+    app owns its store); all of them dropped after the test, once its apps have stopped
+    (start_app depends on this fixture, and pytest tears down in reverse)."""
     names: list[str] = []
 
     def create() -> str:
         names.append(f"test_{next(_databases)}")
-        return postgres_server.create_database(names[-1])
+        return request.getfixturevalue("postgres_server").create_database(names[-1])
 
     yield create
     for name in names:
-        postgres_server.drop_database(name)
+        request.getfixturevalue("postgres_server").drop_database(name)
 
 
 @pytest.fixture
-def start_app(tmp_path, redis_server):
+def postgres_url(new_postgres_database):
+    """A fresh, empty database of the shared server, dropped after the test."""
+    return new_postgres_database()
+
+
+@pytest.fixture
+def start_app(tmp_path, redis_server, new_postgres_database):
     """start_app(module, workers=1, prepare=None, **settings) -> a running AppServer on fresh
     stores; prepare(database_path, redis_url), when given, fills them before it starts."""
     started: list[tuple[AppServer, int]] = []

@@ -45,10 +45,10 @@ async def post_all_at_once(base_url: str, posts: list[tuple[int, str]]) -> list[
     [(m, 1, "sqlite") for m in APPS]
     + [(m, 2, store) for m in FANOUT_APPS for store in ("sqlite", "postgres")],
 )
-def test_concurrent_tweets_delivered_exactly_once(start_app, request, module, workers, store):
+def test_concurrent_tweets_delivered_exactly_once(start_app, new_postgres_database, module, workers, store):
     settings = {}
     if store == "postgres":
-        settings["database_url"] = request.getfixturevalue("new_postgres_database")()
+        settings["database_url"] = new_postgres_database()
     app = start_app(module, workers=workers, **settings)
     model = build_graph(app, seed=7)
     rng = random.Random(8)

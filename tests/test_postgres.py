@@ -2,6 +2,7 @@
 shows: the joins' plans, tweet ids in commit order with writers side by side, and one clear
 line or a 503 naming DATABASE_URL when the database is wrong or gone."""
 
+import asyncio
 import os
 import random
 import subprocess
@@ -17,7 +18,7 @@ import approach2
 import approach3_hybrid
 from bench.postgres import PostgresServer
 from harness import APPS, AppServer, free_port
-from timelines.postgres import PostgresTransaction, in_postgres
+from timelines.postgres import PostgresDatabase, PostgresTransaction, apply_schema, in_postgres
 from timelines.users import insert_tweet
 
 SCHEMA = Path(approach1.__file__).parent / "schema_postgres.sql"
@@ -121,6 +122,55 @@ def test_tweet_ids_grow_in_commit_order(new_postgres_database):
     finally:
         first.close()
         second.close()
+
+
+def test_a_write_that_loses_a_deadlock_is_run_again(new_postgres_database):
+    """Two writes that update the same two rows in opposite order, as a follow and the reverse
+    follow update two users' counters: PostgreSQL aborts one, and it runs again."""
+    url = new_postgres_database()
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(SCHEMA.read_text())
+        connection.execute("INSERT INTO users (username, created_at) VALUES ('a', ''), ('b', '')")
+    both_hold_their_first_row = threading.Barrier(2, timeout=10)
+    attempts: list[str] = []
+
+    def counting(first: int, second: int):
+        def work(tx) -> str:
+            attempts.append(f"{first}->{second}")
+            tx.execute("UPDATE users SET followers = followers + 1 WHERE id = ?", (first,))
+            if len(attempts) <= 2:
+                both_hold_their_first_row.wait()
+            tx.execute("UPDATE users SET following = following + 1 WHERE id = ?", (second,))
+            return "committed"
+
+        return work
+
+    async def opposite_orders() -> list[str]:
+        database = await PostgresDatabase.open(url, connections=2)
+        try:
+            return await asyncio.gather(database.write(counting(1, 2)), database.write(counting(2, 1)))
+        finally:
+            await database.close()
+
+    assert asyncio.run(opposite_orders()) == ["committed", "committed"]
+    assert len(attempts) == 3, attempts  # the loser ran twice
+    with psycopg.connect(url) as connection:
+        counters = connection.execute("SELECT followers, following FROM users ORDER BY id").fetchall()
+    assert counters == [(1, 1), (1, 1)]
+
+
+def test_a_second_worker_starting_does_not_wait_for_the_first_ones_writes(new_postgres_database):
+    """uvicorn --workers 2 on PostgreSQL: the second process applies the schema while the
+    first already writes. It must not queue for table locks behind those writes."""
+    url = new_postgres_database()
+    asyncio.run(apply_schema(url))
+    with psycopg.connect(url) as writing:
+        writing.execute("INSERT INTO users (username, created_at) VALUES ('a', '')")  # open
+
+        async def second_worker_starts() -> None:
+            await asyncio.wait_for(apply_schema(url), timeout=5)
+
+        asyncio.run(second_worker_starts())
 
 
 @pytest.mark.parametrize(

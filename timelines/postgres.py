@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import psycopg.errors
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from timelines.db import ROLE, Dialects, Result, Sql, Transaction
@@ -29,8 +28,16 @@ from timelines.db import ROLE, Dialects, Result, Sql, Transaction
 SCHEMA = Path(__file__).resolve().parent.parent / "schema_postgres.sql"
 SCHEMA_LOCK = "SELECT pg_advisory_lock(20130001)"  # two workers start at once
 SCHEMA_UNLOCK = "SELECT pg_advisory_unlock(20130001)"
+# CREATE INDEX IF NOT EXISTS takes a SHARE lock on its table even when the index exists, so
+# a second worker applying the schema beside a running one queued behind its writes and
+# deadlocked with them. The script runs only when one of its tables or indexes is missing.
+SCHEMA_IS_COMPLETE = """
+    SELECT bool_and(to_regclass(name) IS NOT NULL) FROM unnest(%s::text[]) AS name"""
 CONNECT_SECONDS = 5.0
 RETRIES = 8  # a write aborted by a deadlock or a serialisation failure, run again
+# SQLSTATE class 40, "transaction rollback". Not an isinstance test: psycopg derives
+# DeadlockDetected and SerializationFailure from OperationalError, not TransactionRollback.
+ABORTED_TO_BE_RUN_AGAIN = "40"
 NAMED = re.compile(r"(?<!:):([A-Za-z_]\w*)")  # :name, not the ::type of a cast
 log = logging.getLogger("uvicorn.error")
 
@@ -119,8 +126,8 @@ class PostgresDatabase:
             try:
                 with self._writes.connection() as connection, connection.transaction():
                     return work(PostgresTransaction(connection))
-            except psycopg.errors.TransactionRollback:
-                if attempt == RETRIES - 1:
+            except psycopg.OperationalError as error:
+                if not (error.sqlstate or "").startswith(ABORTED_TO_BE_RUN_AGAIN) or attempt == RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
 
@@ -145,9 +152,17 @@ async def apply_schema(url: str) -> None:
     async with connection:
         await connection.execute(SCHEMA_LOCK)
         try:
-            await connection.execute(SCHEMA.read_text())
+            script = SCHEMA.read_text()
+            cursor = await connection.execute(SCHEMA_IS_COMPLETE, (schema_objects(script),))
+            if not (await cursor.fetchone())[0]:
+                await connection.execute(script)
         finally:
             await connection.execute(SCHEMA_UNLOCK)
+
+
+def schema_objects(script: str) -> list[str]:
+    """The tables and indexes the script creates."""
+    return re.findall(r"(?:TABLE|INDEX) IF NOT EXISTS (\w+)", script)
 
 
 def unreachable(url: str, error: Exception) -> SystemExit:
