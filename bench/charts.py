@@ -601,6 +601,20 @@ def ddia_answer(run: Run):
 # --- 9. the capacity model --------------------------------------------------------------------
 
 
+# The model's components, bottom up: the hatch tells them apart, the colour the design.
+CORE_LAYERS = (("app", "", "app"), ("redis", "//", "Redis"), ("postgres", "..", "PostgreSQL"))
+
+
+def stacked_cores(ax, labels, model: pd.DataFrame, colours: list[str]) -> None:
+    """Each design's cores as one bar, a layer per component the run measured."""
+    bottom = np.zeros(len(model))
+    for component, hatch, name in CORE_LAYERS:
+        if f"{component}_cores" in model:
+            layer = model[f"{component}_cores"].to_numpy()
+            ax.bar(labels, layer, bottom=bottom, color=colours, hatch=hatch, edgecolor="black", label=name)
+            bottom = bottom + layer
+
+
 def twitter_2012(run: Run):
     model = run.table("twitter_2012")
     assumptions = run.table("twitter_2012_assumptions")
@@ -627,16 +641,7 @@ def twitter_2012(run: Run):
     if len(model):
         labels = model.design.str.replace(" T=", "\nT=")
         colours = [COLOURS[a] for a in model.approach]
-        ax.bar(labels, model.app_cores, color=colours, edgecolor="black", label="app")
-        ax.bar(
-            labels,
-            model.redis_cores,
-            bottom=model.app_cores,
-            color=colours,
-            hatch="//",
-            edgecolor="black",
-            label="Redis",
-        )
+        stacked_cores(ax, labels, model, colours)
         if "total_cores_min" in model:
             ax.errorbar(
                 labels,

@@ -3,7 +3,8 @@ costs (cpu.csv). Written as twitter_2012.csv, its assumptions beside it in
 twitter_2012_assumptions.csv (name, value, why), both redrawn with the charts.
 
 cores = reads/s x us per read (+ pulls per read x us per pulled celebrity, the hybrid)
-      + tweets/s x us per tweet + follower-writes/s x us per follower-write, app and Redis apart.
+      + tweets/s x us per tweet + follower-writes/s x us per follower-write, app and Redis apart,
+        and the database server apart when there is one (STORE=postgres; SQLite runs in the app).
 
 Followers: a continuous power law, density ~ k^-2 between K_MIN and K_MAX = 30M followers, K_MIN
 solved so that the mean is DDIA's 75. Accounts tweet at the same rate whatever their followers,
@@ -33,11 +34,15 @@ class Site:
 
 TWITTER_2012 = Site()
 
+# Priced apart, each as its own column; postgres only when the run had a database server.
+COMPONENTS = ("app", "redis", "postgres")
+
 CANNOT_KNOW = (
     "join-on-read at Twitter's scale: the model prices each read at what it cost here, with the "
-    "whole database in RAM on one SQLite file. It cannot know whether 300k reads/s of 75-followee "
-    "joins find their pages in memory (Twitter's tweets outgrew any one machine's RAM), nor the "
-    "fan-in of a read across shards (75 followees on up to 75 shards, the slowest answer deciding)."
+    "whole database in RAM on one SQLite file or one PostgreSQL server. It cannot know whether "
+    "300k reads/s of 75-followee joins find their pages in memory (Twitter's tweets outgrew "
+    "any one machine's RAM), nor the fan-in of a read across shards (75 followees on up to 75 "
+    "shards, the slowest answer deciding)."
 )
 
 
@@ -94,7 +99,8 @@ def cores(
         (site.tweets_per_s * writes_per_tweet, "follower_write"),
     ]
     row = {}
-    for component in ("app", "redis"):
+    components = [c for c in COMPONENTS if c != "postgres" or c in set(cpu.component)]
+    for component in components:
 
         def term(rate: float, operation: str, stat: str, component=component) -> float:
             return rate * cost(cpu, approach, operation, component, stat)
@@ -104,7 +110,7 @@ def cores(
         row[f"{component}_cores_min"] = max(0.0, sum(min(end) for end in ends)) / 1e6
         row[f"{component}_cores_max"] = max(0.0, sum(max(end) for end in ends)) / 1e6
     for suffix in ("", "_min", "_max"):
-        row[f"total_cores{suffix}"] = row[f"app_cores{suffix}"] + row[f"redis_cores{suffix}"]
+        row[f"total_cores{suffix}"] = sum(row[f"{component}_cores{suffix}"] for component in components)
     return row
 
 

@@ -634,7 +634,8 @@ say(
 )
 display(
     priced[
-        ["follower_writes_per_s", "celebrities_pulled_per_read", "app_cores", "redis_cores", "total_cores"]
+        ["follower_writes_per_s", "celebrities_pulled_per_read"]
+        + [column for column in priced if column.endswith("_cores")]
     ].round(1)
 )
 say(f"*What the model cannot know:* {capacity_model.CANNOT_KNOW}")
@@ -642,17 +643,13 @@ say(f"*What the model cannot know:* {capacity_model.CANNOT_KNOW}")
 # %%
 fig, ax = plt.subplots(figsize=(8, 4.2))
 colours = [COLOURS[a] for a in priced.approach]
-ax.bar(priced.index, priced.app_cores, color=colours, edgecolor="black", label="app")
-ax.bar(
-    priced.index,
-    priced.redis_cores,
-    bottom=priced.app_cores,
-    color=colours,
-    alpha=0.5,
-    hatch="//",
-    edgecolor="black",
-    label="Redis",
-)
+bottom = np.zeros(len(priced))
+layers = (("app", "", "app"), ("redis", "//", "Redis"), ("postgres", "..", "PostgreSQL"))
+for component, hatch, name in layers:
+    if f"{component}_cores" in priced:  # PostgreSQL's server only when the run had one
+        layer = priced[f"{component}_cores"].to_numpy()
+        ax.bar(priced.index, layer, bottom=bottom, color=colours, hatch=hatch, edgecolor="black", label=name)
+        bottom = bottom + layer
 ax.errorbar(
     priced.index,
     priced.total_cores,

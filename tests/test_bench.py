@@ -284,6 +284,12 @@ def test_bench_runs_join_on_postgres(tmp_path):
     cpu = pd.read_csv(folder / "cpu.csv").set_index(["approach", "operation", "component"])
     assert cpu.loc[("join", "read", "postgres")].us_median > 0
     assert cpu.loc[("join", "read", "app")].us_median > 0
+    # ...and the capacity model prices the server's cores beside the app's and Redis's.
+    (join,) = pd.read_csv(folder / "twitter_2012.csv").itertuples()
+    assert join.postgres_cores == pytest.approx(
+        300_000 * cpu.loc[("join", "read", "postgres")].us_median / 1e6, rel=0.05
+    )
+    assert join.total_cores == pytest.approx(join.app_cores + join.redis_cores + join.postgres_cores)
 
 
 def test_bench_runs_fanout_on_a_redis_cluster(tmp_path):
