@@ -418,7 +418,8 @@ def thresholds(run: Run):
         writes.set_ylabel("timeline writes/s (fanout)")
         writes.set_ylim(bottom=0)
         writes.legend(loc="upper right", fontsize=7)
-    same_load = run.phases[(run.phases.phase == "celebrities") & (run.phases.operation == "read")]
+    phases = run.phases if len(run.phases) else pd.DataFrame(columns=["phase", "operation", "approach"])
+    same_load = phases[(phases.phase == "celebrities") & (phases.operation == "read")]
     for approach in ("join", "fanout"):
         row = same_load[same_load.approach == approach]
         if len(row):
@@ -505,13 +506,13 @@ def arithmetic(run: Run):
         ("measured_writes_per_s", "measured: Redis LPUSH+LINSERT calls (INFO commandstats)", None),
     ]
     x = np.arange(len(table))
-    for i, (column, label, colour) in enumerate(series):
+    for i, (column, label, colour) in enumerate(series if len(table) else ()):
         colours = [colour or COLOURS[a] for a in table.approach]
         bars = ax.bar(x + (i - 1) * 0.27, table[column], 0.27, color=colours, label=label, edgecolor="black")
         ax.bar_label(bars, fmt="%.0f", fontsize=7)
-    ax.set_xticks(x, table.approach)
     ax.set_ylabel("timeline writes/s")
     if len(table):  # headroom above the bars for the legend
+        ax.set_xticks(x, table.approach)
         ax.set_ylim(top=1.4 * table[[column for column, *_ in series]].to_numpy().max())
     ax.legend(fontsize=7, loc="upper left")
     if len(table) and "measured_min" in table:

@@ -323,23 +323,19 @@ class Bench:
 
     def celebrity_sweep(self, approaches: list[str]) -> None:
         plan = self.plan
-        skipped = None
-        if self.store.name != "sqlite":
-            skipped = "it builds its graph in SQLite only (bench/sweep.py); STORE=sqlite runs it"
-        elif self.on_cluster:
+        if self.on_cluster:
             skipped = "it fills one redis-server's timelines (bench/sweep.py); without REDIS_NODES it runs"
-        if skipped:
             self.say(f"sweep: skipped, {skipped}")
             self.revise(0, len(approaches) * (10 + sum(plan.sweep_followers) / 20_000))
             return
         graph = plan_graph(plan.sweep_followers)
         began = time.monotonic()
-        self.say(f"sweep: building {graph.top:,} followers in SQLite")
-        seeded = build_database(self.work / "sweep-seed.db", graph)
+        self.say(f"sweep: building {graph.top:,} followers in SQLite, for the {self.store.name} store")
+        seeded = self.store.adopt(build_database(self.work / "sweep-seed.db", graph), "sweep-seed")
         sweep = Sweep(
             graph,
+            self.store,
             seeded,
-            self.work,
             self.folder / "logs",
             self.redis,
             self.cpus,

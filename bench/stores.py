@@ -24,6 +24,7 @@ import psycopg
 
 from bench.postgres import PostgresServer
 from bench.seeding import fresh_copy, fresh_postgres_copy, seeded_database, seeded_postgres
+from datagen.load_postgres import copy_sqlite_file
 from datagen.scales import Scale
 from timelines.postgres import in_postgres
 
@@ -42,6 +43,10 @@ class SqliteStore:
 
     def copy(self, seeded: Path, tag: str) -> Path:
         return fresh_copy(seeded, self.work / f"{tag}.db")
+
+    def adopt(self, built: Path, tag: str) -> Path:
+        """A seeded location holding a SQLite file the bench built itself: that file."""
+        return built
 
     def discard(self, location: Path) -> None:
         """Nothing: the copy lies in the run's scratch folder, removed with it."""
@@ -86,6 +91,15 @@ class PostgresStore:
     def copy(self, seeded: str, tag: str) -> str:
         # Database names: the tags' dashes would need quoting everywhere they are written.
         return fresh_postgres_copy(self.server, database_name(seeded), tag.replace("-", "_"))
+
+    def adopt(self, built: Path, tag: str) -> str:
+        """A seeded location holding a SQLite file the bench built itself: a new database
+        of its rows (COPY), never connected to again, so that it can serve as a template."""
+        name = tag.replace("-", "_")
+        self.server.drop_database(name)
+        url = self.server.create_database(name)
+        copy_sqlite_file(built, url)
+        return url
 
     def discard(self, location: str) -> None:
         self.server.drop_database(database_name(location))

@@ -334,13 +334,16 @@ def celebrity_pulls(
     return out
 
 
+SWEEP_MEASURES = ("post_ms", "lag_ms", "app_cpu_ms", "redis_cpu_ms", "postgres_cpu_ms")
+
+
 def celebrity_sweep(tweets: pd.DataFrame, reads: pd.DataFrame) -> pd.DataFrame:
     if not len(tweets):
         return pd.DataFrame(columns=["approach", "followers"])
     out = []
     for (approach, followers), group in tweets.groupby(["approach", "followers"], sort=False):
         row = {"approach": approach, "followers": followers, "tweets": len(group)}
-        for column in ("post_ms", "lag_ms", "app_cpu_ms", "redis_cpu_ms"):
+        for column in [c for c in SWEEP_MEASURES if c in group]:  # postgres_cpu_ms: STORE=postgres
             values = group[column].dropna()
             for stat, value in (
                 spread(values) if len(values) else {"median": np.nan, "min": np.nan, "max": np.nan}
@@ -361,6 +364,10 @@ def celebrity_sweep(tweets: pd.DataFrame, reads: pd.DataFrame) -> pd.DataFrame:
 
 def write(folder: Path, plan: Plan, bench, facts: dict) -> None:
     """facts: the seeded graph's (bench/run.py dataset_facts), as meta.json holds them."""
+    sweep_tweets, sweep_reads = bench.sweep if bench.sweep else (pd.DataFrame(), pd.DataFrame())
+    celebrity_sweep(sweep_tweets, sweep_reads).to_csv(folder / "celebrity_sweep.csv", index=False)
+    if not bench.phases:  # EXPERIMENT=sweep alone: no load phase, so the sweep's table only
+        return
     table = phase_table(bench.phases)
     table.to_csv(folder / "phases.csv", index=False)
     summary_columns = [
@@ -378,8 +385,6 @@ def write(folder: Path, plan: Plan, bench, facts: dict) -> None:
     capacity_table = capacity(bench.searches)
     capacity_table.to_csv(folder / "capacity.csv", index=False)
     max_throughput_from(capacity_table, plan).to_csv(folder / "max_throughput.csv", index=False)
-    sweep_tweets, sweep_reads = bench.sweep if bench.sweep else (pd.DataFrame(), pd.DataFrame())
-    celebrity_sweep(sweep_tweets, sweep_reads).to_csv(folder / "celebrity_sweep.csv", index=False)
     per_operation_cpu(table, sweep_tweets, facts["celebrities_followed_per_user"]).to_csv(
         folder / "cpu.csv", index=False
     )
@@ -411,19 +416,14 @@ def write(folder: Path, plan: Plan, bench, facts: dict) -> None:
 
 def table(folder: Path) -> str:
     lines = []
-    if (folder / "summary.csv").stat().st_size > 1 and len(summary := pd.read_csv(folder / "summary.csv")):
-        lines += [
-            "",
-            "latency at a fixed open-loop rate, first repeat (summary.csv):",
-            summary.round(2).to_string(index=False),
-        ]
     for name, what in (
+        ("summary", "latency at a fixed open-loop rate, first repeat"),
         ("capacity", "capacity within the SLO, searched"),
         ("cpu", "CPU per operation"),
         ("celebrity_sweep", "the celebrity sweep"),
         ("twitter_2012", "cores at Twitter 2012"),
     ):
         path = folder / f"{name}.csv"
-        if path.exists() and path.stat().st_size > 1:
-            lines += ["", f"{what} ({name}.csv):", pd.read_csv(path).round(2).to_string(index=False)]
+        if path.exists() and path.stat().st_size > 1 and len(rows := pd.read_csv(path)):
+            lines += ["", f"{what} ({name}.csv):", rows.round(2).to_string(index=False)]
     return "\n".join(lines)

@@ -1,13 +1,13 @@
 """The celebrity sweep: one author per follower count N (10^3 ... 10^6 at `default`), each design
 in turn on the same synthetic graph, its app started as the bench starts it (bench/processes).
 
-Graph (built once per run into SQLite, copied per design): users 1..max(N) follow; author N is
-followed by users 1..N-1 and by reader N, who follows the smallest author too; the base reader
-follows the smallest author only. Every author has HISTORY tweets. For a fanout design every
-follower's cached timeline exists (a short one, copied from one prototype in Redis, as
-bench/fanout.py builds them), so each push really lands; the readers' timelines are left to be
-built by their first read, as the app builds them (for the hybrid: naming the celebrities they
-pull).
+Graph (built once per run into SQLite, adopted by the run's store, copied per design): users
+1..max(N) follow; author N is followed by users 1..N-1 and by reader N, who follows the
+smallest author too; the base reader follows the smallest author only. Every author has
+HISTORY tweets. For a fanout design every follower's cached timeline exists (a short one,
+copied from one prototype in Redis, as bench/fanout.py builds them), so each push really
+lands; the readers' timelines are left to be built by their first read, as the app builds
+them (for the hybrid: naming the celebrities they pull).
 
 Per design and N, sweep_reps tweets by author N over HTTP (after one warm-up tweet), each:
   post_ms          POST /tweets as the client saw it (the commit; the fanout runs after the 201)
@@ -16,7 +16,8 @@ Per design and N, sweep_reps tweets by author N over HTTP (after one warm-up twe
                    is fanned out (join; the hybrid's celebrities, read from their own list)
   timeline_writes  Redis's own count of list pushes during the tweet (INFO commandstats)
   app_cpu_ms, redis_cpu_ms  CPU of the app's process tree and of redis-server over the tweet,
-                   from the POST to the end of its fanout
+                   from the POST to the end of its fanout (and postgres_cpu_ms, the server's,
+                   with STORE=postgres)
 And for the hybrid, per N: sweep_reads reads of reader N's timeline (one celebrity pulled where
 N >= CELEBRITY_THRESHOLD) and of the base reader's (none pulled), each read's latency and CPU.
 """
@@ -35,7 +36,8 @@ import pandas as pd
 from bench.cpu import Meter
 from bench.fanout import POPULATE
 from bench.processes import ROOT, AppServer, Cpus, RedisServer, wait_until
-from bench.seeding import fresh_copy, set_celebrities
+from bench.seeding import set_celebrities
+from bench.stores import PostgresStore, SqliteStore
 from timelines import designs
 from timelines.cache import connect, encode_timeline, timeline_key
 
@@ -131,8 +133,8 @@ async def populate_timelines(redis_url: str, users: int, length: int) -> None:
 @dataclass
 class Sweep:
     graph: Graph
-    seeded: Path
-    work: Path
+    store: SqliteStore | PostgresStore
+    seeded: Path | str  # the store's location of build_database's file (store.adopt)
     logs: Path
     redis: RedisServer
     cpus: Cpus
@@ -145,40 +147,51 @@ class Sweep:
     def run(self, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
         tweets, reads = [], []
         for name in names:
-            design = designs.by_name(name)
-            database = fresh_copy(self.seeded, self.work / f"sweep-{name}.db")
-            set_celebrities(database, self.threshold)
-            self.redis.client().flushall()
-            if design.fans_out:
-                self.say(f"sweep {name}: {self.graph.top:,} cached follower timelines")
-                asyncio.run(populate_timelines(self.redis.url(), self.graph.top, self.timeline_length))
-            settings = {"timeline_length": self.timeline_length, "celebrity_threshold": self.threshold}
-            with AppServer(
+            database = self.store.copy(self.seeded, f"sweep-{name}")
+            try:
+                measured = self.rows_of(name, database)
+            finally:
+                self.store.discard(database)
+            tweets += measured[0]
+            reads += measured[1]
+        return pd.DataFrame(tweets), pd.DataFrame(reads)
+
+    def rows_of(self, name: str, database: Path | str) -> tuple[list[dict], list[dict]]:
+        """One design on its own copy of the graph: its tweets' rows, and (hybrid) its reads'."""
+        design = designs.by_name(name)
+        set_celebrities(database, self.threshold)
+        self.redis.client().flushall()
+        if design.fans_out:
+            self.say(f"sweep {name}: {self.graph.top:,} cached follower timelines")
+            asyncio.run(populate_timelines(self.redis.url(), self.graph.top, self.timeline_length))
+        settings = {"timeline_length": self.timeline_length, "celebrity_threshold": self.threshold}
+        tweets, reads = [], []
+        with (
+            AppServer(
                 design.module,
                 database,
                 self.redis.url(),
                 self.logs / f"sweep-{name}.log",
                 cpus=self.cpus.app,
-                settings=settings,
-            ) as app:
-                meter = Meter(app.process.pid, self.redis)
-                with (
-                    httpx.Client(base_url=app.url, timeout=120) as http,
-                    closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db,
-                ):
-                    wait_until(lambda: drained(db), 120, f"{name}'s start-up backlog", 0.05)
-                    for n in self.graph.followers:
-                        tweets += self.tweets(name, n, http, db, meter)
-                    if name == "hybrid":
-                        reads += self.reads(name, http, meter)
-        return pd.DataFrame(tweets), pd.DataFrame(reads)
+                settings={**settings, **self.store.settings(database)},
+            ) as app,
+            httpx.Client(base_url=app.url, timeout=120) as http,
+            self.store.reading(database) as db,
+        ):
+            meter = Meter(app.process.pid, self.redis, self.store.pid())
+            wait_until(lambda: self.drained(db), 120, f"{name}'s start-up backlog", 0.05)
+            for n in self.graph.followers:
+                tweets += self.tweets(name, n, http, db, meter)
+            if name == "hybrid":
+                reads += self.reads(name, http, meter)
+        return tweets, reads
 
     def tweets(self, name: str, n: int, http: httpx.Client, db, meter: Meter) -> list[dict]:
         author = self.graph.authors[n]
-        one_tweet(http, db, author, meter)  # warm-up: scripts loaded, pages cached
+        self.one_tweet(http, db, author, meter)  # warm-up: scripts loaded, pages cached
         rows = []
         for rep in range(self.reps):
-            tweet_id, post_ms, lag_ms, usage = one_tweet(http, db, author, meter)
+            tweet_id, post_ms, lag_ms, usage = self.one_tweet(http, db, author, meter)
             if lag_ms is not None:
                 self.check_delivered(n, tweet_id)
             rows.append(
@@ -192,6 +205,7 @@ class Sweep:
                     "timeline_writes": usage.timeline_writes,
                     "app_cpu_ms": usage.app_s * 1000,
                     "redis_cpu_ms": usage.redis_s * 1000,
+                    **server_cpu(usage, "postgres_cpu_ms", 1000),
                 }
             )
         lags = [r["lag_ms"] for r in rows if r["lag_ms"] is not None]
@@ -234,6 +248,7 @@ class Sweep:
                     "read_p99_ms": float(np.percentile(latencies, 99)),
                     "app_cpu_us_per_read": usage.app_s / self.read_count * 1e6,
                     "redis_cpu_us_per_read": usage.redis_s / self.read_count * 1e6,
+                    **server_cpu(usage, "postgres_cpu_us_per_read", 1e6 / self.read_count),
                 }
             )
         self.say(
@@ -242,21 +257,25 @@ class Sweep:
         )
         return rows
 
+    def drained(self, db) -> bool:
+        return db.execute(self.store.sql(BACKLOG)).fetchone()[0] == 0
 
-def drained(db) -> bool:
-    return db.execute(BACKLOG).fetchone()[0] == 0
+    def one_tweet(self, http: httpx.Client, db, author: int, meter: Meter):
+        """(tweet id, POST ms, fanout lag ms or None, the server side's usage until it is
+        delivered)."""
+        before = meter.read()
+        began = time.perf_counter()
+        response = http.post("/tweets", json={"user_id": author, "text": "sweep"})
+        post_ms = (time.perf_counter() - began) * 1000
+        response.raise_for_status()
+        tweet_id = response.json()["id"]
+        wait_until(lambda: self.drained(db), 600, f"tweet {tweet_id}'s fanout", 0.002)
+        usage = meter.read() - before
+        logged = db.execute(self.store.sql(LOGGED), (tweet_id,)).fetchone()
+        lag_ms = (logged[1] - logged[0]) * 1000 if logged else None
+        return tweet_id, post_ms, lag_ms, usage
 
 
-def one_tweet(http: httpx.Client, db, author: int, meter: Meter):
-    """(tweet id, POST ms, fanout lag ms or None, the server side's usage until it is delivered)."""
-    before = meter.read()
-    began = time.perf_counter()
-    response = http.post("/tweets", json={"user_id": author, "text": "sweep"})
-    post_ms = (time.perf_counter() - began) * 1000
-    response.raise_for_status()
-    tweet_id = response.json()["id"]
-    wait_until(lambda: drained(db), 600, f"tweet {tweet_id}'s fanout", 0.002)
-    usage = meter.read() - before
-    logged = db.execute(LOGGED, (tweet_id,)).fetchone()
-    lag_ms = (logged[1] - logged[0]) * 1000 if logged else None
-    return tweet_id, post_ms, lag_ms, usage
+def server_cpu(usage, column: str, scale: float) -> dict:
+    """The database server's CPU as `column`, where the store has a server (PostgreSQL)."""
+    return {} if usage.postgres_s is None else {column: usage.postgres_s * scale}

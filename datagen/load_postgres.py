@@ -10,7 +10,10 @@ first INSERT would collide with row 1.
 """
 
 import re
+import sqlite3
 import sys
+from contextlib import closing
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -92,6 +95,24 @@ def load_postgres(
     # bench's first minute should not depend on when. VACUUM refuses a transaction block.
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")
+
+
+def copy_sqlite_file(path: Path, url: str) -> None:
+    """The rows of a SQLite file in schema.sql's form, copied into an empty PostgreSQL
+    database (the celebrity sweep builds its synthetic graph in SQLite for either store).
+    The two schemas name the same tables and columns."""
+    with (
+        closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as source,
+        psycopg.connect(url) as connection,
+        connection.transaction(),
+    ):
+        connection.execute(SCHEMA.read_text())
+        for table in schema_tables():  # in the schema's order: a follow after its users
+            rows = source.execute(f'SELECT * FROM "{table}"')  # our own schema's names
+            copy_rows(connection, table, tuple(column for column, *_ in rows.description), [rows])
+        move_sequences_past_loaded_ids(connection)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")  # as load_postgres, and for the same reasons
 
 
 def copy_all(

@@ -292,6 +292,30 @@ def test_bench_runs_join_on_postgres(tmp_path):
     assert join.total_cores == pytest.approx(join.app_cores + join.redis_cores + join.postgres_cores)
 
 
+def test_bench_sweeps_celebrities_on_postgres(tmp_path):
+    """`make bench STORE=postgres` runs the celebrity sweep too: its graph, built in SQLite, is
+    copied into the bench's server, and the server's CPU is counted in each tweet's cost."""
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench", "--scale", "tiny", "--store", "postgres"]
+        + ["--approaches", "fanout", "hybrid", "--experiment", "sweep", "--out", str(tmp_path)],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    (folder,) = tmp_path.iterdir()
+    plan = plan_of(folder)
+    by = pd.read_csv(folder / "celebrity_sweep.csv").set_index(["approach", "followers"])
+    for n in plan["sweep_followers"]:
+        assert by.loc[("fanout", n)].fanned_out and by.loc[("fanout", n)].timeline_writes_median == n - 1
+        assert by.loc[("hybrid", n)].fanned_out == (n < plan["celebrity_threshold"])
+        assert by.loc[("fanout", n)].postgres_cpu_ms_median > 0  # the commit, and the follower pages
+    top = max(plan["sweep_followers"])
+    assert by.loc[("fanout", top)].lag_ms_median > 0
+
+
 def test_bench_runs_fanout_on_a_redis_cluster(tmp_path):
     """`--redis-nodes 3` (make bench REDIS_NODES=3): the fanout app's caches on a 3-node Redis
     Cluster the bench starts, preloads through the cluster's key scheme and stops again; every
