@@ -162,27 +162,34 @@ async def build_graph(db: Database, sizes: list[int], newest_prebuilt_id: int) -
     return authors
 
 
-async def build_prototypes(client, sizes: range, beside: str) -> list[str]:
-    """One full timeline per size, as a loader writes it: ids newest first, then the tail;
-    in `beside`'s slot, where COPY can reach them on a cluster."""
+def prototype_timelines(sizes: range) -> list[list[bytes]]:
+    """One full timeline per size, as a loader writes it: ids newest first, ID_STEP apart,
+    then the tail."""
+    return [encode_timeline(list(range(size * ID_STEP, 0, -ID_STEP)), size) for size in sizes]
+
+
+async def build_prototypes(client, timelines: list[list[bytes]], beside: str) -> list[str]:
+    """The lists `timelines`, in `beside`'s slot, where COPY can reach them on a cluster."""
     keys = []
-    for size in sizes:
-        key = Keys.sibling(beside, "bench:prototype", size)
+    for number, elements in enumerate(timelines):
+        key = Keys.sibling(beside, "bench:prototype", number)
         await client.delete(key)
-        await client.rpush(key, *encode_timeline(list(range(size * ID_STEP, 0, -ID_STEP)), size))
+        await client.rpush(key, *elements)
         keys.append(key)
     return keys
 
 
-async def populate(cache: TimelineCache, followers: int, sizes: range) -> None:
-    """Timelines of users 1..followers become copies of the prototypes, spread evenly; on a
-    cluster, shard by shard, from prototypes in each shard's slot."""
+async def populate(cache: TimelineCache, followers: int, timelines: list[list[bytes]]) -> None:
+    """Timelines of users 1..followers become copies of `timelines` (encoded lists), spread
+    evenly; on a cluster, shard by shard, from copies in each shard's slot, removed after."""
     script = cache.redis.register_script(POPULATE)
     for part in cache.keys.by_shard(list(range(1, followers + 1))):
-        prototypes = await build_prototypes(cache.redis, sizes, cache.keys.timeline(part[0]))
+        prototypes = await build_prototypes(cache.redis, timelines, cache.keys.timeline(part[0]))
         for start in range(0, len(part), SETUP_KEYS_PER_CALL):
             keys = [cache.keys.timeline(f) for f in part[start : start + SETUP_KEYS_PER_CALL]]
             await script(keys=[*prototypes, *keys], args=[len(prototypes), start + 1])
+        for key in prototypes:
+            await cache.redis.delete(key)
 
 
 # --- measuring ---------------------------------------------------------------------------
@@ -300,7 +307,7 @@ async def run(args, server: RedisServer | RedisCluster, directory: Path) -> list
             bench = Bench(db, nodes, cache, worker, authors)
             for n in args.followers:
                 say(f"{n:,} full timelines ({sizes[0]}..{sizes[-1]} ids) ...")
-                await populate(cache, n, sizes)
+                await populate(cache, n, prototype_timelines(sizes))
                 await bench.one_tweet(n)  # warm-up: scripts loaded, SQLite pages cached
                 rows.append(await measure(bench, n, args.reps))
                 say(f"  Redis memory {await memory(nodes)}")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+import redis
+
 from bench.processes import RedisServer, free_port, wait_until
 
 SLOTS = 16384
@@ -130,6 +132,10 @@ class RedisCluster:
         """A killed node started again on its port and nodes.conf: back with its slots, empty."""
         self.servers[index].start()
         self.wait_ready()
+
+    def client(self) -> redis.RedisCluster:
+        """A client of the whole cluster, as RedisServer.client() is of one server."""
+        return redis.RedisCluster.from_url(self.url())
 
     def flushall(self) -> None:
         """FLUSHALL on every node: a cluster's keys are spread over all of them."""

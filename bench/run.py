@@ -323,11 +323,6 @@ class Bench:
 
     def celebrity_sweep(self, approaches: list[str]) -> None:
         plan = self.plan
-        if self.on_cluster:
-            skipped = "it fills one redis-server's timelines (bench/sweep.py); without REDIS_NODES it runs"
-            self.say(f"sweep: skipped, {skipped}")
-            self.revise(0, len(approaches) * (10 + sum(plan.sweep_followers) / 20_000))
-            return
         graph = plan_graph(plan.sweep_followers)
         began = time.monotonic()
         self.say(f"sweep: building {graph.top:,} followers in SQLite, for the {self.store.name} store")

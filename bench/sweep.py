@@ -34,16 +34,16 @@ import numpy as np
 import pandas as pd
 
 from bench.cpu import Meter
-from bench.fanout import POPULATE
+from bench.fanout import populate
 from bench.processes import ROOT, AppServer, Cpus, RedisServer, wait_until
+from bench.redis_cluster import RedisCluster
 from bench.seeding import set_celebrities
 from bench.stores import PostgresStore, SqliteStore
 from timelines import designs
-from timelines.cache import connect, encode_timeline, timeline_key
+from timelines.cache import ONE_REDIS, Keys, TimelineCache, connect, encode_timeline
 
 HISTORY = 20  # tweets per author before the sweep
 PROTOTYPE_IDS = 10  # ids in each follower's cached timeline (below every real tweet's id)
-KEYS_PER_CALL = 1000
 BATCH = 100_000
 CREATED = "2026-01-01T00:00:00Z"
 BACKLOG = "SELECT count(*) FROM fanout_outbox"
@@ -114,18 +114,12 @@ def build_database(path: Path, graph: Graph) -> Path:
     return path
 
 
-async def populate_timelines(redis_url: str, users: int, length: int) -> None:
+async def populate_timelines(redis_url: str, cluster: bool, users: int, length: int) -> None:
     """Users 1..users get a short cached timeline each (ids 1..PROTOTYPE_IDS, complete)."""
-    client = connect(redis_url)
+    client = connect(redis_url, cluster)
     try:
-        prototype = "bench:sweep:prototype"
-        await client.delete(prototype)
-        await client.rpush(prototype, *encode_timeline(list(range(PROTOTYPE_IDS, 0, -1)), length))
-        script = client.register_script(POPULATE)
-        for start in range(1, users + 1, KEYS_PER_CALL):
-            keys = [timeline_key(u) for u in range(start, min(start + KEYS_PER_CALL, users + 1))]
-            await script(keys=[prototype, *keys], args=[1, start])
-        await client.delete(prototype)
+        prototype = encode_timeline(list(range(PROTOTYPE_IDS, 0, -1)), length)
+        await populate(TimelineCache(client, length), users, [prototype])
     finally:
         await client.aclose()
 
@@ -136,7 +130,7 @@ class Sweep:
     store: SqliteStore | PostgresStore
     seeded: Path | str  # the store's location of build_database's file (store.adopt)
     logs: Path
-    redis: RedisServer
+    redis: RedisServer | RedisCluster
     cpus: Cpus
     threshold: int
     timeline_length: int
@@ -160,11 +154,15 @@ class Sweep:
         """One design on its own copy of the graph: its tweets' rows, and (hybrid) its reads'."""
         design = designs.by_name(name)
         set_celebrities(database, self.threshold)
-        self.redis.client().flushall()
+        self.redis.flushall()
         if design.fans_out:
             self.say(f"sweep {name}: {self.graph.top:,} cached follower timelines")
-            asyncio.run(populate_timelines(self.redis.url(), self.graph.top, self.timeline_length))
+            asyncio.run(
+                populate_timelines(self.redis.url(), self.on_cluster, self.graph.top, self.timeline_length)
+            )
         settings = {"timeline_length": self.timeline_length, "celebrity_threshold": self.threshold}
+        if self.on_cluster:
+            settings["redis_cluster"] = 1
         tweets, reads = [], []
         with (
             AppServer(
@@ -185,6 +183,10 @@ class Sweep:
             if name == "hybrid":
                 reads += self.reads(name, http, meter)
         return tweets, reads
+
+    @property
+    def on_cluster(self) -> bool:
+        return isinstance(self.redis, RedisCluster)
 
     def tweets(self, name: str, n: int, http: httpx.Client, db, meter: Meter) -> list[dict]:
         author = self.graph.authors[n]
@@ -218,8 +220,9 @@ class Sweep:
     def check_delivered(self, n: int, tweet_id: int) -> None:
         """The last follower's list starts with the tweet: Redis's word, not the log's."""
         last = max(1, n - 1)
+        keys = Keys.sharded() if self.on_cluster else ONE_REDIS
         with self.redis.client() as client:
-            head = client.lindex(timeline_key(last), 0)
+            head = client.lindex(keys.timeline(last), 0)
         if head is None or int(head) != tweet_id:
             raise RuntimeError(
                 f"sweep: follower {last}'s cached timeline starts with {head!r}, not tweet {tweet_id}"
