@@ -1,12 +1,13 @@
 """python -m datagen SCALE (--database PATH | --database-url postgresql://…)
-                   [--redis-url URL --approach fanout|hybrid]
+                   [--redis-url URL [--redis-cluster] --approach fanout|hybrid]
                    [--timeline-length 800] [--celebrity-threshold 10000] [--force]
 
 Generates the named scale (datagen/scales.py), says what it produced, and loads it: into a
 new SQLite file or an empty PostgreSQL database (all three apps), and into Redis too for a
-fanout app. The database alone is the seeded state of join-on-read; the fanout apps need
-their caches as well, loaded for the same TIMELINE_LENGTH and CELEBRITY_THRESHOLD the app
-will run with.
+fanout app (with --redis-cluster, into the Redis Cluster that URL is a node of, keyed as an
+app with REDIS_CLUSTER=1 reads). The database alone is the seeded state of join-on-read;
+the fanout apps need their caches as well, loaded for the same TIMELINE_LENGTH and
+CELEBRITY_THRESHOLD the app will run with.
 """
 
 import argparse
@@ -16,6 +17,7 @@ import time
 import numpy as np
 import psycopg
 import redis
+from redis.exceptions import RedisClusterException
 
 from datagen.caches import APPROACHES, load_redis, refuse_if_loaded
 from datagen.graph import Graph
@@ -35,14 +37,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             refuse_if_exists(args.database, args.force)
         if args.redis_url:
-            refuse_if_loaded(args.redis_url, args.force)
+            refuse_if_loaded(args.redis_url, args.force, args.redis_cluster)
         graph, history = SCALES[args.scale].generate()
         print(summary(args.scale, graph, history, args.celebrity_threshold))
         print(f"generated: {time.perf_counter() - began:.1f} s", flush=True)
         load_database(args, graph, history)
         if args.redis_url:
             timed(
-                f"redis {args.redis_url} ({args.approach})",
+                f"redis {'cluster ' if args.redis_cluster else ''}{args.redis_url} ({args.approach})",
                 lambda: load_redis(
                     args.redis_url,
                     graph,
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.timeline_length,
                     args.celebrity_threshold,
                     args.force,
+                    cluster=args.redis_cluster,
                 ),
             )
     except Refused as refusal:
@@ -58,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except redis.ConnectionError as error:
         print(f"datagen: Redis unreachable at {args.redis_url}: {error}", file=sys.stderr)
+        return 2
+    except RedisClusterException as error:  # not a cluster node, or a cluster still forming
+        print(
+            f"datagen: no Redis Cluster at {args.redis_url} ({error}): "
+            "start the cluster, or load one Redis without --redis-cluster",
+            file=sys.stderr,
+        )
         return 2
     except psycopg.OperationalError as error:
         print(f"datagen: PostgreSQL unreachable at {redacted(args.database_url)}: {error}", file=sys.stderr)
@@ -97,6 +107,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--redis-url", metavar="URL", help="also load the fanout caches here")
     parser.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="--redis-url is a node of a Redis Cluster (the apps' REDIS_CLUSTER=1)",
+    )
+    parser.add_argument(
         "--approach",
         choices=APPROACHES,
         help="which app's caches (with --redis-url): approach2 or approach3_hybrid",
@@ -125,6 +140,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--database-url must be postgresql://…; a SQLite file is --database PATH")
     if bool(args.redis_url) != bool(args.approach):
         parser.error("--redis-url and --approach go together")
+    if args.redis_cluster and not args.redis_url:
+        parser.error("--redis-cluster names what --redis-url is: give both")
     if args.timeline_length < 1 or args.celebrity_threshold < 1:
         parser.error("--timeline-length and --celebrity-threshold must be at least 1")
     return args

@@ -8,6 +8,8 @@ has a 3-node cluster of its own.
 """
 
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,7 +19,7 @@ from datagen.caches import load_redis
 from datagen.graph import generate_graph
 from datagen.history import generate_history
 from datagen.load import load_sqlite
-from harness import FANOUT_APPS, AppServer
+from harness import FANOUT_APPS, ROOT, AppServer
 from model import TimelineModel
 from timelines.designs import by_module
 
@@ -98,3 +100,45 @@ def test_every_loaded_key_carries_a_shard_tag_and_nodes_share_them(module, loade
     assert len(per_node) == 3 and min(per_node) > 0
     recent = [key for node in cluster.servers for key in node.client().scan_iter(match="recent:*")]
     assert (module == "approach3_hybrid") == bool(recent)
+
+
+def test_cli_loads_a_cluster_the_app_reads_and_refuses_a_plain_redis(tmp_path, redis_server):
+    """`python -m datagen tiny --database … --redis-url NODE --redis-cluster --approach fanout`:
+    the keys an app with REDIS_CLUSTER=1 reads, spread over the nodes; the same flag against
+    a Redis that is no cluster is one line, with nothing loaded."""
+    command = [sys.executable, "-m", "datagen", "tiny", "--approach", "fanout", "--redis-cluster"]
+    with RedisCluster(tmp_path / "cluster") as cluster:
+        database = tmp_path / "tiny.db"
+        loaded = subprocess.run(
+            command + ["--database", str(database), "--redis-url", cluster.url()],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert loaded.returncode == 0, loaded.stderr
+        assert f"redis cluster {cluster.url()} (fanout): loaded" in loaded.stdout
+        keys = [list(node.client().scan_iter(match="timeline:*", count=1000)) for node in cluster.servers]
+        assert all(node_keys and all(TAGGED.match(k) for k in node_keys) for node_keys in keys)
+        assert sum(map(len, keys)) == 1_000  # tiny's users, each one list
+        app = AppServer("approach2", database, cluster.url(), redis_cluster=1).start()
+        try:
+            assert app.timeline(1, limit=5)
+            assert app.stats()["cache"]["hits"] == 1 and app.stats()["cache"]["misses"] == 0
+        finally:
+            app.stop()
+
+    db = redis_server.take_db()
+    try:
+        refused = subprocess.run(
+            command + ["--database", str(tmp_path / "never.db"), "--redis-url", redis_server.url(db)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert "no Redis Cluster at" in refused.stderr and "--redis-cluster" in refused.stderr
+        assert not (tmp_path / "never.db").exists() and redis_server.client(db).dbsize() == 0
+    finally:
+        redis_server.give_back_db(db)
