@@ -94,10 +94,11 @@ bench-reads: $(VENV)/.installed
 	$(PYTHON) -m bench.reads --scale $(MEMORY_SCALE)
 
 # Redis bytes per cached entry as the apps build their cache, and users per 4 GiB at default
+# (REDIS_NODES=N: on an N-node Redis Cluster it starts itself, the nodes' memory summed)
 MEMORY_SCALE ?= small
 bench-memory: $(VENV)/.installed
 	scripts/ensure-redis-server
-	$(PYTHON) -m bench.cache_memory --scale $(MEMORY_SCALE) --default-too
+	$(PYTHON) -m bench.cache_memory --scale $(MEMORY_SCALE) --default-too$(if $(filter-out 0,$(REDIS_NODES)), --redis-nodes $(REDIS_NODES))
 
 # The three designs live, side by side, on http://127.0.0.1:8089 (demo/): tiny seeded, a private
 # Redis, the three apps under the same open-loop load; Ctrl-C stops it all. DEMO_ARGS="--port 8090"

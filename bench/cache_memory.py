@@ -39,6 +39,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +52,7 @@ from tqdm import tqdm
 from bench import meta
 from bench.plan import PLANS, Plan
 from bench.processes import ROOT, AppServer, Cpus, RedisServer, stop, wait_until
+from bench.redis_cluster import RedisCluster, servers_of
 from bench.seeding import fresh_copy, seeded_database, set_celebrities
 from datagen.scales import SCALES
 
@@ -80,9 +83,10 @@ class Footprint:
 
     setup: str  # how it was built: an app's reads, or the bulk loader
     scale: str
+    redis_nodes: int  # 1: one redis-server; more: a Redis Cluster's nodes, summed
     users: int
     entries: int  # cached tweet ids: every list's length less its floor marker
-    used_memory: int  # INFO used_memory above the empty server's
+    used_memory: int  # INFO used_memory above the empty server's (the nodes', summed)
     families: tuple[Family, ...]  # the key families, then "other"
     seconds: float  # to build it: the reads, or the loader's wall time
 
@@ -107,24 +111,26 @@ def say(line: str) -> None:
 # --- Redis, measured --------------------------------------------------------------------------
 
 
-def used_memory(client: redis.Redis) -> int:
-    return client.info("memory")["used_memory"]
+def used_memory(nodes: list[redis.Redis]) -> int:
+    """INFO used_memory, summed over a cluster's nodes."""
+    return sum(node.info("memory")["used_memory"] for node in nodes)
 
 
-def settled_used_memory(client: redis.Redis, interval: float = 0.2, tries: int = 25) -> int:
+def settled_used_memory(nodes: list[redis.Redis], interval: float = 0.2, tries: int = 25) -> int:
     """used_memory once it holds still: Redis shrinks its key dicts in its cron after a
     delete, a few hundred ms later, and that memory belongs to what was deleted."""
-    previous = used_memory(client)
+    previous = used_memory(nodes)
     for _ in range(tries):
         time.sleep(interval)
-        if (now := used_memory(client)) == previous:
+        if (now := used_memory(nodes)) == previous:
             return now
         previous = now
     return previous
 
 
-def family_keys(client: redis.Redis, family: str) -> list[bytes]:
-    return list(client.scan_iter(match=f"{family}:*", count=BATCH))
+def family_keys(nodes: list[redis.Redis], family: str) -> list[list[bytes]]:
+    """The family's keys, node by node (a key is measured and deleted on its own node)."""
+    return [list(node.scan_iter(match=f"{family}:*", count=BATCH)) for node in nodes]
 
 
 def entries_in(client: redis.Redis, lists: list[bytes]) -> int:
@@ -151,29 +157,60 @@ def sampled_bytes(client: redis.Redis, keys: list[bytes]) -> int | None:
 
 
 def delete(client: redis.Redis, keys: list[bytes]) -> None:
+    """DEL, which frees now (UNLINK would free later), a key per command: a cluster node
+    refuses one naming keys of two slots."""
     for at in range(0, len(keys), BATCH):
-        client.delete(*keys[at : at + BATCH])  # DEL frees now; UNLINK would free later
+        with client.pipeline(transaction=False) as pipe:
+            for key in keys[at : at + BATCH]:
+                pipe.delete(key)
+            pipe.execute()
 
 
 def footprint(
-    client: redis.Redis, empty: int, setup: str, scale: str, users: int, seconds: float
+    nodes: list[redis.Redis], empty: int, setup: str, scale: str, users: int, seconds: float
 ) -> Footprint:
-    """Measures the cache, then deletes it family by family, leaving the server empty."""
-    before = settled_used_memory(client)
-    keys = {family: family_keys(client, family) for family in FAMILIES}
-    entries = sum(entries_in(client, keys[family]) for family in LISTS)
+    """Measures the cache, then deletes it family by family, leaving every node empty."""
+    before = settled_used_memory(nodes)
+    keys = {family: family_keys(nodes, family) for family in FAMILIES}
+    entries = sum(
+        entries_in(node, mine) for family in LISTS for node, mine in zip(nodes, keys[family], strict=True)
+    )
     families, left = [], before
     for family in FAMILIES:
-        if not keys[family]:  # nothing to free: a delta here would be noise
+        count = sum(map(len, keys[family]))
+        if not count:  # nothing to free: a delta here would be noise
             families.append(Family(family, 0, 0, None))
             continue
-        sampled = sampled_bytes(client, keys[family])
-        delete(client, keys[family])
-        now = settled_used_memory(client)
-        families.append(Family(family, len(keys[family]), left - now, sampled))
+        sampled = [sampled_bytes(node, mine) for node, mine in zip(nodes, keys[family], strict=True)]
+        for node, mine in zip(nodes, keys[family], strict=True):
+            delete(node, mine)
+        now = settled_used_memory(nodes)
+        families.append(Family(family, count, left - now, sum(b for b in sampled if b is not None)))
         left = now
     families.append(Family("other", 0, left - empty, None))
-    return Footprint(setup, scale, users, entries, before - empty, tuple(families), seconds)
+    return Footprint(setup, scale, len(nodes), users, entries, before - empty, tuple(families), seconds)
+
+
+@contextmanager
+def empty_redis(work: Path, nodes: int, cpus: Cpus) -> Iterator[tuple[RedisServer | RedisCluster, list]]:
+    """A redis-server of our own, or with `nodes` a Redis Cluster of that many; with a
+    client of each of its servers."""
+    server = (
+        RedisCluster(work / "cluster", nodes=nodes, cpus=cpus.redis)
+        if nodes
+        else RedisServer(work, cpus=cpus.redis)
+    )
+    with server:
+        clients = [node.client() for node in servers_of(server)]
+        try:
+            yield server, clients
+        finally:
+            for client in clients:
+                client.close()
+
+
+def described(nodes: int) -> str:
+    return f"an empty {nodes}-node Redis Cluster" if nodes else "an empty Redis"
 
 
 # --- the cache as an app builds it ------------------------------------------------------------
@@ -220,12 +257,16 @@ def read_until_all_hits(app: AppServer, users: int) -> None:
     raise RuntimeError(f"{app.module}: still missing after {MAX_ROUNDS} rounds of reads")
 
 
-def app_built(module: str, plan: Plan, seeded: Path, work: Path, folder: Path, cpus: Cpus) -> Footprint:
+def app_built(
+    module: str, plan: Plan, seeded: Path, work: Path, folder: Path, cpus: Cpus, nodes: int
+) -> Footprint:
     database = fresh_copy(seeded, work / f"{module}.db")
     set_celebrities(database, plan.celebrity_threshold)
-    with RedisServer(work, cpus=cpus.redis) as server, server.client() as client:
-        empty = settled_used_memory(client)
+    with empty_redis(work, nodes, cpus) as (server, clients):
+        empty = settled_used_memory(clients)
         settings = {"timeline_length": plan.timeline_length, "celebrity_threshold": plan.celebrity_threshold}
+        if nodes:
+            settings["redis_cluster"] = 1
         app = AppServer(
             module,
             database,
@@ -234,20 +275,22 @@ def app_built(module: str, plan: Plan, seeded: Path, work: Path, folder: Path, c
             cpus=cpus.app,
             settings=settings,
         )
-        say(f"{module}: started on {plan.scale} and an empty Redis ({empty:,} bytes used)")
+        say(f"{module}: started on {plan.scale} and {described(nodes)} ({empty:,} bytes used)")
         began = time.monotonic()
         with app:
             read_until_all_hits(app, plan.dataset.users)
             wait_until(lambda: app.stats()["fanout_backlog"] == 0, DRAIN_SECONDS, f"{module}'s outbox")
             seconds = time.monotonic() - began
         say(f"{module}: stopped; measuring Redis family by family")
-        return footprint(client, empty, module, plan.scale, plan.dataset.users, seconds)
+        return footprint(clients, empty, module, plan.scale, plan.dataset.users, seconds)
 
 
 # --- the cache as the bulk loader writes it ---------------------------------------------------
 
 
-def run_loader(scale: str, database: Path, redis_url: str, length: int, log: Path) -> tuple[float, float]:
+def run_loader(
+    scale: str, database: Path, redis_url: str, cluster: bool, length: int, log: Path
+) -> tuple[float, float]:
     """`python -m datagen SCALE ... --approach fanout`, its output relayed line by line (its
     progress bars go to the log); (wall seconds, seconds it reports loading Redis)."""
     command = [
@@ -263,7 +306,7 @@ def run_loader(scale: str, database: Path, redis_url: str, length: int, log: Pat
         "fanout",
         "--timeline-length",
         str(length),
-    ]
+    ] + ["--redis-cluster"] * cluster
     began, redis_seconds = time.monotonic(), float("nan")
     with open(log, "ab") as errors:
         loader = subprocess.Popen(
@@ -281,15 +324,16 @@ def run_loader(scale: str, database: Path, redis_url: str, length: int, log: Pat
     return time.monotonic() - began, redis_seconds
 
 
-def loader_built(scale: str, length: int, work: Path, folder: Path, cpus: Cpus) -> tuple[Footprint, float]:
-    with RedisServer(work, cpus=cpus.redis) as server, server.client() as client:
-        empty = settled_used_memory(client)
-        say(f"loader: datagen {scale} --approach fanout into an empty Redis ({empty:,} bytes used)")
-        wall, redis_seconds = run_loader(
-            scale, work / f"{scale}-loaded.db", server.url(), length, folder / "logs" / "datagen.log"
-        )
+def loader_built(
+    scale: str, length: int, work: Path, folder: Path, cpus: Cpus, nodes: int
+) -> tuple[Footprint, float]:
+    with empty_redis(work, nodes, cpus) as (server, clients):
+        empty = settled_used_memory(clients)
+        say(f"loader: datagen {scale} --approach fanout into {described(nodes)} ({empty:,} bytes used)")
+        database, log = work / f"{scale}-loaded.db", folder / "logs" / "datagen.log"
+        wall, redis_seconds = run_loader(scale, database, server.url(), bool(nodes), length, log)
         say(f"loader: {wall:.1f} s wall ({redis_seconds:.1f} s of it loading Redis); measuring")
-        return footprint(client, empty, "datagen-fanout", scale, SCALES[scale].users, wall), redis_seconds
+        return footprint(clients, empty, "datagen-fanout", scale, SCALES[scale].users, wall), redis_seconds
 
 
 # --- what a run leaves ------------------------------------------------------------------------
@@ -316,6 +360,7 @@ def summary_rows(prints: list[Footprint]) -> list[dict]:
         {
             "setup": p.setup,
             "scale": p.scale,
+            "redis_nodes": p.redis_nodes,
             "users": p.users,
             "entries": p.entries,
             "used_memory": p.used_memory,
@@ -370,7 +415,11 @@ def write_meta(
     prints: list[Footprint],
     loader_redis_seconds: float | None,
 ) -> None:
-    command = f"python -m bench.cache_memory --scale {args.scale}" + (" --default-too" * args.default_too)
+    command = (
+        f"python -m bench.cache_memory --scale {args.scale}"
+        + (" --default-too" * args.default_too)
+        + (f" --redis-nodes {args.redis_nodes}" if args.redis_nodes else "")
+    )
     document = {
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -410,8 +459,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also bulk-load `default` with datagen (fanout) and measure it",
     )
+    parser.add_argument(
+        "--redis-nodes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="on a Redis Cluster of N nodes it starts (the apps' REDIS_CLUSTER=1); 0: one redis-server",
+    )
     parser.add_argument("--out", type=Path, help="the run folder (default results/cache-memory-<UTC time>/)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.redis_nodes < 0:
+        parser.error("--redis-nodes must be 0 (one redis-server) or more")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -438,10 +497,13 @@ def measure(args: argparse.Namespace) -> int:
         with RedisServer(work) as probe:
             machine = meta.machine(cpus, probe)
         seeded = seeded_database(plan.dataset, plan.celebrity_threshold, cache_dir, say)
-        prints = [app_built(module, plan, seeded, work, folder, cpus) for module in APPS]
+        nodes = args.redis_nodes
+        prints = [app_built(module, plan, seeded, work, folder, cpus, nodes) for module in APPS]
         loader_redis_seconds = None
         if args.default_too:
-            loaded, loader_redis_seconds = loader_built("default", plan.timeline_length, work, folder, cpus)
+            loaded, loader_redis_seconds = loader_built(
+                "default", plan.timeline_length, work, folder, cpus, nodes
+            )
             prints.append(loaded)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -15,6 +15,7 @@ import pytest
 from bench.plan import PLANS
 from datagen.load import celebrities
 from datagen.scales import SCALES
+from timelines.cache import Keys
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("approach2", "approach3_hybrid")
@@ -100,3 +101,33 @@ def test_meta_says_what_ran(run_folder):
     assert meta["settings"]["CELEBRITY_THRESHOLD"] == PLAN.celebrity_threshold
     assert [footprint["setup"] for footprint in meta["footprints"]] == list(APPS)
     assert meta["machine"]["redis_server"]
+
+
+def test_on_a_cluster_the_same_entries_with_a_body_and_recent_list_per_shard(run_folder, tmp_path):
+    """`--redis-nodes 3`: the same timelines, counted over the nodes; what a cluster adds is
+    the price of one-call reads, each shard's own copy of the bodies and of every
+    celebrity's recent list (timelines/cache.py, Keys)."""
+    folder = tmp_path / "memory-cluster"
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench.cache_memory", "--scale", "tiny", "--redis-nodes", "3"]
+        + ["--out", str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    assert "an empty 3-node Redis Cluster" in finished.stdout
+    summary = pd.read_csv(folder / "summary.csv").set_index("setup")
+    assert (summary.redis_nodes == 3).all()
+    assert summary.loc["approach2", "entries"] == cached_lengths(hybrid=False)
+    on_one = pd.read_csv(run_folder / "families.csv").set_index(["setup", "family"])
+    on_three = pd.read_csv(folder / "families.csv").set_index(["setup", "family"])
+    for app in APPS:
+        assert on_three.loc[(app, "timeline"), "keys"] == SCALES["tiny"].users
+        assert on_three.loc[(app, "tweet"), "keys"] > on_one.loc[(app, "tweet"), "keys"]
+    shards = len(Keys.sharded().prefixes)
+    recent = ("approach3_hybrid", "recent")
+    assert on_three.loc[recent, "keys"] == shards * on_one.loc[recent, "keys"]
+    assert json.loads((folder / "meta.json").read_text())["command"].endswith("--redis-nodes 3")
