@@ -248,12 +248,14 @@ def test_notebook_runs_on_a_default_run_without_the_optional_sweeps(run_folder, 
     assert len(outputs(notebook, "image/png")) == len(NOTEBOOK_CHARTS)  # the threshold chart is the one gone
 
 
-def tiny_latency_and_cpu_run(tmp_path, approach: str, options: list[str], timeout: int) -> tuple[Path, str]:
-    """A tiny bench of one design's latency and CPU, with `options`: its run folder, and what
+def tiny_bench_run(
+    tmp_path, approaches: list[str], experiment: str, options: list[str], timeout: int
+) -> tuple[Path, str]:
+    """A tiny bench of some designs and experiments, with `options`: its run folder, and what
     it printed."""
     finished = subprocess.run(
         [sys.executable, "-m", "bench", "--scale", "tiny", *options]
-        + ["--approaches", approach, "--experiment", "latency,cpu", "--out", str(tmp_path)],
+        + ["--approaches", *approaches, "--experiment", experiment, "--out", str(tmp_path)],
         cwd=ROOT,
         check=False,
         capture_output=True,
@@ -268,7 +270,7 @@ def tiny_latency_and_cpu_run(tmp_path, approach: str, options: list[str], timeou
 def test_bench_runs_join_on_postgres(tmp_path):
     """`--store postgres` (make bench STORE=postgres): the join-on-read app on the bench's own
     PostgreSQL server, seeded by COPY, measured as on SQLite, with the database's CPU its own."""
-    folder, _ = tiny_latency_and_cpu_run(tmp_path, "join", ["--store", "postgres"], timeout=300)
+    folder, _ = tiny_bench_run(tmp_path, ["join"], "latency,cpu", ["--store", "postgres"], timeout=300)
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["store"] == "postgres" and meta["command"].endswith("STORE=postgres")
     assert meta["postgres"]["server_version"] and meta["postgres"]["settings"]["fsync"] == "on"
@@ -297,17 +299,7 @@ def test_bench_sweeps_celebrities_beyond_one_machine(tmp_path, engine):
     """`make bench STORE=postgres` and `REDIS_NODES=3` run the celebrity sweep too: its graph,
     built in SQLite, copied into the bench's PostgreSQL server (its CPU counted in each
     tweet's cost), or its follower timelines filled shard by shard on the cluster."""
-    finished = subprocess.run(
-        [sys.executable, "-m", "bench", "--scale", "tiny", *engine]
-        + ["--approaches", "fanout", "hybrid", "--experiment", "sweep", "--out", str(tmp_path)],
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    (folder,) = tmp_path.iterdir()
+    folder, _ = tiny_bench_run(tmp_path, ["fanout", "hybrid"], "sweep", engine, timeout=300)
     plan = plan_of(folder)
     by = pd.read_csv(folder / "celebrity_sweep.csv").set_index(["approach", "followers"])
     for n in plan["sweep_followers"]:
@@ -323,7 +315,7 @@ def test_bench_runs_fanout_on_a_redis_cluster(tmp_path):
     """`--redis-nodes 3` (make bench REDIS_NODES=3): the fanout app's caches on a 3-node Redis
     Cluster the bench starts, preloads through the cluster's key scheme and stops again; every
     read a cache hit, and Redis's CPU the sum over its nodes."""
-    folder, printed = tiny_latency_and_cpu_run(tmp_path, "fanout", ["--redis-nodes", "3"], timeout=180)
+    folder, printed = tiny_bench_run(tmp_path, ["fanout"], "latency,cpu", ["--redis-nodes", "3"], timeout=180)
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["redis_nodes"] == 3 and meta["command"].endswith("REDIS_NODES=3")
     phases = pd.read_csv(folder / "phases.csv")

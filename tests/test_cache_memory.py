@@ -22,11 +22,10 @@ APPS = ("approach2", "approach3_hybrid")
 PLAN = PLANS["tiny"]
 
 
-@pytest.fixture(scope="module")
-def run_folder(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("results") / "memory"
+def tiny_memory_run(folder: Path, *options: str) -> str:
+    """`python -m bench.cache_memory --scale tiny` into `folder`: what it printed."""
     finished = subprocess.run(
-        [sys.executable, "-m", "bench.cache_memory", "--scale", "tiny", "--out", str(folder)],
+        [sys.executable, "-m", "bench.cache_memory", "--scale", "tiny", *options, "--out", str(folder)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -36,6 +35,13 @@ def run_folder(tmp_path_factory) -> Path:
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     assert "approach3_hybrid round 1:" in finished.stdout  # progress, step by step
     assert "B/entry all in" in finished.stdout  # the final table
+    return finished.stdout
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("results") / "memory"
+    tiny_memory_run(folder)
     return folder
 
 
@@ -108,17 +114,7 @@ def test_on_a_cluster_the_same_entries_with_a_body_and_recent_list_per_shard(run
     the price of one-call reads, each shard's own copy of the bodies and of every
     celebrity's recent list (timelines/cache.py, Keys)."""
     folder = tmp_path / "memory-cluster"
-    finished = subprocess.run(
-        [sys.executable, "-m", "bench.cache_memory", "--scale", "tiny", "--redis-nodes", "3"]
-        + ["--out", str(folder)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    assert "an empty 3-node Redis Cluster" in finished.stdout
+    assert "an empty 3-node Redis Cluster" in tiny_memory_run(folder, "--redis-nodes", "3")
     summary = pd.read_csv(folder / "summary.csv").set_index("setup")
     assert (summary.redis_nodes == 3).all()
     assert summary.loc["approach2", "entries"] == cached_lengths(hybrid=False)
