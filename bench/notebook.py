@@ -2,6 +2,7 @@
 folder with nbclient and saves the result beside the run's data as notebook.ipynb, ready
 to open in Jupyter or on GitHub."""
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,23 @@ import nbformat
 from bench.processes import ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "timelines.py"
+# What the lesson compares; the sweeps (sweep, thresholds, depths) are optional.
+LESSON_EXPERIMENTS = ("latency", "cpu", "capacity")
+LESSON_DESIGNS = ("join", "fanout", "hybrid")
+
+
+def missing_for_the_lesson(folder: Path) -> str | None:
+    """Why the lesson cannot run on this run folder, in one line; None when it can."""
+    meta = json.loads((Path(folder) / "meta.json").read_text())
+    measured = {phase["approach"] for phase in meta.get("phases", [])}
+    missing = [e for e in LESSON_EXPERIMENTS if e not in meta.get("experiments", [])]
+    missing += [f"the {d} design" for d in LESSON_DESIGNS if d not in measured]
+    if not missing:
+        return None
+    return (
+        f"{Path(folder).name} did not measure {', '.join(missing)}: the lesson compares the three "
+        "designs' latency, CPU and capacity; run `make bench` with EXPERIMENT unset or naming them"
+    )
 
 
 def execute(run_folder: Path, timeout: int = 300) -> nbformat.NotebookNode:
@@ -28,6 +46,8 @@ def main() -> int:
     if len(sys.argv) != 2:
         sys.exit("usage: python -m bench.notebook RESULTS_FOLDER")
     folder = Path(sys.argv[1])
+    if problem := missing_for_the_lesson(folder):
+        sys.exit(f"bench.notebook: {problem}")
     target = folder / "notebook.ipynb"
     nbformat.write(execute(folder), target)
     print(target)

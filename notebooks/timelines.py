@@ -51,11 +51,14 @@ from IPython.display import Markdown, display
 ROOT = Path.cwd() if (Path.cwd() / "bench").is_dir() else Path.cwd().parent
 sys.path.insert(0, str(ROOT))  # JupyterLab starts in notebooks/: the model is the bench's own
 from bench import model as capacity_model  # noqa: E402
+from bench.notebook import missing_for_the_lesson  # noqa: E402
 
 REFERENCE_RUN = ROOT / "results" / "2026-11-30T070726Z-default"
 folder = Path(os.environ.get("RESULTS") or REFERENCE_RUN)
 if not (folder / "meta.json").is_file():
     raise SystemExit(f"{folder} is not a bench run folder (no meta.json): run `make bench`, or set RESULTS")
+if problem := missing_for_the_lesson(folder):
+    raise SystemExit(problem)
 print(folder.name)
 
 meta = json.loads((folder / "meta.json").read_text())

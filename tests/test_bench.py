@@ -248,6 +248,23 @@ def test_notebook_runs_on_a_default_run_without_the_optional_sweeps(run_folder, 
     assert len(outputs(notebook, "image/png")) == len(NOTEBOOK_CHARTS)  # the threshold chart is the one gone
 
 
+def test_the_notebook_on_a_partial_run_is_one_line_naming_what_is_missing(run_folder, tmp_path):
+    """A run of one design, or without the capacity search (EXPERIMENT=latency,cpu), cannot
+    carry the lesson: `python -m bench.notebook` says so in one line instead of a traceback."""
+    folder = tmp_path / run_folder.name
+    shutil.copytree(run_folder, folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["experiments"] = ["latency", "cpu"]
+    meta["phases"] = [phase for phase in meta["phases"] if phase["approach"] == "join"]
+    (folder / "meta.json").write_text(json.dumps(meta))
+    refused = subprocess.run(
+        [sys.executable, "-m", "bench.notebook", str(folder)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "did not measure capacity, the fanout design, the hybrid design" in refused.stderr
+    assert not (folder / "notebook.ipynb").exists()
+
+
 def tiny_bench_run(
     tmp_path, approaches: list[str], experiment: str, options: list[str], timeout: int
 ) -> tuple[Path, str]:
