@@ -7,6 +7,15 @@ class TimelineModel:
         self.follows: set[tuple[int, int]] = set()
         self.tweets: list[tuple[int, int]] = []  # (tweet id, author), oldest first
 
+    @classmethod
+    def of_generated(cls, graph, history) -> "TimelineModel":
+        """A dataset of datagen's (a Graph and a History), its tweets numbered 1, 2, … in
+        order, as every loader numbers them."""
+        model = cls()
+        model.follows = set(zip(graph.follower.tolist(), graph.followee.tolist(), strict=True))
+        model.tweets = list(enumerate(history.author.tolist(), start=1))
+        return model
+
     def follow(self, follower: int, followee: int) -> None:
         self.follows.add((follower, followee))
 

@@ -130,15 +130,6 @@ def test_authors_are_interleaved_over_time(graph, history):
 # --- home timelines ------------------------------------------------------------------------
 
 
-def model_of(graph, history) -> TimelineModel:
-    model = TimelineModel()
-    for follower, followee in zip(graph.follower.tolist(), graph.followee.tolist(), strict=False):
-        model.follow(follower, followee)
-    for tweet_id, author in enumerate(history.author.tolist(), start=1):
-        model.tweet(tweet_id, author)
-    return model
-
-
 def computed(graph, history, length, pulled=None) -> dict[int, list[int]]:
     timelines = {}
     for batch in home_timelines(graph, history, length, pulled):
@@ -159,7 +150,7 @@ def expected(model: TimelineModel, users: int, length: int, pulled=()) -> dict[i
 def test_home_timelines_are_the_newest_ids_of_the_join(length):
     graph = generate_graph(120, 10, 1.1, seed=4)
     history = generate_history(graph, 6, seed=4)
-    model = model_of(graph, history)
+    model = TimelineModel.of_generated(graph, history)
     assert computed(graph, history, length) == expected(model, graph.users, length)
     pulled = graph.followers() >= np.sort(graph.followers())[-3]
     assert pulled.sum() >= 3
@@ -174,7 +165,7 @@ def test_home_timelines_are_exact_when_authors_are_not_spread_over_time():
     graph = generate_graph(80, 8, 1.1, seed=9)
     shuffled = generate_history(graph, 10, seed=9)
     blocks = History(np.sort(shuffled.author), shuffled.text_start, shuffled.text_stop, shuffled.salad)
-    model = model_of(graph, blocks)
+    model = TimelineModel.of_generated(graph, blocks)
     for length in (3, 20):
         assert computed(graph, blocks, length) == expected(model, graph.users, length)
 

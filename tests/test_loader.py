@@ -76,13 +76,6 @@ def build_through_api(app: AppServer, graph, history) -> None:
     app.wait_for_fanout()
 
 
-def model_of(graph, history) -> TimelineModel:
-    model = TimelineModel()
-    model.follows = set(zip(graph.follower.tolist(), graph.followee.tolist(), strict=True))
-    model.tweets = list(enumerate(history.author.tolist(), start=1))
-    return model
-
-
 def pages(history) -> list[tuple[int, int | None]]:
     """(limit, before): first pages of every size around LENGTH, and pages deep in the past."""
     middle, last = history.tweets // 2, history.tweets
@@ -122,7 +115,7 @@ def test_loaded_apps_answer_as_apps_built_through_the_api(data, load_app, start_
     built = [start_app(module, **settings) for module in APPS]
     for app in built:
         build_through_api(app, graph, history)
-    model = model_of(graph, history)
+    model = TimelineModel.of_generated(graph, history)
     texts, author = dict(enumerate(history.texts(), start=1)), dict(model.tweets)
 
     for user in range(1, graph.users + 1):

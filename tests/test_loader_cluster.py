@@ -66,18 +66,11 @@ def loaded(data, tmp_path_factory):
             cluster.stop()
 
 
-def model_of(graph, history) -> TimelineModel:
-    model = TimelineModel()
-    model.follows = set(zip(graph.follower.tolist(), graph.followee.tolist(), strict=True))
-    model.tweets = list(enumerate(history.author.tolist(), start=1))
-    return model
-
-
 @pytest.mark.parametrize("module", FANOUT_APPS)
 def test_a_loaded_cluster_answers_every_timeline_from_the_cache(module, data, loaded):
     graph, history, _ = data
     app, _ = loaded[module]
-    model = model_of(graph, history)
+    model = TimelineModel.of_generated(graph, history)
     before = app.stats()["cache"]
     for user in range(1, graph.users + 1):
         assert app.timeline(user, limit=LENGTH) == model.timeline(user, LENGTH, None), f"user {user}"
