@@ -52,7 +52,7 @@ from tqdm import tqdm
 from bench import meta
 from bench.plan import PLANS, Plan
 from bench.processes import ROOT, AppServer, Cpus, RedisServer, stop, wait_until
-from bench.redis_cluster import RedisCluster, servers_of
+from bench.redis_cluster import RedisCluster, redis_for, servers_of
 from bench.seeding import fresh_copy, seeded_database, set_celebrities
 from datagen.scales import SCALES
 
@@ -195,12 +195,7 @@ def footprint(
 def empty_redis(work: Path, nodes: int, cpus: Cpus) -> Iterator[tuple[RedisServer | RedisCluster, list]]:
     """A redis-server of our own, or with `nodes` a Redis Cluster of that many; with a
     client of each of its servers."""
-    server = (
-        RedisCluster(work / "cluster", nodes=nodes, cpus=cpus.redis)
-        if nodes
-        else RedisServer(work, cpus=cpus.redis)
-    )
-    with server:
+    with redis_for(nodes, work, cpus) as server:
         clients = [node.client() for node in servers_of(server)]
         try:
             yield server, clients

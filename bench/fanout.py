@@ -47,7 +47,7 @@ import redis.asyncio as redis
 
 from approach2 import OWE_FANOUT
 from bench.processes import Cpus, RedisServer
-from bench.redis_cluster import RedisCluster, servers_of
+from bench.redis_cluster import RedisCluster, redis_for, servers_of
 from timelines.cache import Keys, Page, TimelineCache, connect, encode_timeline
 from timelines.db import Database, open_database
 from timelines.fanout import FanoutWorker
@@ -437,12 +437,6 @@ def run_loop(coroutine):
     return uvloop.run(coroutine)
 
 
-def redis_for(args, directory: Path, cpus: Cpus) -> RedisServer | RedisCluster:
-    if args.redis_nodes:
-        return RedisCluster(directory, nodes=args.redis_nodes, cpus=cpus.redis)
-    return RedisServer(directory, cpus=cpus.redis)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cpus = Cpus.plan()
@@ -450,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, cpus.app)
     with (
         tempfile.TemporaryDirectory(prefix="fanout-bench-") as tmp,
-        redis_for(args, Path(tmp), cpus) as server,
+        redis_for(args.redis_nodes or 0, Path(tmp), cpus) as server,
     ):
         try:
             rows = run_loop(run(args, server, Path(tmp)))

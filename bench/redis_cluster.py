@@ -14,7 +14,7 @@ from typing import Self
 
 import redis
 
-from bench.processes import RedisServer, free_port, wait_until
+from bench.processes import Cpus, RedisServer, free_port, wait_until
 
 SLOTS = 16384
 JOIN_TIMEOUT_SECONDS = 30
@@ -163,6 +163,15 @@ class RedisCluster:
 
     def __exit__(self, *_) -> None:
         self.stop()
+
+
+def redis_for(nodes: int, directory: Path, cpus: Cpus) -> RedisServer | RedisCluster:
+    """A bench's own Redis, not yet started (`with` starts it and stops it, Ctrl-C and errors
+    included): one redis-server, or with `nodes` a Redis Cluster of that many. A cluster's
+    nodes all go on the CPUs the one redis-server has: on 2 CPUs, one core they share."""
+    if nodes:
+        return RedisCluster(directory / "redis-cluster", nodes=nodes, cpus=cpus.redis)
+    return RedisServer(directory, cpus=cpus.redis)
 
 
 def servers_of(redis: RedisServer | RedisCluster) -> list[RedisServer]:

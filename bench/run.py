@@ -43,7 +43,7 @@ from bench.cpu import Meter
 from bench.phases import WORKER_START_S, Load, Phase, run_phase
 from bench.plan import EVERY_EXPERIMENT, PLANS, Plan
 from bench.processes import ROOT, AppServer, Cpus, RedisServer
-from bench.redis_cluster import RedisCluster
+from bench.redis_cluster import RedisCluster, redis_for
 from bench.seeding import load_caches, set_celebrities
 from bench.stores import STORES, PostgresStore, SqliteStore, new_store, read_frame
 from bench.sweep import Sweep, build_database, plan_graph
@@ -399,15 +399,6 @@ def experiments(text: str, plan: Plan) -> tuple[str, ...]:
             f"unknown experiment(s) {', '.join(unknown)}: choose from {', '.join(EVERY_EXPERIMENT)}"
         )
     return names
-
-
-def redis_for(nodes: int, work: Path, cpus: Cpus) -> RedisServer | RedisCluster:
-    """Not yet started: entering it (`with`) starts it, leaving it stops it, Ctrl-C and errors
-    included. A cluster's nodes all go on the CPUs the one redis-server has, beside the app
-    (Cpus.equal): on 2 CPUs that is one core, which every node shares."""
-    if nodes:
-        return RedisCluster(work / "redis-cluster", nodes=nodes, cpus=cpus.redis)
-    return RedisServer(work, cpus=cpus.redis)
 
 
 def dataset_facts(store: SqliteStore | PostgresStore, database: Path | str, threshold: int) -> dict:
