@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 .PHONY: test lint seed bench charts notebook bench-faults soak bench-fanout bench-encodings bench-memory bench-reads demo clean
 
 SCALE ?= default
-# The apps' store in make bench: sqlite, or postgres (a private server, bench/postgres.py).
+# The apps' store in make bench: sqlite, or postgres (a private server, rig/postgres.py).
 STORE ?= sqlite
 DATABASE ?= timelines.db
 OUT ?= results
@@ -48,8 +48,8 @@ bench: $(VENV)/.installed
 # Redraws a run folder's charts, and executes the notebook on it into RUN/notebook.ipynb:
 # make charts RUN=results/<run>
 charts: $(VENV)/.installed
-	$(PYTHON) -m bench.charts $(RUN)
-	$(PYTHON) -m bench.notebook $(RUN)
+	$(PYTHON) -m bench.report.charts $(RUN)
+	$(PYTHON) -m bench.report.notebook $(RUN)
 
 # The lesson in JupyterLab: notebooks/timelines.py opens as a notebook (jupytext), reading
 # the reference run, or RUN=results/<run>. The settings folder makes .py open as a notebook.

@@ -49,12 +49,12 @@ import httpx
 import redis
 from tqdm import tqdm
 
-from bench import meta
 from bench.plan import PLANS, Plan
-from bench.processes import ROOT, AppServer, Cpus, RedisServer, stop, wait_until
-from bench.redis_cluster import RedisCluster, redis_for, servers_of
+from bench.report import meta
 from bench.seeding import fresh_copy, seeded_database, set_celebrities
 from datagen.scales import SCALES
+from rig.processes import ROOT, AppServer, Cpus, RedisServer, stop, wait_until
+from rig.redis_cluster import RedisCluster, redis_for, servers_of
 
 APPS = ("approach2", "approach3_hybrid")
 LISTS = ("timeline", "recent")  # the families whose elements are entries

@@ -34,7 +34,7 @@ from types import MappingProxyType
 import numpy as np
 import redis
 
-from bench.processes import Cpus, RedisServer
+from rig.processes import Cpus, RedisServer
 from timelines.cache import PUSH as APP_PUSH
 from timelines.cache import TimelineCache, encode_timeline
 

@@ -46,8 +46,8 @@ from pathlib import Path
 import redis.asyncio as redis
 
 from approach2 import OWE_FANOUT
-from bench.processes import Cpus, RedisServer
-from bench.redis_cluster import RedisCluster, redis_for, servers_of
+from rig.processes import Cpus, RedisServer
+from rig.redis_cluster import RedisCluster, redis_for, servers_of
 from timelines.cache import Keys, Page, TimelineCache, connect, encode_timeline
 from timelines.db import Database, open_database
 from timelines.fanout import FanoutWorker

@@ -4,7 +4,7 @@ process sustains against an app that does nothing (bench/trivial_app.py), closed
     .venv/bin/python -m bench.loadgen [--users 64] [--seconds 15] [--processes N]
                                       [--no-samples] [-- extra locust options]
 
-The app and Locust start through the one harness (bench/processes.py, bench/locust.py),
+The app and Locust start through the one harness (rig/processes.py, rig/locust.py),
 pinned as Cpus.plan() says, so that they do not share a core where there are two. Printed,
 over the steady state (from 3 s after the start to 1 s before the end; Locust's --csv
 history gives the request counts): requests/s, the CPU time Locust used (its processes
@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.cpu import tree_cpu_seconds
-from bench.locust import start_locust
-from bench.processes import AppServer, Cpus, stop
+from rig.cpu import tree_cpu_seconds
+from rig.locust import start_locust
+from rig.processes import AppServer, Cpus, stop
 
 WARM_UP_S, COOL_DOWN_S = 3, 1  # left out of the steady state
 

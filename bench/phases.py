@@ -1,4 +1,4 @@
-"""A phase: one headless run of the load suite against one running app (bench/locust.py
+"""A phase: one headless run of the load suite against one running app (rig/locust.py
 starts it), writing its per-request samples and the app's /stats to the run folder. A
 bench run is a sequence of phases (warm-up, fixed, celebrities, each step, each sweep point).
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bench.cpu import Meter, Usage
-from bench.locust import start_locust
-from bench.processes import AppServer
+from rig.cpu import Meter, Usage
+from rig.locust import start_locust
+from rig.processes import AppServer
 
 BAR = "{desc}: {bar} {n}/{total} s"
 TOO_FEW_USERS = "too few users"
@@ -62,8 +62,8 @@ class Phase:
     stats_after: dict = field(default_factory=dict)
     loadtest: dict = field(default_factory=dict)
     first_tweet: int = 0  # the newest tweet id before the phase: its own tweets are above
-    figures: dict = field(default_factory=dict)  # per operation, from the samples (bench/summary.py)
-    usage: Usage = field(default_factory=Usage)  # the server side's CPU and Redis writes (bench/cpu.py)
+    figures: dict = field(default_factory=dict)  # per operation, from the samples (bench/report/summary.py)
+    usage: Usage = field(default_factory=Usage)  # the server side's CPU and Redis writes (rig/cpu.py)
     locust_warnings: list[str] = field(default_factory=list)  # "too few users" lines of this phase
     workers: int = 0  # Locust worker processes under a master (--processes); 0: one local process
     redis_nodes: int = 0  # the caches' Redis Cluster nodes; 0: one redis-server

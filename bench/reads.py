@@ -28,13 +28,14 @@ from pathlib import Path
 
 import httpx
 
-from bench import reads_report, wrk
-from bench.cpu import tree_cpu_seconds
-from bench.meta import machine, packages, source_version
-from bench.processes import ROOT, AppServer, Cpus, RedisServer
+from bench import reads_report
 from bench.reads_report import DESIGNS, Measurement
 from bench.reads_seed import CACHED, TIMELINE_LENGTH, Seeded, prepare
+from bench.report.meta import machine, packages, source_version
 from datagen.scales import SCALES
+from rig import wrk
+from rig.cpu import tree_cpu_seconds
+from rig.processes import ROOT, AppServer, Cpus, RedisServer
 from timelines.stats import CACHE_COUNTERS
 
 MODULES = {

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.wrk import WrkResult
+from rig.wrk import WrkResult
 
 DESIGNS = ("ceiling", "join", "fanout", "hybrid")
 # The figures: (design, divided by, goal).

@@ -18,8 +18,8 @@ repeated (plan.repeats, plan.capacity_runs):
   thresholds threshold-T: the hybrid with CELEBRITY_THRESHOLD=T (only when named at default)
   depths     depth-D: join and fanout on graphs D tweets deep, closed loop (idem)
 
-Everything lands in one run folder: samples/ and logs/, meta.json (bench/meta.py), the tables
-bench/summary.py lists, and charts/ (bench/charts.py redraws them from the folder alone).
+Everything lands in one run folder: samples/ and logs/, meta.json (bench/report/meta.py), the tables
+bench/report/summary.py lists, and charts/ (bench/report/charts.py redraws them from the folder alone).
 """
 
 import argparse
@@ -38,15 +38,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import capacity, meta, model, summary
-from bench.cpu import Meter
+from bench import capacity
 from bench.phases import WORKER_START_S, Load, Phase, run_phase
 from bench.plan import EVERY_EXPERIMENT, PLANS, Plan
-from bench.processes import ROOT, AppServer, Cpus, RedisServer
-from bench.redis_cluster import RedisCluster, redis_for
+from bench.report import meta, model, summary
 from bench.seeding import load_caches, set_celebrities
 from bench.stores import STORES, PostgresStore, SqliteStore, new_store, read_frame
 from bench.sweep import Sweep, build_database, plan_graph
+from rig.cpu import Meter
+from rig.processes import ROOT, AppServer, Cpus, RedisServer
+from rig.redis_cluster import RedisCluster, redis_for
 from timelines import designs
 
 FANOUT_LOG = """SELECT tweet_id, author_id, followers, accepted_at, done_at, deliveries
@@ -529,7 +530,7 @@ def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: dat
         summary.write(folder, plan, bench, facts)
     model.write(folder)
     bench.say("charts")
-    from bench import charts  # matplotlib only once there is something to draw
+    from bench.report import charts  # matplotlib only once there is something to draw
 
     charts.draw_all(folder)
     bench.say(f"done: {folder}")

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import psycopg
 
-from bench.postgres import PostgresServer
 from datagen.caches import load_redis
 from datagen.graph import Graph
 from datagen.history import History
 from datagen.load import load_sqlite
 from datagen.load_postgres import is_postgres_url, load_postgres
 from datagen.scales import Scale
+from rig.postgres import PostgresServer
 from timelines.designs import by_module
 
 ROOT = Path(__file__).resolve().parent.parent

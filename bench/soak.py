@@ -7,7 +7,7 @@ bounded timelines), a fanout backlog that creeps up, latency that drifts.
 
 --from-results reads DIR/max_throughput.csv (columns approach,max_rate_per_s); --rate wins
 when both are given. The scale is seeded into a temporary directory (removed at the end),
-a private redis-server and the app are started (bench/processes.py, pinned as Cpus.plan()
+a private redis-server and the app are started (rig/processes.py, pinned as Cpus.plan()
 says) and Locust runs for --minutes. Every --interval seconds: the RSS of the app's
 processes and of redis-server (psutil), Redis's own used_memory, /stats fanout_backlog.
 
@@ -32,11 +32,11 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from bench.locust import start_locust
 from bench.phases import compress
-from bench.processes import ROOT, Cpus, Stack, say_stamped
 from bench.seeding import seed_stores
 from datagen.scales import SCALES
+from rig.locust import start_locust
+from rig.processes import ROOT, Cpus, Stack, say_stamped
 from timelines.designs import MODULES, by_module
 
 MB = 1024 * 1024

@@ -4,7 +4,7 @@ runner reads what the app wrote (fanout_log, the newest tweet, the graph's facts
 
   SqliteStore    a seeded file under --cache-dir, copied per app run into the run's scratch
                  folder; the copies go with that folder.
-  PostgresStore  one private server per run (bench/postgres.py) on the server side's CPUs,
+  PostgresStore  one private server per run (rig/postgres.py) on the server side's CPUs,
                  seeded by the same generator (COPY), each app run on a database copied
                  from the seeded one as a template, dropped once its app has stopped.
 
@@ -22,10 +22,10 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 
-from bench.postgres import PostgresServer
 from bench.seeding import fresh_copy, fresh_postgres_copy, seeded_database, seeded_postgres
 from datagen.load_postgres import copy_sqlite_file
 from datagen.scales import Scale
+from rig.postgres import PostgresServer
 from timelines.postgres import in_postgres
 
 STORES = ("sqlite", "postgres")

@@ -1,5 +1,5 @@
 """The celebrity sweep: one author per follower count N (10^3 ... 10^6 at `default`), each design
-in turn on the same synthetic graph, its app started as the bench starts it (bench/processes).
+in turn on the same synthetic graph, its app started as the bench starts it (rig/processes).
 
 Graph (built once per run into SQLite, adopted by the run's store, copied per design): users
 1..max(N) follow; author N is followed by users 1..N-1 and by reader N, who follows the
@@ -33,12 +33,12 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from bench.cpu import Meter
 from bench.fanout import populate
-from bench.processes import ROOT, AppServer, Cpus, RedisServer, wait_until
-from bench.redis_cluster import RedisCluster
 from bench.seeding import set_celebrities
 from bench.stores import PostgresStore, SqliteStore
+from rig.cpu import Meter
+from rig.processes import ROOT, AppServer, Cpus, RedisServer, wait_until
+from rig.redis_cluster import RedisCluster
 from timelines import designs
 from timelines.cache import ONE_REDIS, Keys, TimelineCache, connect, encode_timeline
 

@@ -1,4 +1,4 @@
-"""The demo's processes, started by bench/processes.py like the bench's: one private
+"""The demo's processes, started by rig/processes.py like the bench's: one private
 redis-server (the fanout app in database 0, the hybrid in database 1), the three apps on
 their own copies of one seeded SQLite file, and one headless Locust per app, all at the
 same open-loop rate."""
@@ -11,11 +11,11 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.locust import LOADTEST, start_locust
-from bench.processes import AppServer, RedisServer, stop
 from datagen.caches import load_redis
 from datagen.load import load_sqlite
 from datagen.scales import SCALES
+from rig.locust import LOADTEST, start_locust
+from rig.processes import AppServer, RedisServer, stop
 from timelines.designs import DESIGNS, FANOUT_NAMES, by_name
 
 APPS = tuple(design.name for design in DESIGNS)  # as /live names them

@@ -34,7 +34,7 @@
 # watch a small cost model, fed with this run's measured costs, change its answer.
 #
 # Open it with `make notebook`, or run it headless with
-# `.venv/bin/python -m bench.notebook results/<run>` (it lands in `results/<run>/notebook.ipynb`).
+# `.venv/bin/python -m bench.report.notebook results/<run>` (it lands in `results/<run>/notebook.ipynb`).
 
 # %%
 import json
@@ -50,8 +50,8 @@ from IPython.display import Markdown, display
 
 ROOT = Path.cwd() if (Path.cwd() / "bench").is_dir() else Path.cwd().parent
 sys.path.insert(0, str(ROOT))  # JupyterLab starts in notebooks/: the model is the bench's own
-from bench import model as capacity_model  # noqa: E402
-from bench.notebook import missing_for_the_lesson  # noqa: E402
+from bench.report import model as capacity_model  # noqa: E402
+from bench.report.notebook import missing_for_the_lesson  # noqa: E402
 
 REFERENCE_RUN = ROOT / "results" / "2026-11-30T070726Z-default"
 folder = Path(os.environ.get("RESULTS") or REFERENCE_RUN)
@@ -590,7 +590,7 @@ costs
 # %% [markdown]
 # ## 9. Your turn: DDIA's Twitter, priced with this run's costs
 #
-# `bench/model.py` carries the costs of section 8 to a site of any size; `make bench` runs
+# `bench/report/model.py` carries the costs of section 8 to a site of any size; `make bench` runs
 # it for Twitter 2012 into `twitter_2012.csv`. Change the inputs in the next cell and run
 # it (Shift-Enter). The model, and every assumption in it:
 #

@@ -2,8 +2,8 @@ import itertools
 
 import pytest
 
-from bench.postgres import PostgresServer
 from harness import APPS, AppServer, RedisServer
+from rig.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The tests' processes: the one harness (bench/processes.py) with what only tests need, a
+"""The tests' processes: the one harness (rig/processes.py) with what only tests need, a
 pool of a shared redis-server's 16 databases and an app with an HTTP client and the
 contract's calls spelled once. The apps run as `uvicorn approachN:app` subprocesses driven
 over HTTP, the way a user runs them."""
@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import redis
 
-from bench import processes
-from bench.processes import ROOT, free_port  # noqa: F401  (the tests take them from here)
+from rig import processes
+from rig.processes import ROOT, free_port  # noqa: F401  (the tests take them from here)
 from timelines.designs import FANOUT_MODULES, MODULES
 
 APPS = MODULES

@@ -13,9 +13,9 @@ from typing import ClassVar
 import httpx
 import pytest
 
-from bench.locust import start_locust
-from bench.processes import stop
 from harness import AppServer
+from rig.locust import start_locust
+from rig.processes import stop
 from test_hostile import Placeholders, changes_nothing
 from test_loadtest import SMALL_GRAPH, assert_clean, run_locust
 

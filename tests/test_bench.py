@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import redis
 
-from bench import notebook as bench_notebook
+from bench.report import notebook as bench_notebook
 from timelines.designs import NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,7 +234,7 @@ def test_notebook_teaches_from_the_run(run_folder):
     assert not any(re.search(r"\bnan\b", text) for text in findings + answer)  # every figure was there
     # Each finding's chart, and the model's, drawn by the notebook's own cells.
     assert len(outputs(notebook, "image/png")) == len(NOTEBOOK_CHARTS) + 1
-    assert "bench.charts" not in "".join(cell.source for cell in notebook.cells)
+    assert "bench.report.charts" not in "".join(cell.source for cell in notebook.cells)
 
 
 def test_notebook_runs_on_a_default_run_without_the_optional_sweeps(run_folder, tmp_path):
@@ -250,7 +250,7 @@ def test_notebook_runs_on_a_default_run_without_the_optional_sweeps(run_folder, 
 
 def test_the_notebook_on_a_partial_run_is_one_line_naming_what_is_missing(run_folder, tmp_path):
     """A run of one design, or without the capacity search (EXPERIMENT=latency,cpu), cannot
-    carry the lesson: `python -m bench.notebook` says so in one line instead of a traceback."""
+    carry the lesson: `python -m bench.report.notebook` says so in one line instead of a traceback."""
     folder = tmp_path / run_folder.name
     shutil.copytree(run_folder, folder)
     meta = json.loads((folder / "meta.json").read_text())
@@ -258,7 +258,7 @@ def test_the_notebook_on_a_partial_run_is_one_line_naming_what_is_missing(run_fo
     meta["phases"] = [phase for phase in meta["phases"] if phase["approach"] == "join"]
     (folder / "meta.json").write_text(json.dumps(meta))
     refused = subprocess.run(
-        [sys.executable, "-m", "bench.notebook", str(folder)], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "bench.report.notebook", str(folder)], cwd=ROOT, capture_output=True, text=True
     )
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert "did not measure capacity, the fanout design, the hybrid design" in refused.stderr

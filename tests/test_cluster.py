@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import pytest
 from redis.cluster import RedisCluster as ClusterClient
 
-from bench.redis_cluster import RedisCluster, start_clusters
 from harness import FANOUT_APPS, AppServer, free_port
 from history import SETTINGS, Lockstep, random_history, run_differential
+from rig.redis_cluster import RedisCluster, start_clusters
 from timelines.cache import Keys
 
 SEED = 21

@@ -20,8 +20,8 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from bench.processes import ROOT, free_port, wait_until
 from demo.live import AppWindow, FeedTail, tweets_per_second
+from rig.processes import ROOT, free_port, wait_until
 
 APPS = ("join", "fanout", "hybrid")
 FIGURES = ("read_p50_ms", "read_p99_ms", "reads_per_s", "tweets_per_s")

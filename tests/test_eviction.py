@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from bench.processes import wait_until
 from harness import APPS, AppServer, RedisServer
+from rig.processes import wait_until
 
 USERS, FOLLOWS_EACH, TWEETS = 120, 20, 900
 HEADROOM = 600_000  # bytes over an empty server's usage: far less than the apps would cache

@@ -14,13 +14,13 @@ import sys
 import numpy as np
 import pytest
 
-from bench.redis_cluster import RedisCluster, start_clusters
 from datagen.caches import load_redis
 from datagen.graph import generate_graph
 from datagen.history import generate_history
 from datagen.load import load_sqlite
 from harness import FANOUT_APPS, ROOT, AppServer
 from model import TimelineModel
+from rig.redis_cluster import RedisCluster, start_clusters
 from timelines.designs import by_module
 
 LENGTH = 10

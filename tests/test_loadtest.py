@@ -1,5 +1,5 @@
 """The load suite (loadtest/), run the way a person runs it: `locust -f loadtest/ --headless`
-as a subprocess (bench/locust.py, from another directory) against each app, started fresh.
+as a subprocess (rig/locust.py, from another directory) against each app, started fresh.
 
 Checked: no failures (exit code and Locust's own counts), the read:tweet ratio in the
 samples CSV, microsecond latencies and the count column, /stats in the JSON next to it;
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.locust import start_locust
-from bench.processes import ROOT, stop
 from harness import APPS, AppServer
+from rig.locust import start_locust
+from rig.processes import ROOT, stop
 
 READ_RATIO = 10  # tweets frequent enough to count in a few seconds (the default is DDIA's 65)
 SMALL_GRAPH = ["--graph-users", "100", "--graph-followees", "10", "--graph-tweets", "2"]

@@ -16,8 +16,8 @@ import pytest
 import approach1
 import approach2
 import approach3_hybrid
-from bench.postgres import PostgresServer
 from harness import APPS, AppServer, free_port
+from rig.postgres import PostgresServer
 from timelines.postgres import PostgresDatabase, PostgresTransaction, apply_schema, in_postgres
 from timelines.users import insert_tweet
 

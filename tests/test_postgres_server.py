@@ -1,4 +1,4 @@
-"""bench/postgres.py's private server: it starts, takes connections on its own port of
+"""rig/postgres.py's private server: it starts, takes connections on its own port of
 127.0.0.1, runs unprivileged, with the settings the apps rely on, makes and drops databases,
 and leaves neither a process nor a folder behind when stopped."""
 
@@ -8,8 +8,8 @@ import psutil
 import psycopg
 import pytest
 
-from bench.postgres import PostgresServer
-from bench.processes import wait_until
+from rig.postgres import PostgresServer
+from rig.processes import wait_until
 
 
 def setting(url: str, name: str) -> str:

@@ -370,7 +370,7 @@ TAG = re.compile(r"\{[^}]*\}:")  # the Lua `sibling`'s pattern
 def shard_tags(shards: int) -> tuple[str, ...]:
     """A hash tag per shard, chosen so that shard i's slot lies in the i-th 1/shards of the
     slot range: a cluster whose nodes hold even ranges of slots (as redis-cli and
-    bench/redis_cluster.py split them) then holds shards/nodes shards each, within one.
+    rig/redis_cluster.py split them) then holds shards/nodes shards each, within one.
     The plain `s0`..`s15` would put 6, 4 and 6 on three nodes."""
     tags = []
     for shard in range(shards):

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from bench import faults
 from bench.faults import app_kill, redis_kill, writers
-from bench.processes import ROOT, Cpus, say_stamped
 from datagen.scales import SCALES
+from rig.processes import ROOT, Cpus, say_stamped
 from timelines.designs import MODULES
 
 SCENARIOS = {"redis-kill": redis_kill, "app-kill": app_kill, "writers": writers}

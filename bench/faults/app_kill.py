@@ -13,10 +13,10 @@ import numpy as np
 from bench import _checks as checks
 from bench.faults import common
 from bench.faults.common import UNPINNED, write_csv, writing_client
-from bench.processes import AppServer, Cpus, Stack, quiet, wait_until
 from bench.seeding import seed_stores
 from datagen.graph import Graph
 from datagen.history import History
+from rig.processes import AppServer, Cpus, Stack, quiet, wait_until
 from timelines.designs import FANOUT_MODULES
 
 APPLIES_TO = FANOUT_MODULES

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.processes import Cpus
+from rig.processes import Cpus
 
 UNPINNED = Cpus()  # tests: the processes share every CPU
 

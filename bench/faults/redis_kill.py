@@ -13,10 +13,10 @@ from bench import _checks as checks
 from bench.faults import common
 from bench.faults.common import UNPINNED, write_csv
 from bench.faults.watchers import Monitor, Witness
-from bench.locust import start_locust
-from bench.processes import AppServer, Cpus, Stack, quiet, sleep_saying, wait_saying, wait_until
 from bench.seeding import seed_stores
 from datagen.scales import SCALES
+from rig.locust import start_locust
+from rig.processes import AppServer, Cpus, Stack, quiet, sleep_saying, wait_saying, wait_until
 from timelines.designs import MODULES, by_module
 
 APPLIES_TO = MODULES

@@ -13,7 +13,7 @@ import httpx
 from bench import _checks as checks
 from bench.faults import common
 from bench.faults.common import UNPINNED, status_of, write_csv, writing_client
-from bench.processes import Cpus, Stack, quiet, sleep_saying
+from rig.processes import Cpus, Stack, quiet, sleep_saying
 from timelines.designs import MODULES
 
 APPLIES_TO = MODULES

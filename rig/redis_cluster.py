@@ -1,4 +1,4 @@
-"""A Redis Cluster of our own, beside bench/processes.py's RedisServer: N redis-server
+"""A Redis Cluster of our own, beside rig/processes.py's RedisServer: N redis-server
 processes in cluster mode (one RedisServer each, on free ports, persistence off), the slots
 split evenly between them, joined, and waited for until every node says cluster_state:ok.
 The tests run the apps on one (tests/test_cluster.py), `python -m bench.fanout --redis-nodes
@@ -14,7 +14,7 @@ from typing import Self
 
 import redis
 
-from bench.processes import Cpus, RedisServer, free_port, wait_until
+from rig.processes import Cpus, RedisServer, free_port, wait_until
 
 SLOTS = 16384
 JOIN_TIMEOUT_SECONDS = 30

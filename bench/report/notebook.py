@@ -1,4 +1,4 @@
-"""`python -m bench.notebook RUN`: executes notebooks/timelines.py (jupytext) on a run
+"""`python -m bench.report.notebook RUN`: executes notebooks/timelines.py (jupytext) on a run
 folder with nbclient and saves the result beside the run's data as notebook.ipynb, ready
 to open in Jupyter or on GitHub."""
 
@@ -11,7 +11,7 @@ import jupytext
 import nbclient
 import nbformat
 
-from bench.processes import ROOT
+from rig.processes import ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "timelines.py"
 # What the lesson compares; the sweeps (sweep, thresholds, depths) are optional.
@@ -44,10 +44,10 @@ def execute(run_folder: Path, timeout: int = 300) -> nbformat.NotebookNode:
 
 def main() -> int:
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m bench.notebook RESULTS_FOLDER")
+        sys.exit("usage: python -m bench.report.notebook RESULTS_FOLDER")
     folder = Path(sys.argv[1])
     if problem := missing_for_the_lesson(folder):
-        sys.exit(f"bench.notebook: {problem}")
+        sys.exit(f"bench.report.notebook: {problem}")
     target = folder / "notebook.ipynb"
     nbformat.write(execute(folder), target)
     print(target)

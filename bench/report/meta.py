@@ -11,8 +11,8 @@ from pathlib import Path
 
 from bench.phases import Phase
 from bench.plan import Plan
-from bench.processes import ROOT, Cpus, RedisServer
-from bench.redis_cluster import RedisCluster, servers_of
+from rig.processes import ROOT, Cpus, RedisServer
+from rig.redis_cluster import RedisCluster, servers_of
 
 
 def git(*args: str) -> str:

@@ -1,5 +1,5 @@
 """The charts, drawn from a run folder alone (its CSVs, samples and meta.json), so
-that `python -m bench.charts FOLDER` redraws any run, old or new, and the notebook shows
+that `python -m bench.report.charts FOLDER` redraws any run, old or new, and the notebook shows
 the same figures. One colour per approach, everywhere.
 
 Each function takes a `Run` and returns a matplotlib Figure; `draw_all` saves them as
@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import LogLocator
 
-from bench.model import design_label
 from bench.plan import COLOURS
-from bench.summary import CELEBRITY_PHASE, FIXED_PHASE
+from bench.report.model import design_label
+from bench.report.summary import CELEBRITY_PHASE, FIXED_PHASE
 
 TWITTER_LAG_TARGET_MS = 5_000  # DDIA: Twitter tries to deliver tweets to followers within 5 s
 PULLED_FLOOR_MS = 0.1  # where a tweet with no fanout at all is drawn on a log axis
@@ -695,8 +695,8 @@ def draw_all(folder: str | Path) -> list[Path]:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m bench.charts RESULTS_FOLDER")
-    from bench import model  # twitter_2012.csv is derived from cpu.csv: re-derived with the charts
+        sys.exit("usage: python -m bench.report.charts RESULTS_FOLDER")
+    from bench.report import model  # twitter_2012.csv is derived from cpu.csv: re-derived with the charts
 
     model.write(Path(sys.argv[1]))
     for path in draw_all(sys.argv[1]):

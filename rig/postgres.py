@@ -1,5 +1,5 @@
 """A private PostgreSQL server for the tests and the bench (issue 13), the counterpart of
-bench/processes.py's RedisServer: `initdb` into a temporary folder of its own, `pg_ctl
+rig/processes.py's RedisServer: `initdb` into a temporary folder of its own, `pg_ctl
 start` on a free port of 127.0.0.1 with its own unix-socket directory, trust
 authentication, and everything it created removed at stop. The machine's own PostgreSQL
 (5432, if any) is never touched.
@@ -21,7 +21,7 @@ from typing import Self
 import psycopg
 from psycopg import sql
 
-from bench.processes import free_port, pinned, wait_until
+from rig.processes import free_port, pinned, wait_until
 
 NO_POSTGRES = (
     "PostgreSQL's initdb not found: run scripts/ensure-postgres (as root it installs Debian's "
@@ -123,7 +123,7 @@ class PostgresServer:
         }
         lines = "".join(f"{name} = '{value}'\n" for name, value in settings.items())
         with open(self.data_dir / "postgresql.conf", "a") as conf:
-            conf.write(f"\n# bench/postgres.py\n{lines}")
+            conf.write(f"\n# rig/postgres.py\n{lines}")
 
     def _run(self, command: list, **popen) -> None:
         """Runs a PostgreSQL tool as the server's account; its output only when it fails."""

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.processes import ROOT, free_port, pinned
+from rig.processes import ROOT, free_port, pinned
 
 LOCUST = Path(sys.executable).with_name("locust")
 LOADTEST = ROOT / "loadtest"

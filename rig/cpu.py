@@ -17,8 +17,8 @@ from pathlib import Path
 
 import psutil
 
-from bench.processes import RedisServer
-from bench.redis_cluster import RedisCluster, servers_of
+from rig.processes import RedisServer
+from rig.redis_cluster import RedisCluster, servers_of
 
 # A cached list gains an id by LPUSH (the common push, a celebrity's `recent:` list too) or
 # LINSERT (an id older than the head); rebuilds after a miss use RPUSH and are not counted.

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.processes import pinned
+from rig.processes import pinned
 
 NO_WRK = (
     "wrk not found: run scripts/ensure-wrk (as root it installs Debian's package), or install "
