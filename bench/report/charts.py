@@ -361,27 +361,19 @@ def crossover_finding(run: Run) -> str:
     )
 
 
-def draw_reads_by_followees(ax, run: Run) -> None:
+def draw_reads_by_followees(ax, run: Run, bins: int, tails: bool) -> None:
+    """Each design's read p50 (and p99 where `tails`) in the fixed phase, by the reader's followees."""
     for approach in run.approaches:
         reads = run.fixed_reads(approach)
         if not len(reads):
             continue
-        middle, grouped = latency_by_followees(reads, 12)
-        ax.plot(middle, grouped.median() / 1000, marker="o", color=COLOURS[approach], label=f"{approach} p50")
-        ax.plot(
-            middle,
-            grouped.quantile(0.99) / 1000,
-            linestyle="--",
-            color=COLOURS[approach],
-            label=f"{approach} p99",
-        )
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="accounts the reader follows",
-        ylabel="GET /timeline latency (ms)",
-        title="open loop at the fixed rate (every repeat)",
-    )
+        middle, grouped = latency_by_followees(reads, bins)
+        p50_label = f"{approach} p50" if tails else approach
+        ax.plot(middle, grouped.median() / 1000, marker="o", color=COLOURS[approach], label=p50_label)
+        if tails:
+            p99 = grouped.quantile(0.99) / 1000
+            ax.plot(middle, p99, linestyle="--", color=COLOURS[approach], label=f"{approach} p99")
+    ax.set(xscale="log", yscale="log", xlabel="accounts the reader follows")
 
 
 def draw_reads_by_depth(ax, run: Run, depths: pd.DataFrame) -> None:
@@ -406,7 +398,8 @@ def crossover(run: Run):
         draw_reads_by_depth(axes[1], run, depths)
     else:
         fig, axes = figure(run, crossover_finding(run), width=8)
-    draw_reads_by_followees(axes[0], run)
+    draw_reads_by_followees(axes[0], run, bins=12, tails=True)
+    axes[0].set(ylabel="GET /timeline latency (ms)", title="open loop at the fixed rate (every repeat)")
     for ax in axes:
         plain_log_ticks(ax, "x")
         plain_log_ticks(ax, "y")
@@ -590,13 +583,8 @@ def ddia_answer(run: Run):
             )
     fig, axes = figure(run, title, columns=2)
     reads_ax, tweets_ax = axes
+    draw_reads_by_followees(reads_ax, run, bins=10, tails=False)
     for approach in run.approaches:
-        reads = run.fixed_reads(approach)
-        if len(reads):
-            middle, grouped = latency_by_followees(reads, 10)
-            reads_ax.plot(
-                middle, grouped.median() / 1000, marker="o", color=COLOURS[approach], label=approach
-            )
         rows = sweep[sweep.approach == approach].sort_values("followers") if len(sweep) else sweep
         if len(rows):
             total = rows.app_cpu_ms_median + rows.redis_cpu_ms_median
@@ -611,13 +599,7 @@ def ddia_answer(run: Run):
                 color=COLOURS[approach],
                 label=f"{approach}: server CPU per tweet",
             )
-    reads_ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="accounts the reader follows",
-        ylabel="GET /timeline p50 (ms)",
-        title="a read, open loop at the fixed rate",
-    )
+    reads_ax.set(ylabel="GET /timeline p50 (ms)", title="a read, open loop at the fixed rate")
     tweets_ax.set(
         xscale="log",
         yscale="log",
