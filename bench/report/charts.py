@@ -442,7 +442,8 @@ def thresholds(run: Run):
         label="hybrid timeline writes/s",
     )
     writes.set_ylabel("timeline writes/s (fanout)")
-    writes.set_ylim(bottom=0)
+    # Headroom on both axes: the two legends sit above every line and marker.
+    writes.set_ylim(0, 1.4 * sweep.fanout_writes_per_s.max())
     writes.legend(loc="upper right", fontsize=7)
     phases = run.phases if len(run.phases) else pd.DataFrame(columns=["phase", "operation", "approach"])
     same_load = phases[(phases.phase == "celebrities") & (phases.operation == "read")]
@@ -456,7 +457,9 @@ def thresholds(run: Run):
                 label=f"{approach} read p99",
             )
     ax.set(xscale="log", xlabel="CELEBRITY_THRESHOLD (followers, log scale)", ylabel="read p99 (ms)")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, 1.4 * max(np.max(line.get_ydata()) for line in ax.get_lines()))
+    ax.set_xticks(sweep.celebrity_threshold, [f"{t:,.0f}" for t in sweep.celebrity_threshold])  # the swept
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.legend(loc="upper left", fontsize=7)
     return finish(fig)
 
