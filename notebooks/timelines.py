@@ -30,16 +30,16 @@
 # Every figure below is computed from one run folder of `make bench`: by default the
 # reference run, `results/2026-11-30T070726Z-default/`; set the environment variable
 # `RESULTS` to another folder to read yours. Each section says what it finds, shows the
-# table it draws from, then draws it. The last section is yours: change DDIA's inputs and
-# watch a small cost model, fed with this run's measured costs, change its answer.
+# table it draws from, then draws it with the bench's own chart (`bench/report/charts.py`,
+# the same PNGs `make bench` leaves in the run's `charts/` folder). The last section is
+# yours: change DDIA's inputs and watch a small cost model, fed with this run's measured
+# costs, change its answer.
 #
 # Open it with `make notebook`, or run it headless with
 # `.venv/bin/python -m bench.report.notebook results/<run>` (it lands in `results/<run>/notebook.ipynb`).
 
 # %%
-import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -49,7 +49,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 ROOT = Path.cwd() if (Path.cwd() / "bench").is_dir() else Path.cwd().parent
-sys.path.insert(0, str(ROOT))  # JupyterLab starts in notebooks/: the model is the bench's own
+sys.path.insert(0, str(ROOT))  # JupyterLab starts in notebooks/: the model and the charts are the bench's own
+from bench.report import charts  # noqa: E402
 from bench.report import model as capacity_model  # noqa: E402
 from bench.report.notebook import missing_for_the_lesson  # noqa: E402
 
@@ -61,31 +62,18 @@ if problem := missing_for_the_lesson(folder):
     raise SystemExit(problem)
 print(folder.name)
 
-meta = json.loads((folder / "meta.json").read_text())
-plan = meta["plan"]
-DESIGNS = ["join", "fanout", "hybrid"]
-COLOURS = {"join": "#1f77b4", "fanout": "#d62728", "hybrid": "#2ca02c"}  # the same as bench/plan.py's
+run = charts.Run(folder)  # the run's tables and samples, read as the charts read them
+meta, plan = run.meta, run.plan
+DESIGNS = run.approaches  # join, fanout, hybrid: the lesson needs all three
 THRESHOLD = plan["celebrity_threshold"]  # followers from which the hybrid stops fanning out
-TWITTER_TARGET_MS = 5_000  # DDIA: Twitter aims to deliver a tweet to its followers within 5 s
-
-
-def table(name: str) -> pd.DataFrame:
-    path = folder / f"{name}.csv"
-    return pd.read_csv(path) if path.exists() else pd.DataFrame()
-
-
-def samples(design: str, phase: str) -> pd.DataFrame:
-    """Every request of one phase: time, operation, status, latency_us and count (a reader's
-    followees, or a tweet's author's followers)."""
-    return pd.read_csv(folder / "samples" / f"{design}-{phase}.csv.gz")
+TWITTER_TARGET_MS = charts.TWITTER_LAG_TARGET_MS  # DDIA: Twitter aims to deliver a tweet within 5 s
 
 
 def say(text: str) -> None:
     display(Markdown(text))
 
 
-phases = table("phases")
-lags = table("fanout_lag")
+lags = run.lags
 machine = meta["machine"]
 say(
     f"**The run:** `make bench` at the `{meta['scale']}` scale ({plan['dataset']['users']:,} users, "
@@ -105,7 +93,7 @@ say(
 
 # %%
 # Medians over the repeats (latency.csv): every figure here comes from more than one run.
-latency_runs = table("latency")
+latency_runs = run.table("latency")
 MEDIANS = {f"{c}_median": c for c in ("achieved_rate", "p50_ms", "p95_ms", "p99_ms", "p999_ms")}
 summary = latency_runs[latency_runs.mix == "fixed"].rename(columns=MEDIANS)
 latency = summary[["approach", "operation", "achieved_rate", "p50_ms", "p99_ms", "p999_ms"]].round(2)
@@ -131,23 +119,8 @@ say(
 latency
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-for ax, operation in zip(axes, ["read", "tweet"], strict=False):
-    rows = summary[summary.operation == operation].set_index("approach").reindex(DESIGNS)
-    for i, design in enumerate(DESIGNS):
-        bars = ax.bar(
-            np.arange(3) + (i - 1) * 0.27,
-            rows.loc[design, ["p50_ms", "p99_ms", "p999_ms"]],
-            0.27,
-            color=COLOURS[design],
-            label=design,
-        )
-        ax.bar_label(bars, fmt="%.1f", fontsize=7)
-    ax.set_xticks(np.arange(3), ["p50", "p99", "p99.9"])
-    ax.set(yscale="log", ylabel="latency (ms, log scale)", title=f"{operation}s")
-axes[0].legend()
-fig.suptitle(finding_1, fontsize=10)
-fig.tight_layout()
+charts.latency(run)
+plt.show()
 
 # %% [markdown]
 # ## 2. Celebrities are what fanout pays for
@@ -197,46 +170,8 @@ display(lag_by_group)
 waits.round(1)
 
 # %%
-fig, (by_followers, tails) = plt.subplots(1, 2, figsize=(11, 4.2))
-for design in ["fanout", "hybrid"]:
-    rows = celebrity_lags[celebrity_lags.approach == design]
-    fanned = rows[~rows.pulled]
-    by_followers.scatter(
-        fanned.followers, fanned.lag_ms, s=10, alpha=0.6, color=COLOURS[design], label=f"{design}: fanned out"
-    )
-    if rows.pulled.any():
-        by_followers.scatter(
-            rows[rows.pulled].followers,
-            np.full(rows.pulled.sum(), 0.1),
-            marker="x",
-            color=COLOURS[design],
-            label=f"{design}: pulled on read (drawn at 0.1 ms)",
-        )
-by_followers.axhline(TWITTER_TARGET_MS, color="grey", linestyle=":", label="Twitter's 5 s target")
-by_followers.axvline(THRESHOLD, color="black", linewidth=0.5, label=f"threshold ({THRESHOLD:,})")
-by_followers.set(
-    xscale="log",
-    yscale="log",
-    xlabel="author's followers",
-    ylabel="fanout lag (ms)",
-    title="lag grows with followers",
-)
-by_followers.legend(fontsize=7)
-x = np.arange(len(DESIGNS))
-for i, phase in enumerate(["fixed", "celebrities"]):
-    tails.bar(
-        x + (i - 0.5) * 0.4,
-        read_p99[phase],
-        0.4,
-        color=[COLOURS[d] for d in DESIGNS],
-        alpha=0.45 if phase == "fixed" else 1,
-        edgecolor="black",
-        label=phase,
-    )
-tails.set_xticks(x, DESIGNS)
-tails.set(ylabel="read p99 (ms)", title="read p99: DDIA's mix (pale) and celebrities tweeting (dark)")
-fig.suptitle(finding_2, fontsize=10)
-fig.tight_layout()
+charts.write_cost(run)
+plt.show()
 
 # %% [markdown]
 # ## 3. Fanout lag against Twitter's 5 seconds
@@ -272,21 +207,8 @@ say(
 within_target
 
 # %%
-fig, ax = plt.subplots(figsize=(8, 4.2))
-for (design, celebrity), rows in fanned_out.groupby(["approach", "celebrity"]):
-    ordered = np.sort(rows.lag_ms.to_numpy())
-    ax.step(
-        ordered,
-        np.arange(1, len(ordered) + 1) / len(ordered),
-        where="post",
-        color=COLOURS[design],
-        linestyle="--" if celebrity else "-",
-        label=f"{design}, {'celebrities' if celebrity else 'ordinary accounts'} ({len(ordered)} tweets)",
-    )
-ax.axvline(TWITTER_TARGET_MS, color="grey", linestyle=":", label="Twitter's 5 s target")
-ax.set(xscale="log", xlabel="fanout lag (ms, log scale)", ylabel="share of tweets delivered", title=finding_3)
-ax.legend(fontsize=7, loc="lower right")
-fig.tight_layout()
+charts.fanout_lag(run)
+plt.show()
 
 # %% [markdown]
 # ## 4. The join's cost grows with followees, not with history
@@ -299,19 +221,10 @@ fig.tight_layout()
 
 # %%
 FOLLOWEE_BINS = [0, 8, 32, 128, 512, 2048, 100_000]
-FIXED_REPEATS = sorted(p for p in phases.phase.unique() if re.match(r"^fixed(-\d+)?$", p))  # every repeat
-by_followees = pd.concat(
-    samples(design, phase).query("operation == 'read'").assign(approach=design)
-    for design in DESIGNS
-    for phase in FIXED_REPEATS
-)
+by_followees = pd.concat(run.fixed_reads(design).assign(approach=design) for design in DESIGNS)
 FOLLOWEE_LABELS = [
     f"{low:,}–{high - 1:,}" for low, high in zip(FOLLOWEE_BINS, FOLLOWEE_BINS[1:], strict=False)
 ]
-FOLLOWEE_MIDDLES = {
-    label: np.sqrt(max(low, 1) * high)  # where each bin is drawn on a log axis
-    for label, low, high in zip(FOLLOWEE_LABELS, FOLLOWEE_BINS, FOLLOWEE_BINS[1:], strict=False)
-}
 by_followees["followees"] = pd.cut(by_followees["count"], FOLLOWEE_BINS, right=False, labels=FOLLOWEE_LABELS)
 followee_table = (
     by_followees.groupby(["followees", "approach"], observed=True)
@@ -327,7 +240,7 @@ finding_4 = (
     f"to {join_p50.iloc[-1]:.2f} ms ({join_p50.index[-1]}); fanout's stays within "
     f"{fanout_p50.min():.2f}–{fanout_p50.max():.2f} ms"
 )
-depths = table("depths")  # a default run sweeps depth only when asked: EXPERIMENT=depths
+depths = run.table("depths")  # a default run sweeps depth only when asked: EXPERIMENT=depths
 if depths.empty:
     depth_table = pd.DataFrame(columns=pd.MultiIndex.from_product([["p50_ms"], DESIGNS]))
     say(f"**Finding:** {finding_4}. (This run did not sweep history depth: `make bench EXPERIMENT=depths`.)")
@@ -348,35 +261,8 @@ display(followee_table)
 depth_table
 
 # %%
-fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-middles = [FOLLOWEE_MIDDLES[label] for label in followee_table.index]
-for design in DESIGNS:
-    left.plot(middles, followee_table["p50_ms"][design], marker="o", color=COLOURS[design], label=design)
-    if design in depth_table["p50_ms"]:
-        right.plot(
-            depth_table.index, depth_table["p50_ms"][design], marker="o", color=COLOURS[design], label=design
-        )
-left.set(
-    xscale="log",
-    yscale="log",
-    xlabel="accounts the reader follows",
-    ylabel="read p50 (ms)",
-    title="by followees (experiment 1)",
-)
-left.legend()
-if depth_table.empty:
-    right.remove()
-else:
-    right.set(
-        xscale="log",
-        yscale="log",
-        xlabel="tweets per author",
-        ylabel="read p50 (ms)",
-        title="by history depth (closed loop)",
-    )
-    right.legend()
-fig.suptitle(finding_4, fontsize=10)
-fig.tight_layout()
+charts.crossover(run)
+plt.show()
 
 # %% [markdown]
 # ## 5. The hybrid's threshold is a trade-off
@@ -386,7 +272,7 @@ fig.tight_layout()
 # out to many followers, until the hybrid is plain fanout.
 
 # %%
-sweep = table("thresholds")  # a default run sweeps thresholds only when asked
+sweep = run.table("thresholds")  # a default run sweeps thresholds only when asked
 if sweep.empty:
     say("(This run did not sweep the threshold: `make bench EXPERIMENT=thresholds`.)")
 else:
@@ -409,33 +295,8 @@ else:
     display(sweep_table.round(1))
 
 # %%
-if not sweep.empty:
-    fig, ax = plt.subplots(figsize=(8, 4.2))
-    ax.plot(
-        sweep.celebrity_threshold, sweep.read_p99_ms, marker="o", color=COLOURS["hybrid"], label="read p99"
-    )
-    writes = ax.twinx()
-    writes.plot(
-        sweep.celebrity_threshold,
-        sweep.fanout_writes_per_s,
-        marker="s",
-        linestyle="--",
-        color="black",
-        label="timeline writes/s",
-    )
-    writes.set(ylabel="timeline writes/s", ylim=(0, None))
-    for design in ["join", "fanout"]:
-        ax.axhline(
-            read_p99.loc[design, "celebrities"],
-            color=COLOURS[design],
-            linestyle=":",
-            label=f"{design}'s read p99, same load",
-        )
-    ax.set(xscale="log", xlabel="CELEBRITY_THRESHOLD (followers)", ylabel="read p99 (ms)", ylim=(0, None))
-    ax.set_title(finding_5, fontsize=9)
-    ax.legend(loc="upper left", fontsize=7)
-    writes.legend(loc="upper right", fontsize=7)
-    fig.tight_layout()
+charts.thresholds(run)  # draws nothing where the run did not sweep the threshold
+plt.show()
 
 # %% [markdown]
 # ## 6. Capacity: how much load each design holds
@@ -450,7 +311,7 @@ if not sweep.empty:
 # do not overlap: one noisy run must not decide the answer.
 
 # %%
-capacity = table("capacity")
+capacity = run.table("capacity")
 
 
 def held(design: str, mix: str) -> tuple[float, float, float]:
@@ -479,25 +340,8 @@ say(
 capacity[["approach", "mix", "runs", "held_median", "held_min", "held_max", "brackets"]].round(0)
 
 # %%
-fig, ax = plt.subplots(figsize=(8, 4.2))
-MIXES = {"ddia": "DDIA's mix", "celebrities": "celebrities tweeting"}
-for i, design in enumerate(DESIGNS):
-    rows = capacity[capacity.approach == design].set_index("mix").reindex(list(MIXES))
-    bars = ax.bar(
-        np.arange(len(MIXES)) + (i - 1) * 0.27,
-        rows.held_median,
-        0.27,
-        yerr=[rows.held_median - rows.held_min, rows.held_max - rows.held_median],
-        capsize=3,
-        color=COLOURS[design],
-        label=design,
-    )
-    ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=8)
-ax.set_xticks(np.arange(len(MIXES)), list(MIXES.values()))
-ax.set(ylabel="highest rate held (req/s)\nmedian, bars min–max")
-ax.set_title(finding_6, fontsize=9)
-ax.legend(fontsize=8)
-fig.tight_layout()
+charts.max_throughput(run)
+plt.show()
 
 # %% [markdown]
 # ## 7. DDIA's arithmetic, checked
@@ -508,7 +352,7 @@ fig.tight_layout()
 # either estimate, says what was really written.
 
 # %%
-arithmetic = table("arithmetic").set_index("approach").loc[["fanout", "hybrid"]]
+arithmetic = run.table("arithmetic").set_index("approach").loc[["fanout", "hybrid"]]
 fanout_row = arithmetic.loc["fanout"]
 finding_7 = (
     f"DDIA's estimate says {fanout_row.ddia_writes_per_s:,.0f} writes/s; counting the authors' own "
@@ -527,28 +371,8 @@ say(
 arithmetic.round(1)
 
 # %%
-columns = {
-    "ddia_writes_per_s": "tweets/s × mean followers (DDIA)",
-    "expected_writes_per_s": "tweets/s × the authors' followers",
-    "measured_writes_per_s": "measured",
-}
-fig, ax = plt.subplots(figsize=(8, 4.2))
-for i, (column, label) in enumerate(columns.items()):
-    bars = ax.bar(
-        np.arange(2) + (i - 1) * 0.27,
-        arithmetic[column],
-        0.27,
-        edgecolor="black",
-        label=label,
-        color=[COLOURS[d] for d in arithmetic.index],
-        alpha=(0.3, 0.6, 1.0)[i],
-    )
-    ax.bar_label(bars, fmt="%.0f", fontsize=7)
-ax.set_xticks(np.arange(2), arithmetic.index)
-ax.set(ylabel="timeline writes/s", ylim=(0, 1.4 * arithmetic[list(columns)].to_numpy().max()))
-ax.set_title(finding_7, fontsize=9)
-ax.legend(fontsize=7, loc="upper left")
-fig.tight_layout()
+charts.arithmetic(run)
+plt.show()
 
 # %% [markdown]
 # ## 8. What one operation costs, measured in this run
@@ -563,7 +387,7 @@ fig.tight_layout()
 # is the cache's.
 
 # %%
-cpu = table("cpu")
+cpu = run.table("cpu")
 OPERATIONS = ["read", "celebrity_pull", "tweet", "follower_write"]
 costs = cpu.pivot_table(index=["approach", "operation"], columns="component", values="us_median")
 costs = costs.reindex(pd.MultiIndex.from_product([DESIGNS, OPERATIONS])).dropna(how="all").round(1)
@@ -620,10 +444,8 @@ site = capacity_model.Site(
     hybrid_thresholds=(10_000, 100_000, 1_000_000),  # the hybrid's CELEBRITY_THRESHOLD, each priced
 )
 pulls_here = meta.get("dataset_facts", {}).get("celebrities_followed_per_user", 0.0)
-priced = capacity_model.table(cpu, pulls_here, site)
-thresholds = zip(priced.approach, priced.celebrity_threshold, strict=True)
-priced["design"] = [capacity_model.design_label(approach, threshold) for approach, threshold in thresholds]
-priced = priced.set_index("design")
+model_rows = capacity_model.table(cpu, pulls_here, site)
+priced = charts.with_designs(model_rows).set_index("design")
 cheapest = priced.total_cores.idxmin()
 verdict = (
     f"{cheapest} needs the fewest cores ({priced.total_cores[cheapest]:,.0f}, "
@@ -644,24 +466,5 @@ display(
 say(f"*What the model cannot know:* {capacity_model.CANNOT_KNOW}")
 
 # %%
-fig, ax = plt.subplots(figsize=(8, 4.2))
-colours = [COLOURS[a] for a in priced.approach]
-bottom = np.zeros(len(priced))
-layers = (("app", "", "app"), ("redis", "//", "Redis"), ("postgres", "..", "PostgreSQL"))
-for component, hatch, name in layers:
-    if f"{component}_cores" in priced:  # PostgreSQL's server only when the run had one
-        layer = priced[f"{component}_cores"].to_numpy()
-        ax.bar(priced.index, layer, bottom=bottom, color=colours, hatch=hatch, edgecolor="black", label=name)
-        bottom = bottom + layer
-ax.errorbar(
-    priced.index,
-    priced.total_cores,
-    yerr=[priced.total_cores - priced.total_cores_min, priced.total_cores_max - priced.total_cores],
-    fmt="none",
-    ecolor="black",
-    capsize=4,
-)
-ax.set(ylabel="cores (this run's costs)")
-ax.set_title(f"{site.reads_per_s:,.0f} reads/s, {site.tweets_per_s:,.0f} tweets/s: {verdict}", fontsize=8)
-ax.legend(fontsize=8)
-fig.tight_layout()
+charts.cores(run, model_rows)
+plt.show()

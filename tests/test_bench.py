@@ -232,9 +232,10 @@ def test_notebook_teaches_from_the_run(run_folder):
     answer = [text for text in outputs(notebook, "text/markdown") if text.startswith("**The model says:**")]
     assert len(answer) == 1 and "needs the fewest cores" in answer[0]
     assert not any(re.search(r"\bnan\b", text) for text in findings + answer)  # every figure was there
-    # Each finding's chart, and the model's, drawn by the notebook's own cells.
+    # Each finding's chart, and the model's, drawn by the bench's chart functions, not copies of them.
     assert len(outputs(notebook, "image/png")) == len(NOTEBOOK_CHARTS) + 1
-    assert "bench.report.charts" not in "".join(cell.source for cell in notebook.cells)
+    source = "".join(cell.source for cell in notebook.cells)
+    assert "from bench.report import charts" in source and "plt.subplots" not in source
 
 
 def test_notebook_runs_on_a_default_run_without_the_optional_sweeps(run_folder, tmp_path):

@@ -2,8 +2,9 @@
 that `python -m bench.report.charts FOLDER` redraws any run, old or new, and the notebook shows
 the same figures. One colour per approach, everywhere.
 
-Each function takes a `Run` and returns a matplotlib Figure; `draw_all` saves them as
-PNGs under FOLDER/charts/. Each title is the chart's finding, computed from the data: two
+Each chart is a function of a `Run` that returns a matplotlib Figure, or None where the run
+has no data for it; `draw_all` saves them as PNGs under FOLDER/charts/, and the notebook calls
+the same functions in its cells. Each title is the chart's finding, computed from the data: two
 designs are called different only where their spreads (min..max over repeats) do not overlap.
 """
 
@@ -124,7 +125,43 @@ def finish(fig):
     return fig
 
 
+def label_above_whiskers(ax, xs, values, tops, fmt: str) -> None:
+    """Each bar's value written above its whisker, where no whisker or bar crosses it."""
+    for x, value, top in zip(xs, values, tops, strict=True):
+        if np.isfinite(value):
+            ax.annotate(
+                format(value, fmt),
+                (x, top),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+
+
 # --- 1. latency percentiles at a fixed open-loop rate -----------------------------------------
+
+
+def latency_finding(reads: pd.DataFrame, rate: float) -> str:
+    """What the read tails at the fixed rate say: one design's apart from another's, or none."""
+    title = f"1. Latency at {rate:g} requests/s (open loop)"
+    if len(reads) < 2:
+        return title
+    runs = int(reads.repeats.min())
+    if reads.p99_ms_min.max() <= reads.p99_ms_max.min():  # one p99 lies in every design's spread
+        return (
+            f"1. At {rate:g} req/s no design's read tail stands apart: every p99 lies in "
+            f"{reads.p99_ms_median.min():.1f}-{reads.p99_ms_median.max():.1f} ms (median of {runs} runs), "
+            "the spreads overlapping"
+        )
+    # No point in every spread: the spread lowest at its top lies wholly below the highest at its bottom.
+    short, long = reads.p99_ms_max.idxmin(), reads.p99_ms_min.idxmax()
+    return (
+        f"1. At {rate:g} req/s {short}'s read tail is shorter than {long}'s: p99 "
+        f"{reads.p99_ms_median[short]:.1f} ms against {reads.p99_ms_median[long]:.1f} "
+        f"(median of {runs} runs, the spreads apart)"
+    )
 
 
 def latency(run: Run):
@@ -132,16 +169,7 @@ def latency(run: Run):
     rate = run.plan["fixed_rate"]
     fixed = table[table.mix == "fixed"] if len(table) else table
     reads = fixed[fixed.operation == "read"].set_index("approach") if len(fixed) else fixed
-    title = f"1. Latency at {rate:g} requests/s (open loop)"
-    if len(reads) >= 2:
-        best, worst = reads.p99_ms_median.idxmin(), reads.p99_ms_median.idxmax()
-        rng = lambda a: tuple(reads.loc[a, [f"p99_ms_{k}" for k in ("median", "min", "max")]])  # noqa: E731
-        title = (
-            f"1. At {rate:g} req/s, read p99: {best} {reads.p99_ms_median[best]:.1f} ms, {worst} "
-            f"{reads.p99_ms_median[worst]:.1f} ms"
-            + ("" if rng(best)[2] < rng(worst)[1] else " (spreads overlap)")
-        )
-    fig, axes = figure(run, title, columns=2)
+    fig, axes = figure(run, latency_finding(reads, rate), columns=2)
     labels = ["p50", "p95", "p99", "p99.9"]
     columns = ["p50_ms", "p95_ms", "p99_ms", "p999_ms"]
     for ax, operation, what in zip(axes, ("read", "tweet"), ("GET /timeline", "POST /tweets"), strict=True):
@@ -323,65 +351,59 @@ def read_p50_by_followees(run: Run, approach: str) -> tuple[float, float] | None
     return few / 1000, many / 1000
 
 
-def crossover(run: Run):
-    title = "4. Read latency against the reader's followees (open loop) and history depth (closed loop)"
+def crossover_finding(run: Run) -> str:
     join, fanout = read_p50_by_followees(run, "join"), read_p50_by_followees(run, "fanout")
-    if join and fanout:
-        title = (
-            f"4. A join read's p50 goes from {join[0]:.1f} ms (the tenth following fewest) to {join[1]:.1f} "
-            f"(most);\na cached read stays at {min(fanout):.1f}-{max(fanout):.1f} ms"
-        )
-    fig, axes = figure(run, title, columns=2)
-    by_followees, by_depth = axes
+    if not (join and fanout):
+        return "4. Read latency against the reader's followees (open loop) and history depth (closed loop)"
+    return (
+        f"4. A join read's p50 goes from {join[0]:.1f} ms (the tenth following fewest) to {join[1]:.1f} "
+        f"(most); a cached read stays at {min(fanout):.1f}-{max(fanout):.1f} ms"
+    )
+
+
+def draw_reads_by_followees(ax, run: Run, bins: int, tails: bool) -> None:
+    """Each design's read p50 (and p99 where `tails`) in the fixed phase, by the reader's followees."""
     for approach in run.approaches:
         reads = run.fixed_reads(approach)
         if not len(reads):
             continue
-        middle, grouped = latency_by_followees(reads, 12)
-        by_followees.plot(
-            middle, grouped.median() / 1000, marker="o", color=COLOURS[approach], label=f"{approach} p50"
-        )
-        by_followees.plot(
-            middle,
-            grouped.quantile(0.99) / 1000,
-            linestyle="--",
-            color=COLOURS[approach],
-            label=f"{approach} p99",
-        )
-    by_followees.set(
-        xscale="log",
-        yscale="log",
-        xlabel="accounts the reader follows",
-        ylabel="GET /timeline latency (ms)",
-        title="open loop at the fixed rate (every repeat)",
-    )
-    plain_log_ticks(by_followees, "x")
-    plain_log_ticks(by_followees, "y")
-    by_followees.legend(fontsize=7)
-    depths = run.table("depths")
+        middle, grouped = latency_by_followees(reads, bins)
+        p50_label = f"{approach} p50" if tails else approach
+        ax.plot(middle, grouped.median() / 1000, marker="o", color=COLOURS[approach], label=p50_label)
+        if tails:
+            p99 = grouped.quantile(0.99) / 1000
+            ax.plot(middle, p99, linestyle="--", color=COLOURS[approach], label=f"{approach} p99")
+    ax.set(xscale="log", yscale="log", xlabel="accounts the reader follows")
+
+
+def draw_reads_by_depth(ax, run: Run, depths: pd.DataFrame) -> None:
     for approach in run.approaches:
-        rows = depths[depths.approach == approach].sort_values("depth") if len(depths) else depths
-        if len(rows):
-            by_depth.plot(
-                rows.depth, rows.p50_ms, marker="o", color=COLOURS[approach], label=f"{approach} p50"
-            )
-            by_depth.plot(
-                rows.depth, rows.p99_ms, linestyle="--", color=COLOURS[approach], label=f"{approach} p99"
-            )
-    by_depth.set(
+        rows = depths[depths.approach == approach].sort_values("depth")
+        ax.plot(rows.depth, rows.p50_ms, marker="o", color=COLOURS[approach], label=f"{approach} p50")
+        ax.plot(rows.depth, rows.p99_ms, linestyle="--", color=COLOURS[approach], label=f"{approach} p99")
+    ax.set(
         xscale="log",
         yscale="log",
         xlabel="tweets per author (history depth)",
         ylabel=f"closed-loop latency, {run.plan['depth_clients']} clients (ms): not service time",
-        title=f"{run.plan['depth_users']:,} users, reads only"
-        if len(depths)
-        else "depth sweep not run (EXPERIMENT=depths)",
+        title=f"{run.plan['depth_users']:,} users, reads only",
     )
+
+
+def crossover(run: Run):
+    depths = run.table("depths")
+    # Without the depth sweep (EXPERIMENT=depths) the chart is its followees panel alone.
     if len(depths):
-        plain_log_ticks(by_depth, "x")
-        plain_log_ticks(by_depth, "y")
-    if len(depths):
-        by_depth.legend(fontsize=7)
+        fig, axes = figure(run, crossover_finding(run), columns=2)
+        draw_reads_by_depth(axes[1], run, depths)
+    else:
+        fig, axes = figure(run, crossover_finding(run), width=8)
+    draw_reads_by_followees(axes[0], run, bins=12, tails=True)
+    axes[0].set(ylabel="GET /timeline latency (ms)", title="open loop at the fixed rate (every repeat)")
+    for ax in axes:
+        plain_log_ticks(ax, "x")
+        plain_log_ticks(ax, "y")
+        ax.legend(fontsize=7)
     return finish(fig)
 
 
@@ -389,35 +411,40 @@ def crossover(run: Run):
 
 
 def thresholds(run: Run):
-    ran = len(run.table("thresholds"))
+    """None where the run did not sweep the threshold (EXPERIMENT=thresholds): no empty axes."""
+    sweep = run.table("thresholds")
+    if not len(sweep):
+        return None
+    sweep = sweep.sort_values("celebrity_threshold")
+    best = sweep.loc[sweep.read_p99_ms.idxmin()]
     fig, axes = figure(
         run,
-        "5. Hybrid: where to stop fanning out (CELEBRITY_THRESHOLD), single runs"
-        if ran
-        else "5. Threshold sweep not run (EXPERIMENT=thresholds)",
+        f"5. The hybrid's read p99 was lowest, {best.read_p99_ms:.1f} ms, at a threshold of "
+        f"{best.celebrity_threshold:,.0f} followers, with {best.fanout_writes_per_s:,.0f} timeline "
+        "writes/s (single runs)",
+        width=8,
     )
     ax = axes[0]
-    sweep = run.table("thresholds")
-    if len(sweep):
-        ax.plot(
-            sweep.celebrity_threshold,
-            sweep.read_p99_ms,
-            marker="o",
-            color=COLOURS["hybrid"],
-            label="hybrid read p99",
-        )
-        writes = ax.twinx()
-        writes.plot(
-            sweep.celebrity_threshold,
-            sweep.fanout_writes_per_s,
-            marker="s",
-            linestyle="--",
-            color="black",
-            label="hybrid timeline writes/s",
-        )
-        writes.set_ylabel("timeline writes/s (fanout)")
-        writes.set_ylim(bottom=0)
-        writes.legend(loc="upper right", fontsize=7)
+    ax.plot(
+        sweep.celebrity_threshold,
+        sweep.read_p99_ms,
+        marker="o",
+        color=COLOURS["hybrid"],
+        label="hybrid read p99",
+    )
+    writes = ax.twinx()
+    writes.plot(
+        sweep.celebrity_threshold,
+        sweep.fanout_writes_per_s,
+        marker="s",
+        linestyle="--",
+        color="black",
+        label="hybrid timeline writes/s",
+    )
+    writes.set_ylabel("timeline writes/s (fanout)")
+    # Headroom on both axes: the two legends sit above every line and marker.
+    writes.set_ylim(0, 1.4 * sweep.fanout_writes_per_s.max())
+    writes.legend(loc="upper right", fontsize=7)
     phases = run.phases if len(run.phases) else pd.DataFrame(columns=["phase", "operation", "approach"])
     same_load = phases[(phases.phase == "celebrities") & (phases.operation == "read")]
     for approach in ("join", "fanout"):
@@ -430,7 +457,9 @@ def thresholds(run: Run):
                 label=f"{approach} read p99",
             )
     ax.set(xscale="log", xlabel="CELEBRITY_THRESHOLD (followers, log scale)", ylabel="read p99 (ms)")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, 1.4 * max(np.max(line.get_ydata()) for line in ax.get_lines()))
+    ax.set_xticks(sweep.celebrity_threshold, [f"{t:,.0f}" for t in sweep.celebrity_threshold])  # the swept
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.legend(loc="upper left", fontsize=7)
     return finish(fig)
 
@@ -456,7 +485,7 @@ def max_throughput(run: Run):
             findings.append(f"{label}: " + (", ".join(pairs) if "overlap" in pairs[0] else pairs[0]))
     if findings:
         title = "6. " + ";\n".join(findings)
-    fig, axes = figure(run, title)
+    fig, axes = figure(run, title, width=9)
     ax = axes[0]
     mixes = ["ddia", "celebrities"]
     width = 0.8 / max(1, len(run.approaches))
@@ -464,24 +493,20 @@ def max_throughput(run: Run):
         rows = table[table.approach == approach].set_index("mix").reindex(mixes) if len(table) else None
         if rows is None or rows.held_median.isna().all():
             continue
-        median = rows.held_median.to_numpy(dtype=float)
-        errors = [median - rows.held_min.to_numpy(dtype=float), rows.held_max.to_numpy(dtype=float) - median]
-        bars = ax.bar(
-            np.arange(2) + i * width,
-            median,
-            width,
-            yerr=errors,
-            capsize=3,
-            color=COLOURS[approach],
-            label=f"{approach} ({int(rows.runs.max())} runs, bars min-max)",
-        )
-        ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=6)
+        median, low, high = (rows[c].to_numpy(dtype=float) for c in ("held_median", "held_min", "held_max"))
+        x = np.arange(2) + i * width
+        errors = [median - low, high - median]
+        ax.bar(x, median, width, yerr=errors, capsize=3, color=COLOURS[approach], label=approach)
+        label_above_whiskers(ax, x, median, high, ",.0f")
     ax.set_xticks(
         np.arange(2) + width * (len(run.approaches) - 1) / 2,
         ["DDIA's mix (65 reads per tweet)", "celebrities tweeting"],
     )
-    ax.set_ylabel("highest rate held (req/s): median of searches")
-    ax.legend(fontsize=8)
+    runs = int(table.runs.min()) if len(table) else 0
+    ax.set_ylabel(f"highest rate held (req/s)\nmedian of {runs} searches, whiskers min-max")
+    if len(table):  # headroom above the tallest whisker, so that the legend hides no label
+        ax.set_ylim(top=1.25 * table.held_max.max())
+    ax.legend(fontsize=8, loc="upper center", ncols=3)
     return finish(fig)
 
 
@@ -493,12 +518,13 @@ def arithmetic(run: Run):
     table = table[table.approach != "join"] if len(table) else table
     title = "7. Timeline writes per second: DDIA's arithmetic beside Redis's own count"
     if {"fanout", "hybrid"} <= set(table.approach if len(table) else ()):
-        rows = table.set_index("approach")
+        measured = table.set_index("approach").measured_writes_per_s
         title = (
-            f"7. With celebrities tweeting, the hybrid does {rows.measured_writes_per_s['hybrid']:,.0f} "
-            f"timeline writes/s,\nfanout {rows.measured_writes_per_s['fanout']:,.0f} (Redis's count)"
+            f"7. With celebrities tweeting the hybrid made {measured['hybrid']:,.0f} timeline writes/s, "
+            f"{measured['hybrid'] / measured['fanout']:.0%} of fanout's {measured['fanout']:,.0f} "
+            "(Redis's count)"
         )
-    fig, axes = figure(run, title)
+    fig, axes = figure(run, title, width=8)
     ax = axes[0]
     series = [
         ("ddia_writes_per_s", "tweets/s x mean followers (DDIA)", "lightgrey"),
@@ -509,13 +535,10 @@ def arithmetic(run: Run):
     for i, (column, label, colour) in enumerate(series if len(table) else ()):
         colours = [colour or COLOURS[a] for a in table.approach]
         bars = ax.bar(x + (i - 1) * 0.27, table[column], 0.27, color=colours, label=label, edgecolor="black")
-        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+        if column != "measured_writes_per_s" or "measured_max" not in table:
+            ax.bar_label(bars, fmt="{:,.0f}", fontsize=7)
     ax.set_ylabel("timeline writes/s")
-    if len(table):  # headroom above the bars for the legend
-        ax.set_xticks(x, table.approach)
-        ax.set_ylim(top=1.4 * table[[column for column, *_ in series]].to_numpy().max())
-    ax.legend(fontsize=7, loc="upper left")
-    if len(table) and "measured_min" in table:
+    if len(table) and "measured_max" in table:
         ax.errorbar(
             x + 0.27,
             table.measured_writes_per_s,
@@ -527,9 +550,15 @@ def arithmetic(run: Run):
                 table.measured_max - table.measured_writes_per_s,
             ],
         )
+        label_above_whiskers(ax, x + 0.27, table.measured_writes_per_s, table.measured_max, ",.0f")
+    if len(table):  # headroom above the bars and whiskers for the legend
+        ax.set_xticks(x, table.approach)
+        tops = [c for c in (*(column for column, *_ in series), "measured_max") if c in table]
+        ax.set_ylim(top=1.4 * table[tops].to_numpy().max())
+    ax.legend(fontsize=7, loc="upper left")
     ax.set_title(
-        "the celebrities phases (half the authors by follower rank); at Twitter's 2012 scale: "
-        "4.6k tweets/s x 75 followers = 345k writes/s",
+        "the celebrities phases (half the authors by follower rank);\n"
+        "at Twitter's 2012 scale: 4.6k tweets/s x 75 followers = 345k writes/s",
         fontsize=8,
     )
     return finish(fig)
@@ -557,13 +586,8 @@ def ddia_answer(run: Run):
             )
     fig, axes = figure(run, title, columns=2)
     reads_ax, tweets_ax = axes
+    draw_reads_by_followees(reads_ax, run, bins=10, tails=False)
     for approach in run.approaches:
-        reads = run.fixed_reads(approach)
-        if len(reads):
-            middle, grouped = latency_by_followees(reads, 10)
-            reads_ax.plot(
-                middle, grouped.median() / 1000, marker="o", color=COLOURS[approach], label=approach
-            )
         rows = sweep[sweep.approach == approach].sort_values("followers") if len(sweep) else sweep
         if len(rows):
             total = rows.app_cpu_ms_median + rows.redis_cpu_ms_median
@@ -578,13 +602,7 @@ def ddia_answer(run: Run):
                 color=COLOURS[approach],
                 label=f"{approach}: server CPU per tweet",
             )
-    reads_ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="accounts the reader follows",
-        ylabel="GET /timeline p50 (ms)",
-        title="a read, open loop at the fixed rate",
-    )
+    reads_ax.set(ylabel="GET /timeline p50 (ms)", title="a read, open loop at the fixed rate")
     tweets_ax.set(
         xscale="log",
         yscale="log",
@@ -616,53 +634,70 @@ def stacked_cores(ax, labels, model: pd.DataFrame, colours: list[str]) -> None:
             bottom = bottom + layer
 
 
+def with_designs(model: pd.DataFrame) -> pd.DataFrame:
+    """The model's rows (bench.report.model.table), each named by its design ("hybrid T=10,000")."""
+    thresholds = zip(model.approach, model.celebrity_threshold, strict=True)
+    return model.assign(design=[design_label(approach, threshold) for approach, threshold in thresholds])
+
+
+def cores_finding(model: pd.DataFrame, site: str) -> str:
+    """Which design needs the fewest cores at `site`, and whether the next one's range is apart."""
+    ranked = with_designs(model).sort_values("total_cores")
+    best = ranked.iloc[0]
+    title = (
+        f"9. At {site} on this run's costs, {best.design} needs the fewest cores: "
+        f"{best.total_cores:,.0f} ({best.total_cores_min:,.0f}-{best.total_cores_max:,.0f})"
+    )
+    if len(ranked) > 1:
+        second = ranked.iloc[1]
+        apart = best.total_cores_max < second.total_cores_min
+        title += (
+            f"; next {second.design}: {second.total_cores:,.0f} "
+            f"({second.total_cores_min:,.0f}-{second.total_cores_max:,.0f}"
+            + ("" if apart else ", overlapping")
+            + ")"
+        )
+    return title
+
+
+def draw_cores(ax, model: pd.DataFrame) -> None:
+    model = with_designs(model)
+    labels = model.design.str.replace(" T=", "\nT=")
+    stacked_cores(ax, labels, model, [COLOURS[a] for a in model.approach])
+    if "total_cores_min" in model:
+        ax.errorbar(
+            labels,
+            model.total_cores,
+            fmt="none",
+            ecolor="black",
+            capsize=4,
+            yerr=[model.total_cores - model.total_cores_min, model.total_cores_max - model.total_cores],
+        )
+    ax.set_ylabel("cores (whiskers: every cost at its min, max)")
+    ax.legend(fontsize=8)
+
+
+def cores(run: Run, model: pd.DataFrame):
+    """The cores a site needs (bench.report.model.table of any Site), priced with this run's costs."""
+    site = f"{model.reads_per_s.iloc[0]:,.0f} reads/s and {model.tweets_per_s.iloc[0]:,.0f} tweets/s"
+    fig, axes = figure(run, cores_finding(model, site), width=8)
+    draw_cores(axes[0], model)
+    return finish(fig)
+
+
 def twitter_2012(run: Run):
     model = run.table("twitter_2012")
     assumptions = run.table("twitter_2012_assumptions")
     title = "9. Cores for Twitter 2012 (300k reads/s, 4.6k tweets/s), from this run's costs"
-    if len(model):
-        thresholds = zip(model.approach, model.celebrity_threshold, strict=True)
-        model["design"] = [design_label(approach, threshold) for approach, threshold in thresholds]
-        ranked = model.sort_values("total_cores")
-        best, second = ranked.iloc[0], ranked.iloc[1] if len(ranked) > 1 else None
-        title = (
-            f"9. At Twitter 2012 on this run's costs, {best.design} needs the fewest cores: "
-            f"{best.total_cores:,.0f} ({best.total_cores_min:,.0f}-{best.total_cores_max:,.0f})"
-        )
-        if second is not None:
-            apart = best.total_cores_max < second.total_cores_min
-            title += (
-                f"; next {second.design}: {second.total_cores:,.0f} "
-                f"({second.total_cores_min:,.0f}-{second.total_cores_max:,.0f}"
-                + ("" if apart else ", overlapping")
-                + ")"
-            )
-    fig, axes = figure(run, title, columns=2)
+    fig, axes = figure(run, cores_finding(model, "Twitter 2012") if len(model) else title, columns=2)
     ax, notes = axes
     if len(model):
-        labels = model.design.str.replace(" T=", "\nT=")
-        colours = [COLOURS[a] for a in model.approach]
-        stacked_cores(ax, labels, model, colours)
-        if "total_cores_min" in model:
-            ax.errorbar(
-                labels,
-                model.total_cores,
-                fmt="none",
-                ecolor="black",
-                capsize=4,
-                yerr=[model.total_cores - model.total_cores_min, model.total_cores_max - model.total_cores],
-            )
-        ax.set_ylabel("cores (whiskers: every cost at its min, max)")
-        ax.legend(fontsize=8)
+        draw_cores(ax, model)
     notes.axis("off")
-    lines = (
-        [
-            textwrap.fill(f"- {r.assumption}: {r.value} ({r.why})", 95, subsequent_indent="   ")
-            for r in assumptions.itertuples()
-        ]
-        if len(assumptions)
-        else []
-    )
+    lines = [
+        textwrap.fill(f"- {r.assumption}: {r.value} ({r.why})", 95, subsequent_indent="   ")
+        for r in assumptions.itertuples()
+    ]
     notes.text(-0.05, 1, "\n".join(lines), va="top", fontsize=6)
     return finish(fig)
 
@@ -680,16 +715,27 @@ CHARTS = {
 }
 
 
+# Why a chart that draws None has no data in the run: said in one line instead of an empty chart.
+WHY_NOT_DRAWN = {
+    "5-thresholds": "the run did not sweep CELEBRITY_THRESHOLD (make bench EXPERIMENT=thresholds)",
+}
+
+
 def draw_all(folder: str | Path) -> list[Path]:
     run = Run(folder)
     out = run.folder / "charts"
     out.mkdir(exist_ok=True)
     written = []
     for name, draw in CHARTS.items():
+        path = out / f"{name}.png"
         fig = draw(run)
-        fig.savefig(out / f"{name}.png", dpi=110)
+        if fig is None:
+            path.unlink(missing_ok=True)  # an older drawing of the same run would contradict the line
+            print(f"{path} not drawn: {WHY_NOT_DRAWN[name]}")
+            continue
+        fig.savefig(path, dpi=110)
         plt.close(fig)
-        written.append(out / f"{name}.png")
+        written.append(path)
     return written
 
 
