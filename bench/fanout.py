@@ -207,7 +207,7 @@ class Bench:
         """Commits a tweet as POST /tweets does, and nudges the worker as the app does."""
 
         def post(tx) -> int:
-            tweet_id = insert_tweet(tx, author, "fanout bench")[0]
+            tweet_id = insert_tweet(tx, author, "fanout bench").id
             tx.execute(OWE_FANOUT, (author, tweet_id, time.time()))
             return tweet_id
 

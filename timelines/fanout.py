@@ -22,16 +22,20 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Self
 
 import orjson
 
 from timelines.cache import REDIS_DOWN, TimelineCache, source_floor
-from timelines.db import ROLE, UNAVAILABLE, Database, Dialects, Transaction
+from timelines.db import UNAVAILABLE, Database
 from timelines.encoding import tweet_json
+from timelines.sql import ROLE, Dialects, Transaction
 
 log = logging.getLogger("uvicorn.error")
 
+# A job about a user rather than a tweet: a pull, a backfill, an eviction.
+OWE_JOB = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES (?, ?, ?)"
 ANY_DUE = "SELECT 1 FROM fanout_outbox WHERE lease_until < ? LIMIT 1"
 # SQLite has one writer: the UPDATE alone is the claim. PostgreSQL runs two workers' claims
 # side by side: each locks the rows it picks and skips those another holds.
@@ -114,14 +118,29 @@ class WorkerTotals:
     redis_seconds: float = 0.0  # waiting on the calls that deliver
 
 
+class JobKind(StrEnum):
+    """What an outbox row owes: `fanout_outbox.kind`, stored as these strings."""
+
+    TWEET = "tweet"  # push tweet_id into the cached timeline of every follower of user_id
+    RECENT = "recent"  # push a celebrity's tweet_id into its own recent lists (the hybrid)
+    PULL = "pull"  # user_id became a celebrity: its followers' timelines start naming it
+    BACKFILL = "backfill"  # it no longer is: merge its recent tweets into its followers'
+    EVICT = "evict"  # drop user_id's own cached timeline (a follow change Redis missed)
+
+
 @dataclass
 class Job:
     id: int
-    kind: str
+    kind: JobKind
     user_id: int
     tweet_id: int | None
     next_follower: int
     accepted_at: float
+
+
+def owe(tx: Transaction, kind: JobKind, user_id: int) -> None:
+    """Commits, with the change that owes it, a job about `user_id` for the worker."""
+    tx.execute(OWE_JOB, (kind, user_id, time.time()))
 
 
 class FanoutWorker:
@@ -177,7 +196,7 @@ class FanoutWorker:
             return []
         lease = {"until": now + LEASE_SECONDS, "now": now, "batch": CLAIM_BATCH}
         rows = await self.db.write(lambda tx: tx.execute(CLAIM, lease).fetchall())
-        return sorted((Job(*row) for row in rows), key=lambda job: job.id)
+        return sorted((Job(id, JobKind(kind), *rest) for id, kind, *rest in rows), key=lambda job: job.id)
 
     async def deliver(self, jobs: list[Job]) -> None:
         """Everything owed for a claimed batch, then the rows and their lag in one commit."""
@@ -189,7 +208,7 @@ class FanoutWorker:
 
     async def _store_bodies(self, jobs: list[Job]) -> None:
         """The claimed tweets' bodies, cached in one read and one write for the batch."""
-        tweet_ids = [job.tweet_id for job in jobs if job.kind in ("tweet", "recent")]
+        tweet_ids = [job.tweet_id for job in jobs if job.kind in (JobKind.TWEET, JobKind.RECENT)]
         if tweet_ids:
             rows = await self.db.fetchall(SELECT_TWEETS, (orjson.dumps(tweet_ids).decode(),))
             await self.cache.store_tweets({row[0]: tweet_json(row) for row in rows})
@@ -209,15 +228,15 @@ class FanoutWorker:
 
     async def _deliver(self, job: Job) -> int:
         """Followers reached (0 for the jobs that are not a tweet's fanout)."""
-        if job.kind == "tweet":
+        if job.kind is JobKind.TWEET:
             return await self._walk_followers(job, self._pusher(job.tweet_id), [job.tweet_id], self.push_size)
-        if job.kind == "recent":
+        if job.kind is JobKind.RECENT:
             await self.cache.push_recent(job.tweet_id, job.user_id)
-        elif job.kind == "backfill":
+        elif job.kind is JobKind.BACKFILL:
             await self._deliver_backfill(job)
-        elif job.kind == "pull":
+        elif job.kind is JobKind.PULL:
             await self._deliver_pull(job)
-        elif job.kind == "evict":
+        elif job.kind is JobKind.EVICT:
             await self.cache.evict_timeline(job.user_id)
         return 0
 
@@ -256,7 +275,7 @@ class FanoutWorker:
     def _finish(tx: Transaction, done: list[tuple[Job, int, float]]) -> None:
         for job, followers, done_at in done:
             tx.execute(FINISH, (job.id,))
-            if job.kind == "tweet":
+            if job.kind is JobKind.TWEET:
                 tx.execute(LOG_FANOUT, (job.tweet_id, job.user_id, followers, job.accepted_at, done_at))
 
     async def _walk_followers(self, job: Job, deliver, delivered_ids: list[int], sizer: CallSizer) -> int:

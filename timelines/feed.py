@@ -5,22 +5,20 @@ where the cache cannot. Identical for approach 2 and the hybrid, so it lives onc
 queries that differ by design (which tweets a regenerated timeline holds, which accounts it
 pulls) are passed in."""
 
-import time
-
 import orjson
 from fastapi.responses import Response
 
-# Where the cache cannot answer, the fanout apps answer as join-on-read does: with its join.
-from approach1 import HOME_TIMELINE
 from timelines.cache import REDIS_DOWN, Miss, Page, source_floor
-from timelines.db import Sql
 from timelines.encoding import tweet_json
-from timelines.fanout import SELECT_TWEETS
+from timelines.fanout import SELECT_TWEETS, JobKind, owe
 from timelines.http import problem
+
+# Where the cache cannot answer, the fanout apps answer as join-on-read does: with its join.
+from timelines.join import HOME_TIMELINE
+from timelines.sql import Sql
 from timelines.state import CachedStores
 from timelines.users import SELECT_USER_EXISTS, tweet_page
 
-OWE_EVICTION = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('evict', ?, ?)"
 LAST_TWEET_ID = "SELECT coalesce(max(id), 0) FROM tweets"
 NEWEST_TWEET_IDS = "SELECT id FROM tweets WHERE user_id = ? ORDER BY id DESC LIMIT ?"
 TWEET_IDS_ABOVE = "SELECT id FROM tweets WHERE user_id = ? AND id > ?"
@@ -72,7 +70,7 @@ async def update_cache(stores: CachedStores, user_id: int, change) -> None:
     try:
         await change
     except REDIS_DOWN:
-        await stores.db.write(lambda tx: tx.execute(OWE_EVICTION, (user_id, time.time())))
+        await stores.db.write(lambda tx: owe(tx, JobKind.EVICT, user_id))
         stores.worker.wake.set()
 
 

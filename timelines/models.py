@@ -1,6 +1,6 @@
 """The contract's shapes, once, so the three apps validate and document identically."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from fastapi import Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
@@ -54,6 +54,16 @@ class Profile(User):
 
 
 class Tweet(BaseModel):
+    id: int
+    user_id: int
+    text: str
+    created_at: str
+
+
+class TweetRow(NamedTuple):
+    """A tweet as the database hands it over, before it becomes a `Tweet`'s JSON: the row
+    every query that reads whole tweets selects, in this order."""
+
     id: int
     user_id: int
     text: str

@@ -5,7 +5,7 @@ lives in the approach files."""
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
-from timelines.db import CONFLICT, Dialects, Sql, Transaction
+from timelines.db import CONFLICT
 from timelines.encoding import tweet_json
 from timelines.http import (
     ERRORS,
@@ -16,7 +16,8 @@ from timelines.http import (
     problem,
     tweet_list,
 )
-from timelines.models import Before, Limit, NewUser, Profile, TweetList, User, UserId
+from timelines.models import Before, Limit, NewUser, Profile, TweetList, TweetRow, User, UserId
+from timelines.sql import Dialects, Sql, Transaction
 from timelines.state import Stores
 
 INSERT_USER = "INSERT INTO users (username, created_at) VALUES (?, ?) RETURNING id"
@@ -119,11 +120,10 @@ def _count_follow(tx: Transaction, follower_id: int, followee_id: int, step: int
         tx.execute(statement, {"step": step, "follower": follower_id, "followee": followee_id})
 
 
-def insert_tweet(tx: Transaction, user_id: int, text: str) -> tuple:
-    """The new row (id, user_id, text, created_at)."""
+def insert_tweet(tx: Transaction, user_id: int, text: str) -> TweetRow:
     require_users(tx, user_id)
     tx.execute(SERIALISE_TWEETS)
     # fetchall: a RETURNING statement left half-read would block the COMMIT.
     (row,) = tx.execute(INSERT_TWEET, (user_id, text, now_iso())).fetchall()
     tx.execute(COUNT_TWEET, (user_id,))
-    return tuple(row)
+    return TweetRow(*row)
