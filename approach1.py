@@ -11,13 +11,14 @@ follow or an unfollow is one row. Twitter outgrew it because reads outnumber wri
 orders of magnitude (300k timeline reads/s against 4.6k tweets/s).
 """
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import Response
 
 from timelines import users
-from timelines.db import aggregate_row, open_database
+from timelines.db import open_database
 from timelines.designs import JOIN
 from timelines.encoding import tweet_json
 from timelines.http import ERRORS, WRITE, create_app, json_response, problem
@@ -40,7 +41,7 @@ TOTALS = "SELECT count(*), coalesce(sum(tweets), 0), coalesce(sum(following), 0)
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI):
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = Settings()
     db = await open_database(settings.database_url, settings.reader_connections)
     app.state.stores = JoinStores(db)
@@ -107,7 +108,7 @@ async def health(stores: Stores) -> Response:
 
 @app.get("/stats", response_model=Stats)
 async def stats(stores: Stores) -> Response:
-    users_count, tweets, follows = await aggregate_row(stores.db, TOTALS)
+    [(users_count, tweets, follows)] = await stores.db.fetchall(TOTALS)
     return json_response(
         {
             "approach": APPROACH,

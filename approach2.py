@@ -15,6 +15,7 @@ from SQLite), Redis down (writes wait in the outbox; reads fall back to the join
 """
 
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -22,7 +23,7 @@ from fastapi.responses import Response
 
 from timelines import cache as timeline_cache
 from timelines import feed, users
-from timelines.cache import Miss, TimelineCache
+from timelines.cache import REDIS_DOWN, Miss, TimelineCache
 from timelines.db import open_database
 from timelines.designs import FANOUT
 from timelines.encoding import tweet_json
@@ -67,7 +68,7 @@ HOME_TIMELINE_IDS_ABOVE = Dialects(
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI):
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = Settings()
     db = await open_database(settings.database_url, settings.reader_connections)
     cache = TimelineCache(
@@ -143,7 +144,7 @@ async def home_timeline(
     before = before or NO_CURSOR
     try:
         page = await stores.cache.read(user_id, before, limit)
-    except feed.REDIS_DOWN:
+    except REDIS_DOWN:
         stores.counters["database_reads"] += 1
         return await feed.page_from_database(stores, user_id, before, limit)
     if isinstance(page, Miss):

@@ -21,6 +21,7 @@ is then redundant, never wrong) until it is rebuilt or its owner unfollows.
 """
 
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -31,7 +32,7 @@ from redis.commands.core import AsyncScript
 
 from timelines import cache as timeline_cache
 from timelines import feed, users
-from timelines.cache import Miss, Page, TimelineCache, lua, page_or_miss, token_key
+from timelines.cache import REDIS_DOWN, Miss, Page, TimelineCache, lua, page_or_miss, token_key
 from timelines.db import open_database
 from timelines.designs import HYBRID
 from timelines.encoding import tweet_json
@@ -125,7 +126,7 @@ Hybrid = Annotated[HybridStores, Depends(opened)]
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI):
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = Settings()
     db = await open_database(settings.database_url, settings.reader_connections)
 
@@ -246,7 +247,7 @@ async def home_timeline(
     before = before or NO_CURSOR
     try:
         page = await read_with_celebrities(stores, user_id, before, limit)
-    except feed.REDIS_DOWN:
+    except REDIS_DOWN:
         stores.counters["database_reads"] += 1
         return await feed.page_from_database(stores, user_id, before, limit)
     if isinstance(page, Miss):
@@ -277,7 +278,7 @@ async def health(stores: Hybrid) -> Response:
 
 @app.get("/stats", response_model=Stats)
 async def stats(stores: Hybrid) -> Response:
-    (celebrities,) = await stores.db.fetchone(COUNT_CELEBRITIES)
+    [(celebrities,)] = await stores.db.fetchall(COUNT_CELEBRITIES)
     return json_response(
         {
             "approach": APPROACH,

@@ -44,8 +44,10 @@ import functools
 import itertools
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Self, TypeGuard, cast
 
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
@@ -206,8 +208,8 @@ class HiredisPackedConnection(redis.Connection):
 
     _packer = HiredisRespSerializer()
 
-    def pack_command(self, *args) -> list[bytes]:
-        return self._packer.pack(*args)
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return cast(list[bytes], self._packer.pack(*args))
 
 
 class CacheCluster(RedisCluster):
@@ -216,13 +218,13 @@ class CacheCluster(RedisCluster):
     ClusterUnavailable, a ConnectionError, so the apps treat it as Redis down while any
     other RedisClusterException (keys of two slots in one call: a bug) stays loud."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.connection_kwargs["connection_class"] = HiredisPackedConnection  # nodes found later
         for node in self.nodes_manager.startup_nodes.values():
             node.connection_class = HiredisPackedConnection
 
-    async def _determine_slot(self, command: str, *args) -> int:
+    async def _determine_slot(self, command: str, *args: Any) -> int:
         # A script's keys share a slot by construction (Keys), and Redis refuses any that
         # do not (CROSSSLOT); redis-py would hash every key to check, which was most of the
         # fanout worker's CPU (cProfile: ~1.5 us a key on calls of hundreds). redis is pinned
@@ -231,30 +233,39 @@ class CacheCluster(RedisCluster):
             return self.keyslot(args[2])
         return await super()._determine_slot(command, *args)
 
-    async def initialize(self, *args, **kwargs) -> "CacheCluster":
+    async def initialize(self, *args: Any, **kwargs: Any) -> Self:
         try:
-            return await super().initialize(*args, **kwargs)
+            await super().initialize(*args, **kwargs)
         except RedisClusterException as error:
             raise ClusterUnavailable(str(error)) from error
+        return self
 
 
-def connect(redis_url: str, cluster: bool = False) -> redis.Redis:
+# The cache's client: of one Redis, or of a Redis Cluster (REDIS_CLUSTER=1).
+Client = redis.Redis | RedisCluster
+
+
+def connect(redis_url: str, cluster: bool = False) -> Client:
     """A client of one Redis, or with `cluster` of the Redis Cluster that REDIS_URL is a
     node of. Nothing connects until the first call."""
     # One retry reconnects a pooled socket that died with a restarted Redis (on a cluster, it
     # also maps the slots again); more would only make a request wait longer while Redis is
     # really down.
-    options = {"socket_timeout": 2, "socket_connect_timeout": 1, "retry": Retry(NoBackoff(), 1)}
+    options: dict[str, Any] = {
+        "socket_timeout": 2,
+        "socket_connect_timeout": 1,
+        "retry": Retry(NoBackoff(), 1),
+    }
     if cluster:
         return CacheCluster.from_url(redis_url, **options)
     return redis.Redis.from_url(redis_url, connection_class=HiredisPackedConnection, **options)
 
 
-def is_cluster(client: redis.Redis) -> bool:
+def is_cluster(client: Client) -> TypeGuard[RedisCluster]:
     return isinstance(client, RedisCluster)
 
 
-async def ping(client: redis.Redis) -> None:
+async def ping(client: Client) -> None:
     """Every primary of a cluster: one node down is a part of the cache down."""
     if is_cluster(client):
         await client.ping(target_nodes=RedisCluster.PRIMARIES)
@@ -262,7 +273,7 @@ async def ping(client: redis.Redis) -> None:
         await client.ping()
 
 
-def encode_timeline(tweet_ids: list[int], length: int, pulled: list[int] = ()) -> list[bytes]:
+def encode_timeline(tweet_ids: list[int], length: int, pulled: Sequence[int] = ()) -> list[bytes]:
     """The elements of a cached list holding someone's newest ids (newest first), as a
     rebuild writes them: what a loader RPUSHes to build one without the app."""
     tweet_ids = list(tweet_ids[:length])
@@ -306,7 +317,7 @@ class Miss:
 class TimelineCache:
     """The lists of one Redis, or of a Redis Cluster (then `keys` carry a shard tag)."""
 
-    def __init__(self, client: redis.Redis, length: int, tweet_ttl: int = 86_400):
+    def __init__(self, client: Client, length: int, tweet_ttl: int = 86_400):
         self.redis = client
         self.keys = Keys.sharded() if is_cluster(client) else ONE_REDIS
         self.length = length
@@ -378,15 +389,15 @@ class TimelineCache:
         await self._pull(keys=self._with_tokens(user_ids), args=[author])
 
     async def floor(self, user_id: int) -> int | None:
-        tail = await self.redis.lindex(self.keys.timeline(user_id), -1)
+        tail = cast(bytes | None, await self.redis.lindex(self.keys.timeline(user_id), -1))
         return None if tail is None else int(tail[1:].split(b"|")[0])
 
-    async def regenerate(self, miss: Miss, tweet_ids: list[int], pulled: list[int] = ()) -> bool:
+    async def regenerate(self, miss: Miss, tweet_ids: list[int], pulled: Sequence[int] = ()) -> bool:
         """Writes the newest TIMELINE_LENGTH ids read from SQLite, unless a follow change
         happened since the miss. True when the list exists afterwards."""
         elements = encode_timeline(sorted(tweet_ids, reverse=True), self.length, pulled)
         floor, _, pulled_text = elements[-1][1:].partition(b"|")
-        written = await self._regenerate(
+        written: int = await self._regenerate(
             keys=[miss.key, token_key(miss.key)], args=[miss.token, floor, pulled_text, *elements[:-1]]
         )
         return written == 1
@@ -410,14 +421,14 @@ class TimelineCache:
         await asyncio.gather(*(self.evict(key) for key in self.keys.recent_copies(author)))
 
 
-def page_or_miss(key: str, reply: list) -> Page | Miss:
+def page_or_miss(key: str, reply: list[Any]) -> Page | Miss:
     if reply[0] == 0:
         return Miss(key, reply[1].decode())
     _, floor, ids, bodies = reply
     return Page([int(i) for i in ids], bodies, int(floor), key)
 
 
-def where(client: redis.Redis) -> str:
+def where(client: Client) -> str:
     """The cache as the settings name it, for a line saying it cannot be reached."""
     return "Redis Cluster (REDIS_CLUSTER=1, REDIS_URL a node of it)" if is_cluster(client) else "Redis"
 

@@ -59,13 +59,6 @@ async def open_database(database_url: str, connections: int = 4) -> Database:
         os._exit(3)
 
 
-async def aggregate_row(db: Database, sql: Sql, parameters: Any = ()) -> Row:
-    """The one row an aggregate query (count, sum) always returns."""
-    row = await db.fetchone(sql, parameters)
-    assert row is not None, "an aggregate query returns one row"
-    return row
-
-
 def sqlite_path(database_url: str) -> str:
     prefix = "sqlite:///"
     if not database_url.startswith(prefix) or len(database_url) == len(prefix):

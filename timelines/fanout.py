@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Self
@@ -137,6 +137,17 @@ class Job:
     next_follower: int
     accepted_at: float
 
+    @property
+    def tweet(self) -> int:
+        """The tweet a TWEET or a RECENT job delivers."""
+        assert self.tweet_id is not None, f"a {self.kind} job names no tweet"
+        return self.tweet_id
+
+
+# Delivers to a chunk of followers; returns what the call cost Redis by its own clock, or
+# None for the caller to time it.
+Deliver = Callable[[list[int]], Awaitable[float | None]]
+
 
 def owe(tx: Transaction, kind: JobKind, user_id: int) -> None:
     """Commits, with the change that owes it, a job about `user_id` for the worker."""
@@ -152,16 +163,17 @@ class FanoutWorker:
         self.wake = asyncio.Event()
         self.redis_down = redis_down  # said once already, at start-up
         self.totals = WorkerTotals()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self.run())
         return self
 
-    async def __aexit__(self, *_) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     async def run(self) -> None:
         ROLE.set("fanout worker")
@@ -221,17 +233,19 @@ class FanoutWorker:
             return job, await self._deliver(job), time.time()
 
         results = await asyncio.gather(*(deliver(job) for job in jobs), return_exceptions=True)
+        delivered = []
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return results
+            delivered.append(result)
+        return delivered
 
     async def _deliver(self, job: Job) -> int:
         """Followers reached (0 for the jobs that are not a tweet's fanout)."""
         if job.kind is JobKind.TWEET:
-            return await self._walk_followers(job, self._pusher(job.tweet_id), [job.tweet_id], self.push_size)
+            return await self._walk_followers(job, self._pusher(job.tweet), [job.tweet], self.push_size)
         if job.kind is JobKind.RECENT:
-            await self.cache.push_recent(job.tweet_id, job.user_id)
+            await self.cache.push_recent(job.tweet, job.user_id)
         elif job.kind is JobKind.BACKFILL:
             await self._deliver_backfill(job)
         elif job.kind is JobKind.PULL:
@@ -240,7 +254,7 @@ class FanoutWorker:
             await self.cache.evict_timeline(job.user_id)
         return 0
 
-    def _pusher(self, tweet_id: int):
+    def _pusher(self, tweet_id: int) -> Deliver:
         async def push(followers: list[int]) -> float:
             keys = [self.cache.keys.timeline(f) for f in followers]
             return (await self.cache.push(tweet_id, keys)).redis_seconds
@@ -278,7 +292,9 @@ class FanoutWorker:
             if job.kind is JobKind.TWEET:
                 tx.execute(LOG_FANOUT, (job.tweet_id, job.user_id, followers, job.accepted_at, done_at))
 
-    async def _walk_followers(self, job: Job, deliver, delivered_ids: list[int], sizer: CallSizer) -> int:
+    async def _walk_followers(
+        self, job: Job, deliver: Deliver, delivered_ids: list[int], sizer: CallSizer
+    ) -> int:
         """Delivers to every follower of job.user_id after job.next_follower, in id order,
         reading the next batch from the database while Redis takes the current one. A batch that
         may not be the last is checkpointed, so a crash resumes after it."""
@@ -291,13 +307,17 @@ class FanoutWorker:
                 await self._take_back_from_unfollowers(job.user_id, followers, delivered_ids)
                 count += len(followers)
                 if len(followers) == self.batch:
-                    progress = (followers[-1], time.time() + LEASE_SECONDS, job.id)
-                    await self.db.write(lambda tx, progress=progress: tx.execute(CHECKPOINT, progress))
+                    await self._checkpoint(job, followers[-1])
         finally:
             upcoming.cancel()
         return count
 
-    async def _in_chunks(self, followers: list[int], deliver, sizer: CallSizer) -> None:
+    async def _checkpoint(self, job: Job, follower: int) -> None:
+        """The job resumes after `follower` if this worker dies; its lease runs on meanwhile."""
+        progress = (follower, time.time() + LEASE_SECONDS, job.id)
+        await self.db.write(lambda tx: tx.execute(CHECKPOINT, progress))
+
+    async def _in_chunks(self, followers: list[int], deliver: Deliver, sizer: CallSizer) -> None:
         """Calls outstanding, two per Redis node: each node works on one chunk while this
         process encodes and sends the next, instead of each waiting for the other.
         `deliver(chunk)` returns what the call cost Redis, by Redis's clock, or None; then its
@@ -312,7 +332,7 @@ class FanoutWorker:
             self.totals.redis_seconds += took
 
         in_flight = self.cache.calls_in_flight()
-        outstanding: list[asyncio.Task] = []
+        outstanding: list[asyncio.Task[None]] = []
         try:
             for chunk in chunks(self.cache.keys.by_shard(followers), sizer):
                 outstanding.append(asyncio.create_task(timed(chunk)))

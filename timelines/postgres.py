@@ -154,7 +154,8 @@ async def apply_schema(url: str) -> None:
         try:
             script = SCHEMA.read_text()
             cursor = await connection.execute(SCHEMA_IS_COMPLETE, (schema_objects(script),))
-            if not (await cursor.fetchone())[0]:
+            [(complete,)] = await cursor.fetchall()
+            if not complete:
                 await connection.execute(script)
         finally:
             await connection.execute(SCHEMA_UNLOCK)

@@ -16,11 +16,11 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 
-from timelines.sql import ROLE, Dialects, Result, Row, Sql
+from timelines.sql import ROLE, Dialects, Result, Row, SnapshotCursor, Sql
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schema.sql"
 PRAGMAS = (
@@ -51,8 +51,8 @@ class SqliteSnapshot:
     def __init__(self, connection: aiosqlite.Connection):
         self._connection = connection
 
-    async def execute(self, sql: Sql, parameters: Any = ()) -> aiosqlite.Cursor:
-        return await self._connection.execute(in_sqlite(sql), parameters)
+    async def execute(self, sql: Sql, parameters: Any = ()) -> SnapshotCursor:
+        return cast(SnapshotCursor, await self._connection.execute(in_sqlite(sql), parameters))
 
 
 class SqliteDatabase:
@@ -121,7 +121,7 @@ class SqliteDatabase:
         # One hop to the connection's thread instead of two (execute, then fetch).
         self.round_trips[ROLE.get()] += 1
         async with self.reading() as connection:
-            return list(await connection.execute_fetchall(in_sqlite(sql), parameters))
+            return cast(list[Row], list(await connection.execute_fetchall(in_sqlite(sql), parameters)))
 
     async def fetchone(self, sql: Sql, parameters: Any = ()) -> Row | None:
         rows = await self.fetchall(sql, parameters)
