@@ -23,6 +23,7 @@ Tweet bodies live once each in `tweet:{id}`, encoded as JSON, for TWEET_TTL seco
 page is one Lua call: ids, then bodies, in one round trip; a body that has gone is read
 from SQLite.
 
+The scripts are timelines/lua/*.lua, each run after list.lua, the functions they share.
 Every script keeps a single call short: the fanout sends followers in chunks sized to take
 ~2 ms (timelines/fanout.py).
 
