@@ -50,7 +50,7 @@ from rig.processes import Cpus, RedisServer
 from rig.redis_cluster import RedisCluster, redis_for, servers_of
 from timelines.cache import Keys, Page, TimelineCache, connect, encode_timeline
 from timelines.db import Database, open_database
-from timelines.fanout import FanoutWorker
+from timelines.fanout import FanoutWorker, JobKind
 from timelines.http import now_iso
 from timelines.settings import Settings
 from timelines.users import insert_tweet
@@ -208,7 +208,7 @@ class Bench:
 
         def post(tx) -> int:
             tweet_id = insert_tweet(tx, author, "fanout bench").id
-            tx.execute(OWE_FANOUT, (author, tweet_id, time.time()))
+            tx.execute(OWE_FANOUT, (JobKind.TWEET, author, tweet_id, time.time()))
             return tweet_id
 
         tweet_id = await self.db.write(post)
