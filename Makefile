@@ -15,19 +15,19 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	touch $@
 
-test: $(VENV)/.installed
+test: lint
 	scripts/ensure-redis-server
 	scripts/ensure-postgres
 	scripts/ensure-wrk
 	scripts/ensure-chromium
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
 
-# ruff, configured in pyproject.toml: the lint rules, then the formatting, both checked only.
+# ruff and mypy, configured in pyproject.toml: the lint rules, the formatting (checked only),
+# then the types, strict on the three apps and timelines/.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # Seeds DATABASE with a named scale (SQLite only: join-on-read's whole state). For a fanout
 # app's caches too: .venv/bin/python -m datagen SCALE --database F --redis-url URL --approach fanout

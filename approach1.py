@@ -2,7 +2,7 @@
 
 Posting a tweet inserts one row into a global collection of tweets. Reading a home
 timeline looks up everyone the user follows, finds all their tweets, and merges them newest
-first: the join below, run on every read.
+first: the join of timelines/join.py (HOME_TIMELINE), run on every read.
 
 Costs: a write is O(1) whatever the author's following. A read does one index range scan
 of `tweets_by_author` per followee and sorts what it finds, so it grows with the number of
@@ -11,16 +11,18 @@ follow or an unfollow is one row. Twitter outgrew it because reads outnumber wri
 orders of magnitude (300k timeline reads/s against 4.6k tweets/s).
 """
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import Response
 
 from timelines import users
-from timelines.db import Dialects, open_database
+from timelines.db import open_database
 from timelines.designs import JOIN
 from timelines.encoding import tweet_json
 from timelines.http import ERRORS, WRITE, create_app, json_response, problem
+from timelines.join import HOME_TIMELINE
 from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
 from timelines.settings import Settings
 from timelines.state import JoinStores, Stores
@@ -30,34 +32,8 @@ APPROACH = JOIN.label  # in /health and /stats
 
 # --- queries -------------------------------------------------------------------------------
 
-HOME_TIMELINE = Dialects(
-    sqlite="""
-        SELECT tweets.id, tweets.user_id, tweets.text, tweets.created_at
-        FROM tweets
-        JOIN follows ON tweets.user_id = follows.followee_id
-        WHERE follows.follower_id = :user AND tweets.id < :before
-        ORDER BY tweets.id DESC
-        LIMIT :limit""",
-    # Written as the join above, PostgreSQL's planner walks the whole tweets index
-    # backwards for followees' rows; asked for each followee's newest `limit` first (one
-    # short index scan each, as SQLite does), it merges at most followees × limit ids, from
-    # the index alone, and reads the rows of the `limit` that win.
-    postgres="""
-        SELECT tweets.id, tweets.user_id, tweets.text, tweets.created_at
-        FROM tweets
-        WHERE tweets.id IN (
-            SELECT recent.id
-            FROM follows
-            CROSS JOIN LATERAL (
-                SELECT id FROM tweets
-                WHERE tweets.user_id = follows.followee_id AND tweets.id < :before
-                ORDER BY tweets.id DESC
-                LIMIT :limit) AS recent
-            WHERE follows.follower_id = :user
-            ORDER BY recent.id DESC
-            LIMIT :limit)
-        ORDER BY tweets.id DESC""",
-)
+# The join a read runs, HOME_TIMELINE, is timelines/join.py's: where their cache cannot
+# answer, the fanout apps answer with it too.
 TOTALS = "SELECT count(*), coalesce(sum(tweets), 0), coalesce(sum(following), 0) FROM users"
 
 
@@ -65,7 +41,7 @@ TOTALS = "SELECT count(*), coalesce(sum(tweets), 0), coalesce(sum(following), 0)
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI):
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = Settings()
     db = await open_database(settings.database_url, settings.reader_connections)
     app.state.stores = JoinStores(db)
@@ -132,7 +108,7 @@ async def health(stores: Stores) -> Response:
 
 @app.get("/stats", response_model=Stats)
 async def stats(stores: Stores) -> Response:
-    users_count, tweets, follows = await stores.db.fetchone(TOTALS)
+    [(users_count, tweets, follows)] = await stores.db.fetchall(TOTALS)
     return json_response(
         {
             "approach": APPROACH,

@@ -15,6 +15,7 @@ from SQLite), Redis down (writes wait in the outbox; reads fall back to the join
 """
 
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -22,14 +23,15 @@ from fastapi.responses import Response
 
 from timelines import cache as timeline_cache
 from timelines import feed, users
-from timelines.cache import Miss, TimelineCache
-from timelines.db import Dialects, Transaction, open_database
+from timelines.cache import REDIS_DOWN, Miss, TimelineCache
+from timelines.db import open_database
 from timelines.designs import FANOUT
 from timelines.encoding import tweet_json
-from timelines.fanout import FanoutWorker
+from timelines.fanout import FanoutWorker, JobKind
 from timelines.http import ERRORS, WRITE, create_app, json_response, problem, tweet_list
-from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
+from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, TweetRow, UserId
 from timelines.settings import Settings
+from timelines.sql import Dialects, Transaction
 from timelines.state import Cached, CachedStores
 from timelines.stats import fanout_stats, redis_problem
 from timelines.users import NO_CURSOR, add_follow, insert_tweet, remove_follow
@@ -38,8 +40,8 @@ APPROACH = FANOUT.label  # in /health and /stats
 
 # --- queries -------------------------------------------------------------------------------
 
-OWE_FANOUT = "INSERT INTO fanout_outbox (kind, user_id, tweet_id, accepted_at) VALUES ('tweet', ?, ?, ?)"
-# PostgreSQL: each followee's newest first, as in approach1.py's join (why is said there).
+OWE_FANOUT = "INSERT INTO fanout_outbox (kind, user_id, tweet_id, accepted_at) VALUES (?, ?, ?, ?)"
+# PostgreSQL: each followee's newest first, as in timelines/join.py's join (why is said there).
 HOME_TIMELINE_IDS_ABOVE = Dialects(
     sqlite="""
         SELECT tweets.id
@@ -66,7 +68,7 @@ HOME_TIMELINE_IDS_ABOVE = Dialects(
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI):
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = Settings()
     db = await open_database(settings.database_url, settings.reader_connections)
     cache = TimelineCache(
@@ -125,9 +127,9 @@ async def unfollow(follower_id: UserId, followee_id: UserId, stores: Cached) -> 
     responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]},
 )
 async def post_tweet(new_tweet: NewTweet, stores: Cached) -> Response:
-    def post(tx: Transaction) -> tuple:
+    def post(tx: Transaction) -> TweetRow:
         tweet = insert_tweet(tx, new_tweet.user_id, new_tweet.text)
-        tx.execute(OWE_FANOUT, (new_tweet.user_id, tweet[0], time.time()))
+        tx.execute(OWE_FANOUT, (JobKind.TWEET, new_tweet.user_id, tweet.id, time.time()))
         return tweet
 
     tweet = await stores.db.write(post)
@@ -142,7 +144,7 @@ async def home_timeline(
     before = before or NO_CURSOR
     try:
         page = await stores.cache.read(user_id, before, limit)
-    except feed.REDIS_DOWN:
+    except REDIS_DOWN:
         stores.counters["database_reads"] += 1
         return await feed.page_from_database(stores, user_id, before, limit)
     if isinstance(page, Miss):

@@ -21,6 +21,7 @@ is then redundant, never wrong) until it is rebuilt or its owner unfollows.
 """
 
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -31,14 +32,15 @@ from redis.commands.core import AsyncScript
 
 from timelines import cache as timeline_cache
 from timelines import feed, users
-from timelines.cache import Miss, Page, TimelineCache, page_or_miss, token_key
-from timelines.db import Dialects, Transaction, open_database
+from timelines.cache import REDIS_DOWN, Miss, Page, TimelineCache, lua, page_or_miss, token_key
+from timelines.db import open_database
 from timelines.designs import HYBRID
 from timelines.encoding import tweet_json
-from timelines.fanout import FanoutWorker
+from timelines.fanout import FanoutWorker, JobKind, owe
 from timelines.http import ERRORS, WRITE, create_app, json_response, problem, tweet_list
-from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, UserId
+from timelines.models import Before, Health, Limit, NewTweet, Stats, Tweet, TweetList, TweetRow, UserId
 from timelines.settings import Settings
+from timelines.sql import Dialects, Transaction
 from timelines.state import CachedStores, opened
 from timelines.stats import fanout_stats, redis_problem
 from timelines.users import NO_CURSOR, add_follow, insert_tweet, remove_follow
@@ -51,9 +53,7 @@ APPROACH = HYBRID.label  # in /health and /stats
 OWE_FANOUT = """
     INSERT INTO fanout_outbox (kind, user_id, tweet_id, accepted_at)
     SELECT CASE WHEN EXISTS (SELECT 1 FROM celebrities WHERE user_id = :author)
-                THEN 'recent' ELSE 'tweet' END, :author, :tweet, :now"""
-OWE_BACKFILL = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('backfill', ?, ?)"
-OWE_PULL = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('pull', ?, ?)"
+                THEN :recent_kind ELSE :tweet_kind END, :author, :tweet, :now"""
 BECOME_CELEBRITY = """
     INSERT INTO celebrities (user_id)
     SELECT id FROM users WHERE id = :user AND followers >= :threshold
@@ -66,17 +66,17 @@ COUNT_CELEBRITIES = "SELECT count(*) FROM celebrities"
 # CELEBRITY_THRESHOLD may differ from the last run's: bring the table in line at start.
 RECONCILE_CELEBRITIES = (
     """INSERT INTO fanout_outbox (kind, user_id, accepted_at)
-       SELECT 'pull', id, :now FROM users
+       SELECT :pull, id, :now FROM users
        WHERE followers >= :threshold AND id NOT IN (SELECT user_id FROM celebrities)""",
     """INSERT INTO celebrities (user_id) SELECT id FROM users WHERE followers >= :threshold
        ON CONFLICT DO NOTHING""",
     """INSERT INTO fanout_outbox (kind, user_id, accepted_at)
-       SELECT 'backfill', user_id, :now FROM celebrities JOIN users ON users.id = celebrities.user_id
+       SELECT :backfill, user_id, :now FROM celebrities JOIN users ON users.id = celebrities.user_id
        WHERE users.followers < :threshold""",
     """DELETE FROM celebrities
        WHERE user_id IN (SELECT id FROM users WHERE followers < :threshold)""",
 )
-# PostgreSQL: each followee's newest first, as in approach1.py's join (why is said there).
+# PostgreSQL: each followee's newest first, as in timelines/join.py's join (why is said there).
 HOME_TIMELINE_IDS_ABOVE = Dialects(
     sqlite="""
         SELECT tweets.id
@@ -106,38 +106,11 @@ CELEBRITIES_FOLLOWED = """
     WHERE follows.follower_id = ?"""
 AUTHOR_IDS_ABOVE = "SELECT id FROM tweets WHERE user_id = :user AND id > :above ORDER BY id DESC LIMIT :limit"
 
-# KEYS: timeline, its token. ARGV: before, limit. {1, floor, ids, bodies} when every list is
-# cached; {0, token} when the timeline must be rebuilt; {2, author, token, ...} for the
-# celebrities' recent lists that must be. Each list is complete above its own floor, so the
-# merge is complete above the highest of them.
-READ_WITH_CELEBRITIES = """
-local tail = redis.call('LINDEX', KEYS[1], -1)
-if not tail then return {0, token(KEYS[2])} end
-local floor, pulled = parse(tail)
-local before, limit = ARGV[1], tonumber(ARGV[2])
-floor = tonumber(floor)
-local own = below(KEYS[1], before, limit, floor)
--- A celebrity's tweet older than the owner's own `limit`-th cannot make the page: each
--- recent list is read only down to there, a few entries at a time.
-local cutoff = floor
-if #own.nums == limit then cutoff = own.nums[limit] end
-local lists, missing = {own}, {}
-for author in string.gmatch(pulled, '%d+') do
-    local recent = sibling(KEYS[1], 'recent', author)
-    local recent_tail = redis.call('LINDEX', recent, -1)
-    if recent_tail then
-        local recent_floor = tonumber((parse(recent_tail)))
-        floor = math.max(floor, recent_floor)
-        lists[#lists + 1] = below(recent, before, limit, math.max(recent_floor, cutoff), 4)
-    else
-        missing[#missing + 1] = author
-        missing[#missing + 1] = token('token:' .. recent)
-    end
-end
-if #missing > 0 then return {2, missing} end
-local ids = newest(lists, floor, limit)
-return {1, floor, ids, bodies(KEYS[1], ids)}
-"""
+# One Lua call: the reader's timeline, the recent lists of the celebrities it names, merged,
+# and the bodies. {1, floor, ids, bodies} when every list is cached; {0, token} when the
+# timeline must be rebuilt; {2, author, token, ...} for the celebrities' recent lists that
+# must be. It calls the list functions of timelines/lua/list.lua, which it is run after.
+READ_WITH_CELEBRITIES = lua("list.lua", "read_with_celebrities.lua")
 
 
 @dataclass
@@ -153,13 +126,14 @@ Hybrid = Annotated[HybridStores, Depends(opened)]
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI):
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = Settings()
     db = await open_database(settings.database_url, settings.reader_connections)
 
     def reconcile(tx: Transaction) -> None:
+        kinds = {"pull": JobKind.PULL, "backfill": JobKind.BACKFILL}
         for statement in RECONCILE_CELEBRITIES:
-            tx.execute(statement, {"threshold": settings.celebrity_threshold, "now": time.time()})
+            tx.execute(statement, {"threshold": settings.celebrity_threshold, "now": time.time(), **kinds})
 
     await db.write(reconcile)
     cache = TimelineCache(
@@ -203,7 +177,7 @@ async def follow(follower_id: UserId, followee_id: UserId, stores: Hybrid) -> Re
             followed
             and tx.execute(BECOME_CELEBRITY, {"user": followee_id, "threshold": stores.threshold}).rowcount
         ):
-            tx.execute(OWE_PULL, (followee_id, time.time()))
+            owe(tx, JobKind.PULL, followee_id)
         return followed, tx.execute(IS_CELEBRITY, (followee_id,)).fetchone() is not None
 
     followed, pulled = await stores.db.write(follow_and_classify)
@@ -229,7 +203,7 @@ async def unfollow(follower_id: UserId, followee_id: UserId, stores: Hybrid) -> 
                 STOP_BEING_CELEBRITY, {"user": followee_id, "threshold": stores.threshold}
             ).rowcount
         ):
-            tx.execute(OWE_BACKFILL, (followee_id, time.time()))
+            owe(tx, JobKind.BACKFILL, followee_id)
         return unfollowed
 
     unfollowed = await stores.db.write(unfollow_and_classify)
@@ -247,9 +221,18 @@ async def unfollow(follower_id: UserId, followee_id: UserId, stores: Hybrid) -> 
     responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]},
 )
 async def post_tweet(new_tweet: NewTweet, stores: Hybrid) -> Response:
-    def post(tx: Transaction) -> tuple:
+    def post(tx: Transaction) -> TweetRow:
         tweet = insert_tweet(tx, new_tweet.user_id, new_tweet.text)
-        tx.execute(OWE_FANOUT, {"author": new_tweet.user_id, "tweet": tweet[0], "now": time.time()})
+        tx.execute(
+            OWE_FANOUT,
+            {
+                "author": new_tweet.user_id,
+                "tweet": tweet.id,
+                "now": time.time(),
+                "recent_kind": JobKind.RECENT,
+                "tweet_kind": JobKind.TWEET,
+            },
+        )
         return tweet
 
     tweet = await stores.db.write(post)
@@ -264,7 +247,7 @@ async def home_timeline(
     before = before or NO_CURSOR
     try:
         page = await read_with_celebrities(stores, user_id, before, limit)
-    except feed.REDIS_DOWN:
+    except REDIS_DOWN:
         stores.counters["database_reads"] += 1
         return await feed.page_from_database(stores, user_id, before, limit)
     if isinstance(page, Miss):
@@ -295,7 +278,7 @@ async def health(stores: Hybrid) -> Response:
 
 @app.get("/stats", response_model=Stats)
 async def stats(stores: Hybrid) -> Response:
-    (celebrities,) = await stores.db.fetchone(COUNT_CELEBRITIES)
+    [(celebrities,)] = await stores.db.fetchall(COUNT_CELEBRITIES)
     return json_response(
         {
             "approach": APPROACH,

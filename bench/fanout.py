@@ -50,7 +50,7 @@ from rig.processes import Cpus, RedisServer
 from rig.redis_cluster import RedisCluster, redis_for, servers_of
 from timelines.cache import Keys, Page, TimelineCache, connect, encode_timeline
 from timelines.db import Database, open_database
-from timelines.fanout import FanoutWorker
+from timelines.fanout import FanoutWorker, JobKind
 from timelines.http import now_iso
 from timelines.settings import Settings
 from timelines.users import insert_tweet
@@ -207,8 +207,8 @@ class Bench:
         """Commits a tweet as POST /tweets does, and nudges the worker as the app does."""
 
         def post(tx) -> int:
-            tweet_id = insert_tweet(tx, author, "fanout bench")[0]
-            tx.execute(OWE_FANOUT, (author, tweet_id, time.time()))
+            tweet_id = insert_tweet(tx, author, "fanout bench").id
+            tx.execute(OWE_FANOUT, (JobKind.TWEET, author, tweet_id, time.time()))
             return tweet_id
 
         tweet_id = await self.db.write(post)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from datagen.graph import Graph
 from datagen.history import History, user_created_at
-from timelines.db import SCHEMA
+from timelines.sqlite import SCHEMA
 
 ROWS_PER_CHUNK = 100_000  # rows per executemany: big, but the progress bar still moves
 LOAD_PRAGMAS = (

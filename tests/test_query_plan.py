@@ -10,7 +10,7 @@ import pytest
 import approach1
 import approach2
 import approach3_hybrid
-from timelines.db import SCHEMA
+from timelines.sqlite import SCHEMA
 
 JOINS = {
     "join-on-read home timeline": approach1.HOME_TIMELINE,

@@ -23,6 +23,7 @@ Tweet bodies live once each in `tweet:{id}`, encoded as JSON, for TWEET_TTL seco
 page is one Lua call: ids, then bodies, in one round trip; a body that has gone is read
 from SQLite.
 
+The scripts are timelines/lua/*.lua, each run after list.lua, the functions they share.
 Every script keeps a single call short: the fanout sends followers in chunks sized to take
 ~2 ms (timelines/fanout.py).
 
@@ -44,11 +45,15 @@ import functools
 import itertools
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self, TypeGuard, cast
 
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.connection import HiredisRespSerializer
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from redis.exceptions import (
@@ -83,277 +88,23 @@ REDIS_DOWN = (
     SlotNotCoveredError,
 )
 
-# Shared by every script. Ids stay strings as Redis returns them; only comparisons convert.
-LIST = """
--- The key of `kind` and `id` in `key`'s slot: `tweet:{s3.20}:42` beside `timeline:{s3.20}:7`
--- on a cluster, `tweet:42` on one Redis (no tag). A script names no other key it is not given.
-local function sibling(key, kind, id)
-    return kind .. ':' .. (string.match(key, '{[^}]*}:') or '') .. id
-end
-local function parse(marker)
-    local bar = string.find(marker, '|', 1, true)
-    if bar then return string.sub(marker, 2, bar - 1), string.sub(marker, bar + 1) end
-    return string.sub(marker, 2), ''
-end
-local function marker(floor, pulled)
-    if pulled == '' then return 'f' .. floor end
-    return 'f' .. floor .. '|' .. pulled
-end
-local function token(key)
-    local current = redis.call('GET', key)
-    if current then return current end
-    local now = redis.call('TIME')
-    current = now[1] .. '.' .. now[2]
-    redis.call('SET', key, current)
-    return current
-end
--- Up to `limit` ids below `before` and above `floor`, newest first, from the head down:
--- {ids as stored, the same as numbers for comparing}. Read `first` entries at a time, then
--- four times as many each time more are needed.
-local function below(key, before, limit, floor, first)
-    local ids, nums, start, window = {}, {}, 0, first or limit + 1
-    before, floor = tonumber(before), tonumber(floor)
-    while true do
-        local chunk = redis.call('LRANGE', key, start, start + window - 1)
-        if #chunk == 0 then break end
-        for _, id in ipairs(chunk) do
-            local n = tonumber(id)
-            if not n or n <= floor then return {ids = ids, nums = nums} end
-            if n < before then
-                ids[#ids + 1], nums[#nums + 1] = id, n
-                if #ids == limit then return {ids = ids, nums = nums} end
-            end
-        end
-        start, window = start + window, window * 4
-    end
-    return {ids = ids, nums = nums}
-end
-local function numbered(ids)
-    local nums = {}
-    for i, id in ipairs(ids) do nums[i] = tonumber(id) end
-    return {ids = ids, nums = nums}
-end
--- The newest `limit` ids of several such lists (each newest first), each once, above
--- `floor`. All lists but the first are pooled and sorted (in the hybrid's read they are a
--- few entries each), then walked beside the first: a two-way merge, not a k-way one.
-local function pooled(lists)
-    if #lists == 1 then return {ids = {}, nums = {}} end
-    if #lists == 2 then return lists[2] end
-    local nums, id_of = {}, {}
-    for i = 2, #lists do
-        for j, n in ipairs(lists[i].nums) do
-            if not id_of[n] then nums[#nums + 1], id_of[n] = n, lists[i].ids[j] end
-        end
-    end
-    table.sort(nums)
-    local ids, descending = {}, {}
-    for j = #nums, 1, -1 do
-        ids[#ids + 1], descending[#descending + 1] = id_of[nums[j]], nums[j]
-    end
-    return {ids = ids, nums = descending}
-end
-local function newest(lists, floor, limit)
-    local first, pool = lists[1], pooled(lists)
-    local out, a, b, last = {}, 1, 1, nil
-    while #out < limit do
-        local x, y, best, id = first.nums[a], pool.nums[b], nil, nil
-        if x and (not y or x >= y) then
-            best, id, a = x, first.ids[a], a + 1
-        elseif y then
-            best, id, b = y, pool.ids[b], b + 1
-        else
-            break
-        end
-        if best <= floor then break end
-        if best ~= last then out[#out + 1], last = id, best end
-    end
-    return out
-end
-local function bodies(key, ids)
-    if #ids == 0 then return {} end
-    local keys = {}
-    for i, id in ipairs(ids) do keys[i] = sibling(key, 'tweet', id) end
-    return redis.call('MGET', unpack(keys))
-end
--- A list that grew past `length` is cut back to the newest `keep`: a slack at a time, so
--- the cut happens once every (length - keep) pushes, not on each. The floor rises to the
--- highest id dropped.
-local function trim(key, length, keep)
-    if redis.call('LLEN', key) - 1 > length then
-        local cut = redis.call('LINDEX', key, keep)
-        local _, pulled = parse(redis.call('LINDEX', key, -1))
-        redis.call('LTRIM', key, 0, keep - 1)
-        redis.call('RPUSH', key, marker(cut, pulled))
-    end
-end
--- Pushes one id into one cached list (Haplo's RPUSHX: never into one that is not cached):
--- in id order, never twice, only above the floor. 1 when the list took it.
-local function push_into(key, id, length, keep)
-    local head = redis.call('LINDEX', key, 0)
-    if not head then return 0 end
-    local n, size = tonumber(id), 0
-    if tonumber(head) and tonumber(head) < n then
-        -- The common case, a new tweet: newer than the head, so above the floor too.
-        size = redis.call('LPUSH', key, id)
-    else
-        for _, other in ipairs(redis.call('LRANGE', key, 0, -1)) do
-            local o = tonumber(other)
-            if o == n then return 0 end
-            if not o then  -- the tail: older than every id here, but is it above the floor?
-                if n <= tonumber((parse(other))) then return 0 end
-                size = redis.call('LINSERT', key, 'BEFORE', other, id)
-                break
-            end
-            if o < n then
-                size = redis.call('LINSERT', key, 'BEFORE', other, id)
-                break
-            end
-        end
-    end
-    if size <= 0 then return 0 end
-    if size - 1 > length then trim(key, length, keep) end
-    return 1
-end
-local function rewrite(key, ids, floor, pulled)
-    redis.call('DEL', key)
-    for i = 1, #ids, 4000 do
-        redis.call('RPUSH', key, unpack(ids, i, math.min(i + 3999, #ids)))
-    end
-    redis.call('RPUSH', key, marker(floor, pulled))
-end
-"""
+LUA = Path(__file__).resolve().parent / "lua"
 
-# KEYS: timeline, its token. ARGV: before, limit.
-# {1, floor, ids, bodies} when cached; {0, token} when it must be rebuilt.
-READ = (
-    LIST
-    + """
-local tail = redis.call('LINDEX', KEYS[1], -1)
-if not tail then return {0, token(KEYS[2])} end
-local floor = parse(tail)
-local ids = below(KEYS[1], ARGV[1], tonumber(ARGV[2]), floor).ids
-return {1, tonumber(floor), ids, bodies(KEYS[1], ids)}
-"""
-)
 
-# KEYS: lists (followers' timelines, or an author's recent tweets). ARGV: id, length, keep.
-# Returns {lists written, µs the call took}: Redis's own clock, for sizing the next call.
-# Only lists already cached take the id (Haplo's RPUSHX); an id already there is not
-# pushed twice; one that arrives late (fanouts run side by side) goes to its place.
-PUSH = (
-    LIST
-    + """
-local began = redis.call('TIME')
-local id, length, keep, written = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), 0
-for _, key in ipairs(KEYS) do
-    written = written + push_into(key, id, length, keep)
-end
-local ended = redis.call('TIME')
-return {written, (ended[1] - began[1]) * 1000000 + ended[2] - began[2]}
-"""
-)
+def lua(*files: str) -> str:
+    """One Redis script of the files in timelines/lua/, in the order named: list.lua, the
+    functions the others call, first (a script cannot import)."""
+    return "".join((LUA / name).read_text() for name in files)
 
-# KEYS: a list just rebuilt, its token. ARGV: the token it was rebuilt with, length, keep, the
-# ids committed since the rebuild's snapshot, read from SQLite as the sources are now. A
-# follow change since (the token is gone) may make those ids wrong: the list goes instead.
-CATCH_UP = (
-    LIST
-    + """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.call('DEL', KEYS[1]) end
-local length, keep = tonumber(ARGV[2]), tonumber(ARGV[3])
-for i = 4, #ARGV do push_into(KEYS[1], ARGV[i], length, keep) end
-return 0
-"""
-)
 
-# KEYS: pairs of (timeline, token). ARGV: length, keep, source floor, tweet ids newest
-# first. The ids are complete above the source floor (an author's newest N, say), so the
-# merged timeline can only claim completeness above the higher of the two floors. Whom the
-# timeline pulls stays as it is: a pull that is no longer needed only costs a read, while
-# one dropped too early (a crossing racing this merge) would lose a celebrity's tweets.
-MERGE = (
-    LIST
-    + """
-local length, keep, source_floor = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local incoming = {}
-for i = 4, #ARGV do incoming[#incoming + 1] = ARGV[i] end
-local sources = numbered(incoming)
-for k = 1, #KEYS, 2 do
-    local key = KEYS[k]
-    redis.call('DEL', KEYS[k + 1])
-    local tail = redis.call('LINDEX', key, -1)
-    if tail then
-        local floor, pulled = parse(tail)
-        if tonumber(source_floor) > tonumber(floor) then floor = source_floor end
-        local ids = redis.call('LRANGE', key, 0, -2)
-        local merged = newest({numbered(ids), sources}, tonumber(floor), #ids + #incoming)
-        rewrite(key, merged, floor, pulled)
-        trim(key, length, keep)
-    end
-end
-return 1
-"""
-)
-
-# KEYS: timeline, token. ARGV: author, the author's tweet ids to take out. The author is no
-# longer pulled either.
-UNMERGE = (
-    LIST
-    + """
-redis.call('DEL', KEYS[2])
-local tail = redis.call('LINDEX', KEYS[1], -1)
-if not tail then return 0 end
-local gone = {}
-for i = 2, #ARGV do gone[ARGV[i]] = true end
-local kept = {}
-for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -2)) do
-    if not gone[id] then kept[#kept + 1] = id end
-end
-local floor, pulled = parse(tail)
-pulled = string.gsub(',' .. pulled .. ',', ',' .. ARGV[1] .. ',', ',')
-rewrite(KEYS[1], kept, floor, string.sub(pulled, 2, -2))
-return 1
-"""
-)
-
-# KEYS: pairs of (timeline, token). ARGV: a celebrity its owners now read at read time.
-PULL = (
-    LIST
-    + """
-for k = 1, #KEYS, 2 do
-    redis.call('DEL', KEYS[k + 1])
-    local tail = redis.call('LINDEX', KEYS[k], -1)
-    if tail then
-        local floor, pulled = parse(tail)
-        if not string.find(',' .. pulled .. ',', ',' .. ARGV[1] .. ',', 1, true) then
-            if pulled ~= '' then pulled = pulled .. ',' end
-            redis.call('LSET', KEYS[k], -1, marker(floor, pulled .. ARGV[1]))
-        end
-    end
-end
-return 1
-"""
-)
-
-# KEYS: list, token. ARGV: the token read with the miss, floor, pulled, ids newest first.
-# 1 when the list exists afterwards (written now, or by a concurrent rebuild).
-REGENERATE = (
-    LIST
-    + """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
-local ids = {}
-for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
-rewrite(KEYS[1], ids, ARGV[2], ARGV[3])
-return 1
-"""
-)
-
-# KEYS: list, token. Drops a list whose sources changed while Redis was away.
-EVICT = """
-redis.call('DEL', KEYS[2])
-return redis.call('DEL', KEYS[1])
-"""
+READ = lua("list.lua", "read.lua")
+PUSH = lua("list.lua", "push.lua")
+CATCH_UP = lua("list.lua", "catch_up.lua")
+MERGE = lua("list.lua", "merge.lua")
+UNMERGE = lua("list.lua", "unmerge.lua")
+PULL = lua("list.lua", "pull.lua")
+REGENERATE = lua("list.lua", "regenerate.lua")
+EVICT = lua("evict.lua")
 
 
 # Users are split into this many shards on a cluster, each one hash slot, so one node, so
@@ -458,8 +209,8 @@ class HiredisPackedConnection(redis.Connection):
 
     _packer = HiredisRespSerializer()
 
-    def pack_command(self, *args) -> list[bytes]:
-        return self._packer.pack(*args)
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return cast(list[bytes], self._packer.pack(*args))
 
 
 class CacheCluster(RedisCluster):
@@ -468,13 +219,13 @@ class CacheCluster(RedisCluster):
     ClusterUnavailable, a ConnectionError, so the apps treat it as Redis down while any
     other RedisClusterException (keys of two slots in one call: a bug) stays loud."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.connection_kwargs["connection_class"] = HiredisPackedConnection  # nodes found later
         for node in self.nodes_manager.startup_nodes.values():
             node.connection_class = HiredisPackedConnection
 
-    async def _determine_slot(self, command: str, *args) -> int:
+    async def _determine_slot(self, command: str, *args: Any) -> int:
         # A script's keys share a slot by construction (Keys), and Redis refuses any that
         # do not (CROSSSLOT); redis-py would hash every key to check, which was most of the
         # fanout worker's CPU (cProfile: ~1.5 us a key on calls of hundreds). redis is pinned
@@ -483,30 +234,39 @@ class CacheCluster(RedisCluster):
             return self.keyslot(args[2])
         return await super()._determine_slot(command, *args)
 
-    async def initialize(self, *args, **kwargs) -> "CacheCluster":
+    async def initialize(self, *args: Any, **kwargs: Any) -> Self:
         try:
-            return await super().initialize(*args, **kwargs)
+            await super().initialize(*args, **kwargs)
         except RedisClusterException as error:
             raise ClusterUnavailable(str(error)) from error
+        return self
 
 
-def connect(redis_url: str, cluster: bool = False) -> redis.Redis:
+# The cache's client: of one Redis, or of a Redis Cluster (REDIS_CLUSTER=1).
+Client = redis.Redis | RedisCluster
+
+
+def connect(redis_url: str, cluster: bool = False) -> Client:
     """A client of one Redis, or with `cluster` of the Redis Cluster that REDIS_URL is a
     node of. Nothing connects until the first call."""
     # One retry reconnects a pooled socket that died with a restarted Redis (on a cluster, it
     # also maps the slots again); more would only make a request wait longer while Redis is
     # really down.
-    options = {"socket_timeout": 2, "socket_connect_timeout": 1, "retry": Retry(NoBackoff(), 1)}
+    options: dict[str, Any] = {
+        "socket_timeout": 2,
+        "socket_connect_timeout": 1,
+        "retry": Retry(NoBackoff(), 1),
+    }
     if cluster:
         return CacheCluster.from_url(redis_url, **options)
     return redis.Redis.from_url(redis_url, connection_class=HiredisPackedConnection, **options)
 
 
-def is_cluster(client: redis.Redis) -> bool:
+def is_cluster(client: Client) -> TypeGuard[RedisCluster]:
     return isinstance(client, RedisCluster)
 
 
-async def ping(client: redis.Redis) -> None:
+async def ping(client: Client) -> None:
     """Every primary of a cluster: one node down is a part of the cache down."""
     if is_cluster(client):
         await client.ping(target_nodes=RedisCluster.PRIMARIES)
@@ -514,7 +274,7 @@ async def ping(client: redis.Redis) -> None:
         await client.ping()
 
 
-def encode_timeline(tweet_ids: list[int], length: int, pulled: list[int] = ()) -> list[bytes]:
+def encode_timeline(tweet_ids: list[int], length: int, pulled: Sequence[int] = ()) -> list[bytes]:
     """The elements of a cached list holding someone's newest ids (newest first), as a
     rebuild writes them: what a loader RPUSHes to build one without the app."""
     tweet_ids = list(tweet_ids[:length])
@@ -558,7 +318,7 @@ class Miss:
 class TimelineCache:
     """The lists of one Redis, or of a Redis Cluster (then `keys` carry a shard tag)."""
 
-    def __init__(self, client: redis.Redis, length: int, tweet_ttl: int = 86_400):
+    def __init__(self, client: Client, length: int, tweet_ttl: int = 86_400):
         self.redis = client
         self.keys = Keys.sharded() if is_cluster(client) else ONE_REDIS
         self.length = length
@@ -573,9 +333,9 @@ class TimelineCache:
         self._catch_up = client.register_script(CATCH_UP)
         self._evict = client.register_script(EVICT)
 
-    def script(self, lua: str):
-        """A design's own script, with the shared list functions in front of it."""
-        return self.redis.register_script(LIST + lua)
+    def script(self, script: str) -> AsyncScript:
+        """A design's own script (approach3_hybrid.py's read)."""
+        return self.redis.register_script(script)
 
     def calls_in_flight(self) -> int:
         """How many fanout calls to keep outstanding: two per node, so that each node works
@@ -630,15 +390,15 @@ class TimelineCache:
         await self._pull(keys=self._with_tokens(user_ids), args=[author])
 
     async def floor(self, user_id: int) -> int | None:
-        tail = await self.redis.lindex(self.keys.timeline(user_id), -1)
+        tail = cast(bytes | None, await self.redis.lindex(self.keys.timeline(user_id), -1))
         return None if tail is None else int(tail[1:].split(b"|")[0])
 
-    async def regenerate(self, miss: Miss, tweet_ids: list[int], pulled: list[int] = ()) -> bool:
+    async def regenerate(self, miss: Miss, tweet_ids: list[int], pulled: Sequence[int] = ()) -> bool:
         """Writes the newest TIMELINE_LENGTH ids read from SQLite, unless a follow change
         happened since the miss. True when the list exists afterwards."""
         elements = encode_timeline(sorted(tweet_ids, reverse=True), self.length, pulled)
         floor, _, pulled_text = elements[-1][1:].partition(b"|")
-        written = await self._regenerate(
+        written: int = await self._regenerate(
             keys=[miss.key, token_key(miss.key)], args=[miss.token, floor, pulled_text, *elements[:-1]]
         )
         return written == 1
@@ -662,14 +422,14 @@ class TimelineCache:
         await asyncio.gather(*(self.evict(key) for key in self.keys.recent_copies(author)))
 
 
-def page_or_miss(key: str, reply: list) -> Page | Miss:
+def page_or_miss(key: str, reply: list[Any]) -> Page | Miss:
     if reply[0] == 0:
         return Miss(key, reply[1].decode())
     _, floor, ids, bodies = reply
     return Page([int(i) for i in ids], bodies, int(floor), key)
 
 
-def where(client: redis.Redis) -> str:
+def where(client: Client) -> str:
     """The cache as the settings name it, for a line saying it cannot be reached."""
     return "Redis Cluster (REDIS_CLUSTER=1, REDIS_URL a node of it)" if is_cluster(client) else "Redis"
 

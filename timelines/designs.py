@@ -4,13 +4,17 @@ in /health and /stats. Everything else looks a design up here instead of keeping
 table of names."""
 
 from dataclasses import dataclass
+from typing import Literal
+
+# What /health answers as "approach": one of these, as the contract's schema says.
+Label = Literal["join-on-read", "fanout-on-write", "hybrid"]
 
 
 @dataclass(frozen=True)
 class Design:
     module: str  # `uvicorn MODULE:app`
     name: str  # results files, charts, `python -m bench --approaches`, datagen's caches
-    label: str  # what /health and /stats answer as "approach"
+    label: Label  # what /health and /stats answer as "approach"
     fans_out: bool  # keeps home timelines in Redis (the caches datagen loads)
 
 

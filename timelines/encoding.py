@@ -4,7 +4,7 @@ cached, so that serving a page costs no decode and re-encode (bench/page_encodin
 import orjson
 
 
-def tweet_json(row) -> bytes:
-    """One tweet row (id, user_id, text, created_at) as the contract's JSON object."""
+def tweet_json(row: tuple[int, int, str, str]) -> bytes:
+    """One tweet row (a TweetRow, or a row selected in its order) as the contract's JSON."""
     tweet_id, user_id, text, created_at = row
     return orjson.dumps({"id": tweet_id, "user_id": user_id, "text": text, "created_at": created_at})

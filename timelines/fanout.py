@@ -20,18 +20,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Self
 
 import orjson
 
 from timelines.cache import REDIS_DOWN, TimelineCache, source_floor
-from timelines.db import ROLE, UNAVAILABLE, Database, Dialects, Transaction
+from timelines.db import UNAVAILABLE, Database
 from timelines.encoding import tweet_json
+from timelines.sql import ROLE, Dialects, Transaction
 
 log = logging.getLogger("uvicorn.error")
 
+# A job about a user rather than a tweet: a pull, a backfill, an eviction.
+OWE_JOB = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES (?, ?, ?)"
 ANY_DUE = "SELECT 1 FROM fanout_outbox WHERE lease_until < ? LIMIT 1"
 # SQLite has one writer: the UPDATE alone is the claim. PostgreSQL runs two workers' claims
 # side by side: each locks the rows it picks and skips those another holds.
@@ -114,14 +118,40 @@ class WorkerTotals:
     redis_seconds: float = 0.0  # waiting on the calls that deliver
 
 
+class JobKind(StrEnum):
+    """What an outbox row owes: `fanout_outbox.kind`, stored as these strings."""
+
+    TWEET = "tweet"  # push tweet_id into the cached timeline of every follower of user_id
+    RECENT = "recent"  # push a celebrity's tweet_id into its own recent lists (the hybrid)
+    PULL = "pull"  # user_id became a celebrity: its followers' timelines start naming it
+    BACKFILL = "backfill"  # it no longer is: merge its recent tweets into its followers'
+    EVICT = "evict"  # drop user_id's own cached timeline (a follow change Redis missed)
+
+
 @dataclass
 class Job:
     id: int
-    kind: str
+    kind: JobKind
     user_id: int
     tweet_id: int | None
     next_follower: int
     accepted_at: float
+
+    @property
+    def tweet(self) -> int:
+        """The tweet a TWEET or a RECENT job delivers."""
+        assert self.tweet_id is not None, f"a {self.kind} job names no tweet"
+        return self.tweet_id
+
+
+# Delivers to a chunk of followers; returns what the call cost Redis by its own clock, or
+# None for the caller to time it.
+Deliver = Callable[[list[int]], Awaitable[float | None]]
+
+
+def owe(tx: Transaction, kind: JobKind, user_id: int) -> None:
+    """Commits, with the change that owes it, a job about `user_id` for the worker."""
+    tx.execute(OWE_JOB, (kind, user_id, time.time()))
 
 
 class FanoutWorker:
@@ -133,16 +163,17 @@ class FanoutWorker:
         self.wake = asyncio.Event()
         self.redis_down = redis_down  # said once already, at start-up
         self.totals = WorkerTotals()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self.run())
         return self
 
-    async def __aexit__(self, *_) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     async def run(self) -> None:
         ROLE.set("fanout worker")
@@ -177,7 +208,7 @@ class FanoutWorker:
             return []
         lease = {"until": now + LEASE_SECONDS, "now": now, "batch": CLAIM_BATCH}
         rows = await self.db.write(lambda tx: tx.execute(CLAIM, lease).fetchall())
-        return sorted((Job(*row) for row in rows), key=lambda job: job.id)
+        return sorted((Job(id, JobKind(kind), *rest) for id, kind, *rest in rows), key=lambda job: job.id)
 
     async def deliver(self, jobs: list[Job]) -> None:
         """Everything owed for a claimed batch, then the rows and their lag in one commit."""
@@ -189,7 +220,7 @@ class FanoutWorker:
 
     async def _store_bodies(self, jobs: list[Job]) -> None:
         """The claimed tweets' bodies, cached in one read and one write for the batch."""
-        tweet_ids = [job.tweet_id for job in jobs if job.kind in ("tweet", "recent")]
+        tweet_ids = [job.tweet_id for job in jobs if job.kind in (JobKind.TWEET, JobKind.RECENT)]
         if tweet_ids:
             rows = await self.db.fetchall(SELECT_TWEETS, (orjson.dumps(tweet_ids).decode(),))
             await self.cache.store_tweets({row[0]: tweet_json(row) for row in rows})
@@ -202,26 +233,28 @@ class FanoutWorker:
             return job, await self._deliver(job), time.time()
 
         results = await asyncio.gather(*(deliver(job) for job in jobs), return_exceptions=True)
+        delivered = []
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return results
+            delivered.append(result)
+        return delivered
 
     async def _deliver(self, job: Job) -> int:
         """Followers reached (0 for the jobs that are not a tweet's fanout)."""
-        if job.kind == "tweet":
-            return await self._walk_followers(job, self._pusher(job.tweet_id), [job.tweet_id], self.push_size)
-        if job.kind == "recent":
-            await self.cache.push_recent(job.tweet_id, job.user_id)
-        elif job.kind == "backfill":
+        if job.kind is JobKind.TWEET:
+            return await self._walk_followers(job, self._pusher(job.tweet), [job.tweet], self.push_size)
+        if job.kind is JobKind.RECENT:
+            await self.cache.push_recent(job.tweet, job.user_id)
+        elif job.kind is JobKind.BACKFILL:
             await self._deliver_backfill(job)
-        elif job.kind == "pull":
+        elif job.kind is JobKind.PULL:
             await self._deliver_pull(job)
-        elif job.kind == "evict":
+        elif job.kind is JobKind.EVICT:
             await self.cache.evict_timeline(job.user_id)
         return 0
 
-    def _pusher(self, tweet_id: int):
+    def _pusher(self, tweet_id: int) -> Deliver:
         async def push(followers: list[int]) -> float:
             keys = [self.cache.keys.timeline(f) for f in followers]
             return (await self.cache.push(tweet_id, keys)).redis_seconds
@@ -256,10 +289,12 @@ class FanoutWorker:
     def _finish(tx: Transaction, done: list[tuple[Job, int, float]]) -> None:
         for job, followers, done_at in done:
             tx.execute(FINISH, (job.id,))
-            if job.kind == "tweet":
+            if job.kind is JobKind.TWEET:
                 tx.execute(LOG_FANOUT, (job.tweet_id, job.user_id, followers, job.accepted_at, done_at))
 
-    async def _walk_followers(self, job: Job, deliver, delivered_ids: list[int], sizer: CallSizer) -> int:
+    async def _walk_followers(
+        self, job: Job, deliver: Deliver, delivered_ids: list[int], sizer: CallSizer
+    ) -> int:
         """Delivers to every follower of job.user_id after job.next_follower, in id order,
         reading the next batch from the database while Redis takes the current one. A batch that
         may not be the last is checkpointed, so a crash resumes after it."""
@@ -272,13 +307,17 @@ class FanoutWorker:
                 await self._take_back_from_unfollowers(job.user_id, followers, delivered_ids)
                 count += len(followers)
                 if len(followers) == self.batch:
-                    progress = (followers[-1], time.time() + LEASE_SECONDS, job.id)
-                    await self.db.write(lambda tx, progress=progress: tx.execute(CHECKPOINT, progress))
+                    await self._checkpoint(job, followers[-1])
         finally:
             upcoming.cancel()
         return count
 
-    async def _in_chunks(self, followers: list[int], deliver, sizer: CallSizer) -> None:
+    async def _checkpoint(self, job: Job, follower: int) -> None:
+        """The job resumes after `follower` if this worker dies; its lease runs on meanwhile."""
+        progress = (follower, time.time() + LEASE_SECONDS, job.id)
+        await self.db.write(lambda tx: tx.execute(CHECKPOINT, progress))
+
+    async def _in_chunks(self, followers: list[int], deliver: Deliver, sizer: CallSizer) -> None:
         """Calls outstanding, two per Redis node: each node works on one chunk while this
         process encodes and sends the next, instead of each waiting for the other.
         `deliver(chunk)` returns what the call cost Redis, by Redis's clock, or None; then its
@@ -293,7 +332,7 @@ class FanoutWorker:
             self.totals.redis_seconds += took
 
         in_flight = self.cache.calls_in_flight()
-        outstanding: list[asyncio.Task] = []
+        outstanding: list[asyncio.Task[None]] = []
         try:
             for chunk in chunks(self.cache.keys.by_shard(followers), sizer):
                 outstanding.append(asyncio.create_task(timed(chunk)))

@@ -5,22 +5,23 @@ where the cache cannot. Identical for approach 2 and the hybrid, so it lives onc
 queries that differ by design (which tweets a regenerated timeline holds, which accounts it
 pulls) are passed in."""
 
-import time
+from collections.abc import Awaitable, Sequence
+from typing import cast
 
 import orjson
 from fastapi.responses import Response
 
-# Where the cache cannot answer, the fanout apps answer as join-on-read does: with its join.
-from approach1 import HOME_TIMELINE
 from timelines.cache import REDIS_DOWN, Miss, Page, source_floor
-from timelines.db import Sql
 from timelines.encoding import tweet_json
-from timelines.fanout import SELECT_TWEETS
+from timelines.fanout import SELECT_TWEETS, JobKind, owe
 from timelines.http import problem
+
+# Where the cache cannot answer, the fanout apps answer as join-on-read does: with its join.
+from timelines.join import HOME_TIMELINE
+from timelines.sql import Sql
 from timelines.state import CachedStores
 from timelines.users import SELECT_USER_EXISTS, tweet_page
 
-OWE_EVICTION = "INSERT INTO fanout_outbox (kind, user_id, accepted_at) VALUES ('evict', ?, ?)"
 LAST_TWEET_ID = "SELECT coalesce(max(id), 0) FROM tweets"
 NEWEST_TWEET_IDS = "SELECT id FROM tweets WHERE user_id = ? ORDER BY id DESC LIMIT ?"
 TWEET_IDS_ABOVE = "SELECT id FROM tweets WHERE user_id = ? AND id > ?"
@@ -66,13 +67,13 @@ async def settle(stores: CachedStores, follower_id: int, followee_id: int, follo
         await stores.cache.evict_timeline(follower_id)
 
 
-async def update_cache(stores: CachedStores, user_id: int, change) -> None:
+async def update_cache(stores: CachedStores, user_id: int, change: Awaitable[None]) -> None:
     """The follow is committed whatever happens here: if Redis cannot take the change now,
     the outbox owes this user a rebuild, so the cache never answers from the old graph."""
     try:
         await change
     except REDIS_DOWN:
-        await stores.db.write(lambda tx: tx.execute(OWE_EVICTION, (user_id, time.time())))
+        await stores.db.write(lambda tx: owe(tx, JobKind.EVICT, user_id))
         stores.worker.wake.set()
 
 
@@ -102,7 +103,7 @@ async def regenerate_and_answer(
 
 
 async def regenerate(
-    stores: CachedStores, miss: Miss, ids_above: Sql, owner: int, pulled: list[int] = ()
+    stores: CachedStores, miss: Miss, ids_above: Sql, owner: int, pulled: Sequence[int] = ()
 ) -> bool:
     """Rebuilds one cached list from `ids_above` (:user, :above, :limit) -> ids. The database assigns
     ids in commit order, so a tweet the snapshot missed has an id above its last one:
@@ -110,7 +111,7 @@ async def regenerate(
     True when this call wrote the list."""
     length = stores.cache.length
     async with stores.db.snapshot() as db:
-        (last_id,) = await (await db.execute(LAST_TWEET_ID)).fetchone()
+        [(last_id,)] = await (await db.execute(LAST_TWEET_ID)).fetchall()
         rows = await (await db.execute(ids_above, {"user": owner, "above": 0, "limit": length})).fetchall()
     if not await stores.cache.regenerate(miss, [tweet_id for (tweet_id,) in rows], pulled):
         return False
@@ -137,7 +138,7 @@ async def hydrate(stores: CachedStores, page: Page) -> list[bytes]:
     """Bodies for a page of ids; the few Redis no longer holds come from SQLite."""
     missing = [tweet_id for tweet_id, body in zip(page.ids, page.bodies, strict=True) if body is None]
     if not missing:
-        return page.bodies
+        return cast(list[bytes], page.bodies)  # none is None
     stores.counters["body_misses"] += len(missing)
     rows = await stores.db.fetchall(SELECT_TWEETS, (orjson.dumps(missing).decode(),))
     found = {row[0]: tweet_json(row) for row in rows}

@@ -6,17 +6,19 @@ import functools
 import hmac
 import json
 import logging
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import orjson
 import redis.exceptions
-from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi import Depends, FastAPI, HTTPException, Request, Security, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import Match
+from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from timelines.db import UNAVAILABLE
 from timelines.models import Problem
@@ -25,7 +27,7 @@ from timelines.settings import Settings
 BODY_LIMIT = 4096
 log = logging.getLogger("uvicorn.error")
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No valid API_TOKEN; nothing was changed"},
     404: {"model": Problem, "description": "No such user"},
     413: {"model": Problem, "description": "Body over 4 KiB"},
@@ -36,13 +38,14 @@ BODILESS = ("GET", "HEAD", "OPTIONS")  # methods whose body, if any, nobody read
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
-def create_app(title: str, lifespan) -> FastAPI:
+def create_app(title: str, lifespan: Lifespan[FastAPI]) -> FastAPI:
     app = FastAPI(title=title, lifespan=lifespan, responses={503: ERRORS[503]})
     # Before any route is declared: routes take their class when they are added.
     app.router.route_class = ContractRoute
     app.add_middleware(BodyLimit)
-    app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_exception_handler(405, method_not_allowed)
+    # As decorators do: add_exception_handler's types would have these two take any Exception.
+    app.exception_handler(RequestValidationError)(invalid_request)
+    app.exception_handler(405)(method_not_allowed)
     for unavailable in UNAVAILABLE:
         app.add_exception_handler(unavailable, database_busy)
     app.add_exception_handler(redis.exceptions.ConnectionError, redis_unreachable)
@@ -51,7 +54,7 @@ def create_app(title: str, lifespan) -> FastAPI:
     return app
 
 
-def json_response(content, status_code: int = 200) -> Response:
+def json_response(content: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code, media_type="application/json")
 
 
@@ -125,7 +128,9 @@ async def require_token(
     is 401 whatever it carries, and changes nothing."""
     # Headers arrive decoded as latin-1: encoding back gives the bytes sent, whatever they are
     # (compare_digest refuses non-ASCII str). It takes as long however much of the token is right.
-    if credentials is None or not hmac.compare_digest(credentials.credentials.encode("latin-1"), api_token()):
+    token = api_token()
+    assert token is not None, "ContractRoute drops this check when API_TOKEN is unset"
+    if credentials is None or not hmac.compare_digest(credentials.credentials.encode("latin-1"), token):
         raise HTTPException(
             401, "this call needs Authorization: Bearer <API_TOKEN>", headers={"WWW-Authenticate": "Bearer"}
         )
@@ -148,7 +153,7 @@ class NotJson:
         self.reason = reason
 
 
-def strict_json(body: bytes):
+def strict_json(body: bytes) -> Any:
     """The body's JSON, or NotJson. UTF-8 only (RFC 8259); no NaN or Infinity, which are not
     JSON; no key twice, since parsers disagree on which copy wins (one body, two meanings);
     and no nesting deeper than the parser's recursion, which is a 422, not a 400 or a 500."""
@@ -162,19 +167,19 @@ def strict_json(body: bytes):
         return NotJson(str(error))
 
 
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     result = dict(pairs)
     if len(result) != len(pairs):
         raise ValueError("a key appears twice in one object")
     return result
 
 
-def _not_json(constant: str):
+def _not_json(constant: str) -> NoReturn:
     raise ValueError(f"{constant} is not a JSON value")
 
 
 class StrictJsonRequest(Request):
-    async def json(self):
+    async def json(self) -> Any:
         if not hasattr(self, "_json"):
             self._json = strict_json(await self.body())
         return self._json
@@ -184,8 +189,17 @@ class ContractRoute(APIRoute):
     """Every route of the three apps: it reads a JSON body with strict_json, and documents the
     answers that the shared plumbing gives before the route's own code runs."""
 
-    def __init__(self, path: str, endpoint, *, methods=None, dependencies=None, responses=None, **kwargs):
-        shared = {}
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        methods: set[str] | list[str] | None = None,
+        dependencies: Sequence[params.Depends] | None = None,
+        responses: dict[int | str, dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        shared: dict[int | str, dict[str, Any]] = {}
         if set(methods or ()) - set(BODILESS):
             shared[413] = ERRORS[413]
         dependencies = list(dependencies or ())
@@ -203,7 +217,7 @@ class ContractRoute(APIRoute):
             **kwargs,
         )
 
-    def get_route_handler(self):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def strict(request: Request) -> Response:
@@ -218,11 +232,11 @@ class ContractRoute(APIRoute):
 class BodyLimit:
     """Refuses a body over 4 KiB, declared or streamed, before anything reads all of it."""
 
-    def __init__(self, app, limit: int = BODY_LIMIT):
+    def __init__(self, app: ASGIApp, limit: int = BODY_LIMIT):
         self.app = app
         self.limit = limit
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in BODILESS:
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length")
@@ -241,7 +255,7 @@ class BodyLimit:
                 break
         await self.app(scope, _replay(b"".join(chunks), receive), send)
 
-    async def _refuse(self, send) -> None:
+    async def _refuse(self, send: Send) -> None:
         # Connection: close, so that the server need not read (or drain) the rest of the body.
         response = problem(413, f"request body over {self.limit} bytes")
         await send(
@@ -258,10 +272,10 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": response.body})
 
 
-def _replay(body: bytes, receive):
+def _replay(body: bytes, receive: Receive) -> Receive:
     sent = False
 
-    async def replay():
+    async def replay() -> Message:
         nonlocal sent
         if sent:
             return await receive()

@@ -1,16 +1,16 @@
 """The contract's shapes, once, so the three apps validate and document identically."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
-from timelines.designs import LABELS
+from timelines.designs import Label
 
 MAX_ID = 2**63  # ids are positive and fit a signed 64-bit integer (docs/CONTRACT.md)
 
 
-def _decimal(value):
+def _decimal(value: object) -> object:
     # Lax parsing reads "+1", " 1" and "1_0" as numbers: many URLs for one resource. A number
     # in a path or a query is its ASCII digits, nothing else.
     if isinstance(value, str) and not (value.isascii() and value.isdigit()):
@@ -60,6 +60,16 @@ class Tweet(BaseModel):
     created_at: str
 
 
+class TweetRow(NamedTuple):
+    """A tweet as the database hands it over, before it becomes a `Tweet`'s JSON: the row
+    every query that reads whole tweets selects, in this order."""
+
+    id: int
+    user_id: int
+    text: str
+    created_at: str
+
+
 class TweetList(BaseModel):
     user_id: int
     tweets: list[Tweet]
@@ -67,11 +77,11 @@ class TweetList(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
-    approach: Literal[LABELS]
+    approach: Label
 
 
 class Problem(BaseModel):
-    detail: str | list
+    detail: str | list[Any]
 
 
 class Stats(BaseModel):

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from timelines.db import ROLE, Dialects, Result, Sql, Transaction
+from timelines.sql import ROLE, Dialects, Result, Row, Sql
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schema_postgres.sql"
 SCHEMA_LOCK = "SELECT pg_advisory_lock(20130001)"  # two workers start at once
@@ -56,7 +56,7 @@ class PostgresTransaction:
     def execute(self, sql: Sql, parameters: Any = ()) -> psycopg.Cursor:
         return self._connection.execute(in_postgres(sql), parameters)
 
-    def executemany(self, sql: Sql, rows: list) -> None:
+    def executemany(self, sql: Sql, rows: list[Any]) -> None:
         self._connection.cursor().executemany(in_postgres(sql), rows)
 
 
@@ -117,11 +117,11 @@ class PostgresDatabase:
             finally:
                 await connection.execute("COMMIT")
 
-    async def write(self, work: Callable[[Transaction], Result]) -> Result:
+    async def write(self, work: Callable[[PostgresTransaction], Result]) -> Result:
         self.round_trips[ROLE.get()] += 1
         return await asyncio.get_running_loop().run_in_executor(self._writer_threads, self._transact, work)
 
-    def _transact(self, work: Callable[[Transaction], Result]) -> Result:
+    def _transact(self, work: Callable[[PostgresTransaction], Result]) -> Result:
         for attempt in range(RETRIES):
             try:
                 with self._writes.connection() as connection, connection.transaction():
@@ -131,13 +131,13 @@ class PostgresDatabase:
                     raise
         raise AssertionError("unreachable")
 
-    async def fetchall(self, sql: Sql, parameters: Any = ()) -> list[tuple]:
+    async def fetchall(self, sql: Sql, parameters: Any = ()) -> list[Row]:
         self.round_trips[ROLE.get()] += 1
         async with self._reads.connection() as connection:
             cursor = await connection.execute(in_postgres(sql), parameters)
             return await cursor.fetchall()
 
-    async def fetchone(self, sql: Sql, parameters: Any = ()) -> tuple | None:
+    async def fetchone(self, sql: Sql, parameters: Any = ()) -> Row | None:
         rows = await self.fetchall(sql, parameters)
         return rows[0] if rows else None
 
@@ -154,7 +154,8 @@ async def apply_schema(url: str) -> None:
         try:
             script = SCHEMA.read_text()
             cursor = await connection.execute(SCHEMA_IS_COMPLETE, (schema_objects(script),))
-            if not (await cursor.fetchone())[0]:
+            [(complete,)] = await cursor.fetchall()
+            if not complete:
                 await connection.execute(script)
         finally:
             await connection.execute(SCHEMA_UNLOCK)

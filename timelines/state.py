@@ -3,7 +3,7 @@ every app shares) or `Cached` (the fanout designs'), and FastAPI hands it over."
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
@@ -31,7 +31,7 @@ class CachedStores(JoinStores):
 
 async def opened(request: Request) -> JoinStores:
     # async: FastAPI would run a plain def in its thread pool, a thread hop on every request.
-    return request.app.state.stores
+    return cast(JoinStores, request.app.state.stores)
 
 
 Stores = Annotated[JoinStores, Depends(opened)]

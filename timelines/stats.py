@@ -1,10 +1,11 @@
 """What a person watching a fanout app wants to see: how much is owed, how fast it is
 paid, and how the cache is doing. Shared so both fanout designs report the same way."""
 
-import numpy as np
-import redis.asyncio as redis
+from typing import Any
 
-from timelines.cache import REDIS_DOWN, ping, where
+import numpy as np
+
+from timelines.cache import REDIS_DOWN, Client, ping, where
 from timelines.state import CachedStores
 
 BACKLOG = "SELECT count(*) FROM fanout_outbox"
@@ -26,11 +27,11 @@ CACHE_COUNTERS = (
 )
 
 
-async def fanout_stats(stores: CachedStores) -> dict:
+async def fanout_stats(stores: CachedStores) -> dict[str, Any]:
     db = stores.db
-    (backlog,) = await db.fetchone(BACKLOG)
-    (tweets,) = await db.fetchone(TWEETS)
-    fanned_out, fanout_writes, repeated = await db.fetchone(FANOUT_TOTALS)
+    [(backlog,)] = await db.fetchall(BACKLOG)
+    [(tweets,)] = await db.fetchall(TWEETS)
+    [(fanned_out, fanout_writes, repeated)] = await db.fetchall(FANOUT_TOTALS)
     lags = [lag for (lag,) in await db.fetchall(RECENT_LAGS)]
     return {
         "fanout_backlog": backlog,
@@ -45,7 +46,7 @@ async def fanout_stats(stores: CachedStores) -> dict:
     }
 
 
-def lag_percentiles(lags_seconds: list[float]) -> dict:
+def lag_percentiles(lags_seconds: list[float]) -> dict[str, Any]:
     if not lags_seconds:
         return {"count": 0}
     values = np.percentile(np.array(lags_seconds) * 1000, PERCENTILES)
@@ -57,7 +58,7 @@ def lag_percentiles(lags_seconds: list[float]) -> dict:
     }
 
 
-async def redis_problem(client: redis.Redis) -> str | None:
+async def redis_problem(client: Client) -> str | None:
     """Why /health is 503, naming the store that is missing (on a cluster, any node)."""
     try:
         await ping(client)

@@ -5,7 +5,7 @@ lives in the approach files."""
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
-from timelines.db import CONFLICT, Dialects, Sql, Transaction
+from timelines.db import CONFLICT, Database
 from timelines.encoding import tweet_json
 from timelines.http import (
     ERRORS,
@@ -16,7 +16,8 @@ from timelines.http import (
     problem,
     tweet_list,
 )
-from timelines.models import Before, Limit, NewUser, Profile, TweetList, User, UserId
+from timelines.models import Before, Limit, NewUser, Profile, TweetList, TweetRow, User, UserId
+from timelines.sql import Dialects, Sql, Transaction
 from timelines.state import Stores
 
 INSERT_USER = "INSERT INTO users (username, created_at) VALUES (?, ?) RETURNING id"
@@ -55,7 +56,8 @@ router = APIRouter(route_class=ContractRoute)
 async def create_user(new_user: NewUser, stores: Stores) -> Response:
     def insert(tx: Transaction) -> int:
         (row,) = tx.execute(INSERT_USER, (new_user.username, now_iso())).fetchall()
-        return row[0]
+        user_id: int = row[0]
+        return user_id
 
     try:
         user_id = await stores.db.write(insert)
@@ -77,7 +79,7 @@ async def own_tweets(user_id: UserId, stores: Stores, limit: Limit = 50, before:
     return await tweet_page(stores.db, SELECT_OWN_TWEETS, user_id, before or NO_CURSOR, limit)
 
 
-async def tweet_page(db, query: Sql, user_id: int, before: int, limit: int) -> Response:
+async def tweet_page(db: Database, query: Sql, user_id: int, before: int, limit: int) -> Response:
     """A page of tweets from `query` (:user, :before, :limit). Users are never deleted, so
     rows prove the user exists; only an empty page needs the second look (404 or [])."""
     rows = await db.fetchall(query, {"user": user_id, "before": before, "limit": limit})
@@ -119,11 +121,10 @@ def _count_follow(tx: Transaction, follower_id: int, followee_id: int, step: int
         tx.execute(statement, {"step": step, "follower": follower_id, "followee": followee_id})
 
 
-def insert_tweet(tx: Transaction, user_id: int, text: str) -> tuple:
-    """The new row (id, user_id, text, created_at)."""
+def insert_tweet(tx: Transaction, user_id: int, text: str) -> TweetRow:
     require_users(tx, user_id)
     tx.execute(SERIALISE_TWEETS)
     # fetchall: a RETURNING statement left half-read would block the COMMIT.
     (row,) = tx.execute(INSERT_TWEET, (user_id, text, now_iso())).fetchall()
     tx.execute(COUNT_TWEET, (user_id,))
-    return tuple(row)
+    return TweetRow(*row)
