@@ -32,7 +32,7 @@ from bench.output import Progress
 from bench.plan import EVERY_EXPERIMENT, PLANS, Plan
 from bench.report import meta, model, summary
 from bench.session import Session, Stack
-from bench.stores import STORES, PostgresStore, SqliteStore, new_store
+from bench.stores import STORES, dataset_facts, new_store
 from rig.processes import ROOT, Cpus
 from rig.redis_cluster import redis_for
 from timelines import designs
@@ -106,27 +106,6 @@ def experiments(text: str, plan: Plan) -> tuple[str, ...]:
             f"unknown experiment(s) {', '.join(unknown)}: choose from {', '.join(EVERY_EXPERIMENT)}"
         )
     return names
-
-
-def dataset_facts(store: SqliteStore | PostgresStore, database: Path | str, threshold: int) -> dict:
-    """What the capacity model needs to carry this graph's costs to another: how many
-    celebrities an average user follows here (each one a pull on the hybrid's reads)."""
-    with store.reading(database) as db:
-        users, followers = db.execute(store.sql("SELECT count(*), avg(followers) FROM users")).fetchone()
-        (edges,) = db.execute(
-            store.sql(
-                """SELECT count(*) FROM follows WHERE followee_id IN
-                                 (SELECT id FROM users WHERE followers >= ?)"""
-            ),
-            (threshold,),
-        ).fetchone()
-    return {
-        "users": users,
-        # PostgreSQL's avg is a numeric (a Decimal), which meta.json could not hold.
-        "mean_followers": followers if followers is None else float(followers),
-        "celebrity_threshold": threshold,
-        "celebrities_followed_per_user": edges / users if users else 0.0,
-    }
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
