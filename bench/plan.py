@@ -4,17 +4,17 @@ Every figure here is a choice a reader may want to change, so it lives in one pl
 is copied into the run's meta.json. Rates are total requests/s, reads and tweets in DDIA's
 ratio (300k reads/s : 4.6k tweets/s, about 65:1).
 
-- experiments: what `make bench` runs unless EXPERIMENT names some (bench/run.py lists them).
+- experiments: what `make bench` runs unless EXPERIMENT names some (bench/experiments/__init__.py lists them).
 - repeats: independent repeats of every measured figure (phases with their own seeds).
 - fixed_rate, fixed_seconds: the latency phases, `fixed` (DDIA's mix) and `celebrities` (half
   the authors drawn by follower rank, so the most-followed accounts tweet within a short
   phase), at one open-loop rate for every design: latencies at equal load, not capacities.
 - tweet_rate, cpu_seconds: the tweets-only phase, whose CPU per tweet the cpu table uses.
-- capacity_*: the capacity search (bench/capacity.py): steps of step_seconds, a first run
+- capacity_*: the capacity search (bench/experiments/capacity.py): steps of step_seconds, a first run
   bracketing from capacity_start by capacity_factor (the celebrities mix from the DDIA mix's
   answer, by its square root), bisected to capacity_tolerance (highest missed / highest
   held); capacity_runs runs per design and mix, the repeats widening by tolerance^2.
-- sweep_followers: the celebrity sweep's authors (bench/sweep.py), sweep_reps tweets each,
+- sweep_followers: the celebrity sweep's authors (bench/experiments/sweep.py), sweep_reps tweets each,
   sweep_reads reads per reader in the hybrid.
 - thresholds, depths: the older sweeps (the hybrid's CELEBRITY_THRESHOLD, history depth),
   run only when named in EXPERIMENT at `default`: with capacity searched three times over
@@ -23,12 +23,13 @@ ratio (300k reads/s : 4.6k tweets/s, about 65:1).
 
 from dataclasses import asdict, dataclass
 
+from bench.experiments import BENCH
 from datagen.scales import SCALES, Scale
 
 COLOURS = {"join": "#1f77b4", "fanout": "#d62728", "hybrid": "#2ca02c"}
 
 
-EVERY_EXPERIMENT = ("latency", "cpu", "capacity", "sweep", "thresholds", "depths")
+EVERY_EXPERIMENT = tuple(BENCH)
 
 
 @dataclass(frozen=True)

@@ -155,3 +155,24 @@ def read_frame(db, statement: str, params: tuple) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="pandas only supports SQLAlchemy", category=UserWarning)
         return pd.read_sql_query(statement, db, params=params)
+
+
+def dataset_facts(store: SqliteStore | PostgresStore, database: Path | str, threshold: int) -> dict:
+    """What the capacity model needs to carry this graph's costs to another: how many
+    celebrities an average user follows here (each one a pull on the hybrid's reads)."""
+    with store.reading(database) as db:
+        users, followers = db.execute(store.sql("SELECT count(*), avg(followers) FROM users")).fetchone()
+        (edges,) = db.execute(
+            store.sql(
+                """SELECT count(*) FROM follows WHERE followee_id IN
+                                 (SELECT id FROM users WHERE followers >= ?)"""
+            ),
+            (threshold,),
+        ).fetchone()
+    return {
+        "users": users,
+        # PostgreSQL's avg is a numeric (a Decimal), which meta.json could not hold.
+        "mean_followers": followers if followers is None else float(followers),
+        "celebrity_threshold": threshold,
+        "celebrities_followed_per_user": edges / users if users else 0.0,
+    }

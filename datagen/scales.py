@@ -15,7 +15,7 @@ Why `default` is 30,000 users: it must be well over CELEBRITY_THRESHOLD (10,000)
 celebrities to exist at all (22 accounts cross it), and the fanout apps cache every user's
 timeline, at TIMELINE_LENGTH 800 nearly all of them full (23M entries). As Redis lists of
 ids that is about 16 bytes an entry with the bodies, 350 MiB for approach2
-(`python -m bench.cache_memory --default-too`), loaded in under a minute. `large` is the
+(`python -m bench cache-memory --default-too`), loaded in under a minute. `large` is the
 patient's scale: its SQLite file alone is 1.7 GB. 50 tweets per
 author (1.5M tweets) makes the join read 75 followees' histories per page, where the
 designs' read costs part.

@@ -17,5 +17,5 @@ without the underscore; the helpers below are imported by it as `loadtest._name`
   _api.py         the client for the calls around a run (never in Locust's statistics)
   __main__.py     `python -m loadtest`: the options, since `locust --help` cannot list them
 
-How fast the suite itself is (so that it is not what a run measures): `python -m bench.loadgen`.
+How fast the suite itself is (so that it is not what a run measures): `python -m bench loadgen`.
 """

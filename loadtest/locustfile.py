@@ -64,7 +64,7 @@ class TimelineUser(FastHttpUser):
     reports each request to Locust itself, with the latency it defines (in open loop, from
     the due time for a request that waited for a free user). That also halves the CPU a
     request costs the generator, so that the generator is not what is measured (see
-    bench/loadgen.py)."""
+    bench/experiments/loadgen/)."""
 
     connection_timeout = 10.0
     network_timeout = 60.0

@@ -1,7 +1,7 @@
 """A Redis Cluster of our own, beside rig/processes.py's RedisServer: N redis-server
 processes in cluster mode (one RedisServer each, on free ports, persistence off), the slots
 split evenly between them, joined, and waited for until every node says cluster_state:ok.
-The tests run the apps on one (tests/test_cluster.py), `python -m bench.fanout --redis-nodes
+The tests run the apps on one (tests/test_cluster.py), `python -m bench fanout --redis-nodes
 N` measures on one. Never the machine's Redis.
 
 A node killed and started again on its port comes back with its slots (its nodes.conf, kept

@@ -1,4 +1,4 @@
-"""`python -m bench.cache_memory --scale tiny`, run the way a user runs it: the apps build
+"""`python -m bench cache-memory --scale tiny`, run the way a user runs it: the apps build
 their caches over HTTP, and the entries the bench counts in Redis must be exactly the
 timeline lengths the tiny dataset implies, worked out here from the generated graph and
 history alone (no Redis, no SQL)."""
@@ -23,9 +23,9 @@ PLAN = PLANS["tiny"]
 
 
 def tiny_memory_run(folder: Path, *options: str) -> str:
-    """`python -m bench.cache_memory --scale tiny` into `folder`: what it printed."""
+    """`python -m bench cache-memory --scale tiny` into `folder`: what it printed."""
     finished = subprocess.run(
-        [sys.executable, "-m", "bench.cache_memory", "--scale", "tiny", *options, "--out", str(folder)],
+        [sys.executable, "-m", "bench", "cache-memory", "--scale", "tiny", *options, "--out", str(folder)],
         cwd=ROOT,
         capture_output=True,
         text=True,

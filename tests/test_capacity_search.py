@@ -1,9 +1,9 @@
-"""bench/capacity.py's search against a known capacity: every answer is a rate that held with
+"""bench/experiments/capacity.py's search against a known capacity: every answer is a rate that held with
 a miss within the tolerance above it, and a repeat verifies its own bracket."""
 
 import pytest
 
-from bench.capacity import first_search, repeat_search
+from bench.experiments.capacity import first_search, repeat_search
 
 TOLERANCE = 1.05
 

@@ -1,4 +1,4 @@
-"""`python -m bench.encodings` at a tiny size, run the way a user runs it: every candidate
+"""`python -m bench encodings` at a tiny size, run the way a user runs it: every candidate
 measured, and the lists really cheaper in memory than the sorted sets."""
 
 import csv
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.encodings import CANDIDATES
+from bench.experiments.encodings import CANDIDATES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +20,8 @@ def test_every_encoding_is_measured_and_lists_take_less_memory_than_sorted_sets(
         [
             sys.executable,
             "-m",
-            "bench.encodings",
+            "bench",
+            "encodings",
             "--users",
             "200",
             "--length",

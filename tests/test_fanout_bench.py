@@ -1,4 +1,4 @@
-"""`python -m bench.fanout` at a tiny size, run the way a user runs it: every follower
+"""`python -m bench fanout` at a tiny size, run the way a user runs it: every follower
 count measured through the app's worker, with figures that can be true."""
 
 import json
@@ -19,7 +19,8 @@ def test_fanout_bench_measures_every_follower_count(tmp_path, redis):
         [
             sys.executable,
             "-m",
-            "bench.fanout",
+            "bench",
+            "fanout",
             "--followers",
             "300,50",
             "--reps",

@@ -1,6 +1,6 @@
-"""Faults, with real processes and real signals, at a size CI can afford. bench/faults/ measures
-the same scenarios at full size (`python -m bench.faults SCENARIO`); both judge a measurement
-with bench/_checks.py, and its "problems" are everything those checks found wrong.
+"""Faults, with real processes and real signals, at a size CI can afford. bench/experiments/faults/ measures
+the same scenarios at full size (`python -m bench faults SCENARIO`); both judge a measurement
+with bench/experiments/faults/checks.py, and its "problems" are everything those checks found wrong.
 
 - Redis SIGKILLed in the middle of a Locust run and restarted empty on its port: no answer
   but 2xx and 503, none missing; reads answered from SQLite meanwhile; /health and the
@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bench.faults import app_kill, redis_kill, writers
+from bench.experiments.faults import app_kill, redis_kill, writers
 from harness import APPS, FANOUT_APPS
 
 # TIMELINE_LENGTH under a page (200) makes first pages run beyond the cache; the threshold

@@ -180,9 +180,9 @@ def test_processes_share_one_schedule_and_one_csv(start_app, tmp_path):
 
 
 def test_the_load_generator_measures_itself(tmp_path):
-    """`python -m bench.loadgen`: the suite against an app that does nothing, as a person runs it."""
+    """`python -m bench loadgen`: the suite against an app that does nothing, as a person runs it."""
     finished = subprocess.run(
-        [sys.executable, "-m", "bench.loadgen", "--seconds", "6", "--users", "8"],
+        [sys.executable, "-m", "bench", "loadgen", "--seconds", "6", "--users", "8"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""`python -m bench.reads` at `tiny`, run as a user runs it (real wrk, redis-server, four
+"""`python -m bench reads` at `tiny`, run as a user runs it (real wrk, redis-server, four
 uvicorn apps), and the figures it must leave behind; plus the pure parts it decides with."""
 
 import csv
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.reads import Unequal, check_equal_pages
-from bench.reads_seed import threshold_for
+from bench.experiments.reads import Unequal, check_equal_pages
+from bench.experiments.reads.seed import threshold_for
 
 ROOT = Path(__file__).resolve().parent.parent
 DESIGNS = {"ceiling", "join", "fanout", "hybrid"}
@@ -30,7 +30,8 @@ def run_folder(tmp_path_factory) -> Path:
         [
             sys.executable,
             "-m",
-            "bench.reads",
+            "bench",
+            "reads",
             "--scale",
             "tiny",
             "--seconds",

@@ -4,7 +4,7 @@ eviction).
 
 One Redis list per user, `timeline:{id}`: tweet ids, newest first, then one tail element,
 the marker `f<floor>[|<pulled>]`. A native list of small integers is what Twitter kept (and
-what `python -m bench.encodings` measured cheapest: a few bytes an entry against ~100 for a
+what `python -m bench encodings` measured cheapest: a few bytes an entry against ~100 for a
 sorted set, and less Redis CPU per push). The floor f says: every tweet of this timeline with
 an id above f is here. A rebuilt timeline shorter than TIMELINE_LENGTH has f = 0 (it is
 complete); trimming the oldest entries raises f to the highest id trimmed. That marker is

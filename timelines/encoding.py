@@ -1,5 +1,5 @@
 """The bytes a tweet is stored as in Redis and joined into pages as: encoded once, when it is
-cached, so that serving a page costs no decode and re-encode (bench/page_encoding.py)."""
+cached, so that serving a page costs no decode and re-encode (bench/experiments/encodings/page.py)."""
 
 import orjson
 

@@ -363,7 +363,7 @@ def celebrity_sweep(tweets: pd.DataFrame, reads: pd.DataFrame) -> pd.DataFrame:
 
 
 def write(folder: Path, plan: Plan, bench, facts: dict) -> None:
-    """facts: the seeded graph's (bench/run.py dataset_facts), as meta.json holds them."""
+    """facts: the seeded graph's (bench/stores.py dataset_facts), as meta.json holds them."""
     sweep_tweets, sweep_reads = bench.sweep if bench.sweep else (pd.DataFrame(), pd.DataFrame())
     celebrity_sweep(sweep_tweets, sweep_reads).to_csv(folder / "celebrity_sweep.csv", index=False)
     if not bench.phases:  # EXPERIMENT=sweep alone: no load phase, so the sweep's table only

@@ -1,9 +1,9 @@
-"""python -m bench.reads [--scale small] [--seconds 10] [--repeats 3] [--out DIR]
+"""python -m bench reads [--scale small] [--seconds 10] [--repeats 3] [--out DIR]
 
 Cached-read throughput of the three designs against the stack's in-memory ceiling, in one
 run: `GET /timeline/{reader}?limit=50` in a closed loop (wrk, 32 connections) on readers
 who follow a few celebrities, for
-  ceiling  bench/ceiling_app.py: the same FastAPI stack answering one real page from memory
+  ceiling  ceiling_app.py: the same FastAPI stack answering one real page from memory
   join     approach1 (SQLite)
   fanout   approach2 (its timelines loaded into Redis)
   hybrid   approach3_hybrid (likewise, celebrities merged at read)
@@ -28,22 +28,19 @@ from pathlib import Path
 
 import httpx
 
-from bench import reads_report
-from bench.reads_report import DESIGNS, Measurement
-from bench.reads_seed import CACHED, TIMELINE_LENGTH, Seeded, prepare
+from bench.experiments.reads import report as reads_report
+from bench.experiments.reads.report import DESIGNS, Measurement
+from bench.experiments.reads.seed import CACHED, TIMELINE_LENGTH, Seeded, prepare
+from bench.output import Progress, write_csv
 from bench.report.meta import machine, packages, source_version
 from datagen.scales import SCALES
 from rig import wrk
 from rig.cpu import tree_cpu_seconds
 from rig.processes import ROOT, AppServer, Cpus, RedisServer
+from timelines import designs
 from timelines.stats import CACHE_COUNTERS
 
-MODULES = {
-    "ceiling": "bench.ceiling_app",
-    "join": "approach1",
-    "fanout": "approach2",
-    "hybrid": "approach3_hybrid",
-}
+CEILING_MODULE = "bench.experiments.reads.ceiling_app"
 PAGE = 50
 # Counters of the fanout apps that a cached read must leave alone.
 NOT_A_HIT = tuple(name for name in CACHE_COUNTERS if name != "hits")
@@ -53,14 +50,18 @@ class Unequal(Exception):
     """The designs did not answer the same thing: their rates would not be comparable."""
 
 
-def say(line: str) -> None:
-    print(f"[reads] {line}", flush=True)
+say = Progress().say
 
 
 def server_and_load_cpus() -> Cpus:
     """The app and its Redis together on the first CPU, wrk alone on another."""
     plan = Cpus.plan()
     return Cpus(app=plan.app, redis=plan.app, load=plan.load[:1]) if plan.app else plan
+
+
+def module_of(design: str) -> str:
+    """What uvicorn runs for a column of the table: the ceiling app, or the design's own."""
+    return CEILING_MODULE if design == "ceiling" else designs.by_name(design).module
 
 
 def app_server(design: str, seeded: Seeded, redis: RedisServer, logs: Path, cpus: Cpus) -> AppServer:
@@ -72,7 +73,7 @@ def app_server(design: str, seeded: Seeded, redis: RedisServer, logs: Path, cpus
     database = seeded.databases["join" if design == "ceiling" else design]
     redis_url = redis.url(CACHED.get(design, 0))
     return AppServer(
-        MODULES[design], database, redis_url, logs / f"{design}.log", cpus.app, settings=settings
+        module_of(design), database, redis_url, logs / f"{design}.log", cpus.app, settings=settings
     )
 
 
@@ -102,7 +103,7 @@ def server_cpu(app: AppServer, redis: RedisServer) -> tuple[float, float]:
 
 
 def cache_counters(app: AppServer) -> dict[str, int] | None:
-    return app.stats()["cache"] if app.module in (MODULES["fanout"], MODULES["hybrid"]) else None
+    return app.stats()["cache"] if app.module in designs.FANOUT_MODULES else None
 
 
 def hits_during(app: AppServer, before: dict | None, requests: int) -> int | None:
@@ -193,7 +194,7 @@ def write_meta(
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         **source,
-        "command": "python -m bench.reads " + " ".join(sys.argv[1:]),
+        "command": "python -m bench reads " + " ".join(sys.argv[1:]),
         "scale": args.scale,
         "seconds": args.seconds,
         "warmup_seconds": args.warmup,
@@ -246,13 +247,13 @@ def run(args) -> list[dict]:
         measurements = rounds(args, seeded, redis, work, args.out, cpus)
         write_meta(args.out, args, seeded, cpus, redis, started, source)
     rows = reads_report.summary(measurements)
-    reads_report.write_csv(args.out / "reads.csv", rows)
-    reads_report.write_csv(args.out / "rounds.csv", [m.row() for m in measurements])
+    write_csv(args.out / "reads.csv", rows)
+    write_csv(args.out / "rounds.csv", [m.row() for m in measurements])
     return rows
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.reads", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(prog="python -m bench reads", description=__doc__.split("\n\n")[1])
     parser.add_argument("--scale", choices=SCALES, default="small")
     parser.add_argument("--seconds", type=float, default=10, help="measured seconds per design and round")
     parser.add_argument("--warmup", type=float, default=3, help="unmeasured seconds before each (default 3)")
@@ -289,17 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows = run(args)
     except Unequal as error:
-        print(f"bench.reads: {error}", file=sys.stderr)
+        print(f"bench reads: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("bench.reads: interrupted; every server stopped", file=sys.stderr)
+        print("bench reads: interrupted; every server stopped", file=sys.stderr)
         return 130
     printed = reads_report.table(rows) + "\n" + reads_report.figures(rows) + "\n"
     (args.out / "summary.txt").write_text(printed)
     print(printed, end="")
     say(f"written: {args.out / 'reads.csv'}, rounds.csv, summary.txt, meta.json, logs/")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

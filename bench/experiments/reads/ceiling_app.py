@@ -5,7 +5,7 @@ held in memory, so the gap between an app and this is what its stores cost.
 The page is the home timeline of CEILING_USER (50 tweets, newest first) read from
 DATABASE_URL once at start, encoded by timelines.encoding.tweet_json as the caches hold
 tweets, and joined per request by tweet_list as the apps join theirs.
-    CEILING_USER=42 DATABASE_URL=sqlite:///x.db uvicorn bench.ceiling_app:app
+    CEILING_USER=42 DATABASE_URL=sqlite:///x.db uvicorn bench.experiments.reads.ceiling_app:app
 """
 
 import os

@@ -1,5 +1,5 @@
 """writers: many clients writing over a few shared users through two uvicorn worker
-processes on one SQLite file (see bench/faults/__init__.py for the figures)."""
+processes on one SQLite file (see bench/experiments/faults/__init__.py for the figures)."""
 
 import random
 import threading
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 
-from bench import _checks as checks
-from bench.faults import common
-from bench.faults.common import UNPINNED, status_of, write_csv, writing_client
+from bench.experiments.faults import checks, common
+from bench.experiments.faults.common import UNPINNED, status_of, writing_client
+from bench.output import write_csv
 from rig.processes import Cpus, Stack, quiet, sleep_saying
 from timelines.designs import MODULES
 
@@ -179,7 +179,7 @@ def _judge(stack, app, knobs, users, clients, drained, say) -> dict:
         + checks.timeline_problems(timelines)
         + _problems(result)
     )
-    write_csv(stack.workdir / "requests.csv", ["time", "operation", "status"], answers)
+    write_csv(stack.workdir / "requests.csv", answers, ("time", "operation", "status"))
     return result
 
 

@@ -1,5 +1,5 @@
 """How the fault scenarios judge what a run left behind, against the real stores and over
-HTTP. One module for tests/test_faults.py (which asserts on the figures) and bench/faults/
+HTTP. One module for tests/test_faults.py (which asserts on the figures) and bench/experiments/faults/
 (which reports them at full size), so that a test and a bench run mean the same thing.
 
 The SQLite file is the source of truth (docs/CONTRACT.md): what the apps answer is compared

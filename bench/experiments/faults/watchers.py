@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from bench import _checks as checks
-from bench.faults.common import status_of, writing_client
+from bench.experiments.faults import checks
+from bench.experiments.faults.common import status_of, writing_client
 
 
 class Poller(threading.Thread):

@@ -2,8 +2,8 @@
 watching what only time shows: memory that keeps growing (the app's, or Redis's beyond the
 bounded timelines), a fanout backlog that creeps up, latency that drifts.
 
-    python -m bench.soak --approach approach2 --minutes 30 --rate 700 [--scale default] [--out DIR]
-    python -m bench.soak --approach approach2 --minutes 30 --from-results DIR   # 70% of DIR's max
+    python -m bench soak --approach approach2 --minutes 30 --rate 700 [--scale default] [--out DIR]
+    python -m bench soak --approach approach2 --minutes 30 --from-results DIR   # 70% of DIR's max
 
 --from-results reads DIR/max_throughput.csv (columns approach,max_rate_per_s); --rate wins
 when both are given. The scale is seeded into a temporary directory (removed at the end),
@@ -21,7 +21,6 @@ requests, errors and achieved rate, latency in the first and last tenth of the r
 import argparse
 import csv
 import json
-import sys
 import tempfile
 import time
 from datetime import datetime
@@ -284,7 +283,7 @@ def report(summary: dict) -> str:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m bench soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--approach", required=True, choices=MODULES)
     parser.add_argument("--minutes", type=float, default=30.0, help="default: %(default)s")
@@ -320,7 +319,3 @@ def main(argv: list[str] | None = None) -> int:
     print(report(summary), flush=True)
     say_stamped(f"results: {folder}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

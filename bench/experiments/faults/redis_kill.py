@@ -1,5 +1,5 @@
 """redis-kill: Redis SIGKILLed in the middle of an open-loop Locust run, kept down, and
-restarted empty on its port (see bench/faults/__init__.py for the figures)."""
+restarted empty on its port (see bench/experiments/faults/__init__.py for the figures)."""
 
 import random
 import subprocess
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 
-from bench import _checks as checks
-from bench.faults import common
-from bench.faults.common import UNPINNED, write_csv
-from bench.faults.watchers import Monitor, Witness
+from bench.experiments.faults import checks, common
+from bench.experiments.faults.common import UNPINNED
+from bench.experiments.faults.watchers import Monitor, Witness
+from bench.output import write_csv
 from bench.seeding import seed_stores
 from datagen.scales import SCALES
 from rig.locust import start_locust
@@ -195,8 +195,8 @@ def _judge(stack, app, knobs, base, users, times, drained, monitor, witness, say
         "app_stats": stats,
     }
     result["problems"] = _problems(result, allowed, audit, timelines, app.module)
-    write_csv(workdir / "monitor.csv", ["time", "health", "backlog"], monitor.rows)
-    write_csv(workdir / "witness.csv", ["time", "operation", "status"], sorted(witness.rows()))
+    write_csv(workdir / "monitor.csv", monitor.rows, ("time", "health", "backlog"))
+    write_csv(workdir / "witness.csv", sorted(witness.rows()), ("time", "operation", "status"))
     return result
 
 

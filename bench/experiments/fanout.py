@@ -1,7 +1,7 @@
 """Fanout through the app's own worker, on full cached timelines: follower-timeline writes/s,
 and how long one tweet takes to reach its last follower.
 
-    .venv/bin/python -m bench.fanout [--followers 1000,10000,100000] [--reps 3]
+    .venv/bin/python -m bench fanout [--followers 1000,10000,100000] [--reps 3]
                                      [--length 800] [--chunk FANOUT_CHUNK] [--json PATH]
                                      [--redis-nodes N]
 
@@ -46,6 +46,7 @@ from pathlib import Path
 import redis.asyncio as redis
 
 from approach2 import OWE_FANOUT
+from bench.output import Progress
 from rig.processes import Cpus, RedisServer
 from rig.redis_cluster import RedisCluster, redis_for, servers_of
 from timelines.cache import Keys, Page, TimelineCache, connect, encode_timeline
@@ -82,12 +83,11 @@ SEED_TWEET = "INSERT INTO tweets (id, user_id, text, created_at) VALUES (?, ?, ?
 FANOUT_LOGGED = "SELECT followers, accepted_at, done_at FROM fanout_log WHERE tweet_id = ?"
 
 
+say = Progress().say
+
+
 class BenchFailure(Exception):
     """A correctness check failed: the figures of this run mean nothing."""
-
-
-def say(*parts) -> None:
-    print(*parts, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -458,7 +458,3 @@ def main(argv: list[str] | None = None) -> int:
             version = client.info("server")["redis_version"]
     report(args, rows, version, cpus)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

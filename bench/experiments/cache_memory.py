@@ -1,7 +1,7 @@
 """Redis bytes per cached timeline entry, as the apps build their cache, and how many users'
 timelines fit in 4 GiB of Redis (issue 9).
 
-    python -m bench.cache_memory [--scale small] [--default-too] [--out DIR]
+    python -m bench cache-memory [--scale small] [--default-too] [--out DIR]
 
 App-built (approach2, then approach3_hybrid, each on a fresh copy of the seeded SQLite file
 and an empty redis-server of its own): every user's timeline is read over HTTP, round after
@@ -29,7 +29,6 @@ meta.json and the apps' and loader's logs.
 
 import argparse
 import asyncio
-import csv
 import json
 import re
 import shutil
@@ -49,14 +48,17 @@ import httpx
 import redis
 from tqdm import tqdm
 
+from bench.output import Progress, write_csv
 from bench.plan import PLANS, Plan
 from bench.report import meta
-from bench.seeding import fresh_copy, seeded_database, set_celebrities
+from bench.seeding import seeded_database
+from bench.session import Stack, drain
+from bench.stores import SqliteStore
 from datagen.scales import SCALES
-from rig.processes import ROOT, AppServer, Cpus, RedisServer, stop, wait_until
+from rig.processes import ROOT, AppServer, Cpus, RedisServer, stop
 from rig.redis_cluster import RedisCluster, redis_for, servers_of
+from timelines import designs
 
-APPS = ("approach2", "approach3_hybrid")
 LISTS = ("timeline", "recent")  # the families whose elements are entries
 FAMILIES = ("token", "tweet", "recent", "timeline")  # in the order they are deleted
 BUDGET = 4 * 2**30
@@ -65,7 +67,6 @@ BATCH = 10_000  # keys per pipelined LLEN / DEL
 MAX_ROUNDS = 4  # misses after this many rounds of reads mean something is wrong
 CONCURRENCY = 16
 DRAIN_SECONDS = 120
-STARTED = time.monotonic()
 REDIS_LOADED = re.compile(r"^redis .*: loaded in ([\d.]+) s")
 
 
@@ -103,9 +104,7 @@ class Footprint:
         return int(BUDGET / self.bytes_per_user)
 
 
-def say(line: str) -> None:
-    elapsed = int(time.monotonic() - STARTED)
-    print(f"[{elapsed // 60:2d}:{elapsed % 60:02d}] {line}", flush=True)
+say = Progress().say
 
 
 # --- Redis, measured --------------------------------------------------------------------------
@@ -255,26 +254,16 @@ def read_until_all_hits(app: AppServer, users: int) -> None:
 def app_built(
     module: str, plan: Plan, seeded: Path, work: Path, folder: Path, cpus: Cpus, nodes: int
 ) -> Footprint:
-    database = fresh_copy(seeded, work / f"{module}.db")
-    set_celebrities(database, plan.celebrity_threshold)
     with empty_redis(work, nodes, cpus) as (server, clients):
         empty = settled_used_memory(clients)
-        settings = {"timeline_length": plan.timeline_length, "celebrity_threshold": plan.celebrity_threshold}
-        if nodes:
-            settings["redis_cluster"] = 1
-        app = AppServer(
-            module,
-            database,
-            server.url(),
-            folder / "logs" / f"{module}.log",
-            cpus=cpus.app,
-            settings=settings,
-        )
+        stack = Stack(SqliteStore(work, work), server, cpus, folder / "logs", plan.timeline_length)
+        name = designs.by_module(module).name
         say(f"{module}: started on {plan.scale} and {described(nodes)} ({empty:,} bytes used)")
         began = time.monotonic()
-        with app:
+        # No caches loaded: the app builds them itself, from its reads.
+        with stack.app(name, seeded, plan.celebrity_threshold, module) as app:
             read_until_all_hits(app, plan.dataset.users)
-            wait_until(lambda: app.stats()["fanout_backlog"] == 0, DRAIN_SECONDS, f"{module}'s outbox")
+            drain(app, say, DRAIN_SECONDS)
             seconds = time.monotonic() - began
         say(f"{module}: stopped; measuring Redis family by family")
         return footprint(clients, empty, module, plan.scale, plan.dataset.users, seconds)
@@ -368,13 +357,6 @@ def summary_rows(prints: list[Footprint]) -> list[dict]:
     ]
 
 
-def write_csv(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def table(prints: list[Footprint]) -> str:
     header = "setup              scale    family          keys       MiB  bytes/entry  sampled b/e"
     lines = [header]
@@ -411,7 +393,7 @@ def write_meta(
     loader_redis_seconds: float | None,
 ) -> None:
     command = (
-        f"python -m bench.cache_memory --scale {args.scale}"
+        f"python -m bench cache-memory --scale {args.scale}"
         + (" --default-too" * args.default_too)
         + (f" --redis-nodes {args.redis_nodes}" if args.redis_nodes else "")
     )
@@ -446,7 +428,7 @@ def write_meta(
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.cache_memory", description=__doc__.split("\n\n")[0]
+        prog="python -m bench cache-memory", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--scale", choices=PLANS, default="small", help="the apps build their cache here")
     parser.add_argument(
@@ -493,7 +475,9 @@ def measure(args: argparse.Namespace) -> int:
             machine = meta.machine(cpus, probe)
         seeded = seeded_database(plan.dataset, plan.celebrity_threshold, cache_dir, say)
         nodes = args.redis_nodes
-        prints = [app_built(module, plan, seeded, work, folder, cpus, nodes) for module in APPS]
+        prints = [
+            app_built(module, plan, seeded, work, folder, cpus, nodes) for module in designs.FANOUT_MODULES
+        ]
         loader_redis_seconds = None
         if args.default_too:
             loaded, loader_redis_seconds = loader_built(
@@ -508,7 +492,3 @@ def measure(args: argparse.Namespace) -> int:
     print(table(prints))
     say(f"done: {folder}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

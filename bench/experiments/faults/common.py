@@ -1,9 +1,7 @@
 """What the fault scenarios share beyond the process harness: clients that keep every
 status (a connection error included), the CSV of raw records, and the printed report."""
 
-import csv
 import os
-from pathlib import Path
 
 import httpx
 
@@ -27,13 +25,6 @@ def status_of(call) -> tuple[int, httpx.Response | None]:
     except httpx.TransportError:
         return 0, None  # no answer: the app dropped the connection or is not there
     return response.status_code, response
-
-
-def write_csv(path: Path, header: list[str], rows) -> None:
-    with open(path, "w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(header)
-        writer.writerows(rows)
 
 
 def report(result: dict, figures: tuple[str, ...]) -> str:

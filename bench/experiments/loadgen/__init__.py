@@ -1,7 +1,7 @@
 """Is the load suite fast enough not to be what a run measures? Requests/s one Locust
-process sustains against an app that does nothing (bench/trivial_app.py), closed loop:
+process sustains against an app that does nothing (trivial_app.py), closed loop:
 
-    .venv/bin/python -m bench.loadgen [--users 64] [--seconds 15] [--processes N]
+    .venv/bin/python -m bench loadgen [--users 64] [--seconds 15] [--processes N]
                                       [--no-samples] [-- extra locust options]
 
 The app and Locust start through the one harness (rig/processes.py, rig/locust.py),
@@ -36,7 +36,7 @@ def interpolate(points: list[tuple[float, float]], at: float) -> float:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.loadgen",
+        prog="python -m bench loadgen",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -61,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
 def measure(args: argparse.Namespace, work: Path, cpus: Cpus) -> str:
     # The trivial app opens no store: the URLs only satisfy AppServer's environment.
     app = AppServer(
-        "bench.trivial_app", work / "unused.db", "redis://127.0.0.1:1/0", work / "app.log", cpus=cpus.app
+        "bench.experiments.loadgen.trivial_app",
+        work / "unused.db",
+        "redis://127.0.0.1:1/0",
+        work / "app.log",
+        cpus=cpus.app,
     )
     options = ["--only-summary", "--csv", str(work / "locust"), *args.extra]
     if not args.no_samples:
@@ -112,7 +116,3 @@ def steady_state(args: argparse.Namespace, work: Path, cpu: list, app_cpu: list)
         f"{args.users} users, {args.processes or 1} process(es), samples {samples}, "
         f"{total['Failure Count']} failures"
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The seeded stores of `python -m bench.reads`, and who reads them.
+"""The seeded stores of `python -m bench reads`, and who reads them.
 
 One generated scale, loaded once into SQLite with the chosen CELEBRITY_THRESHOLD and
 copied for each design (join-on-read, fanout, hybrid), plus the fanout and the hybrid caches

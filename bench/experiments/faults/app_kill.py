@@ -1,5 +1,5 @@
 """app-kill: the app's process group SIGKILLed half-way through a large fanout, then started
-again on the same files (see bench/faults/__init__.py for the figures)."""
+again on the same files (see bench/experiments/faults/__init__.py for the figures)."""
 
 import bisect
 import random
@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench import _checks as checks
-from bench.faults import common
-from bench.faults.common import UNPINNED, write_csv, writing_client
+from bench.experiments.faults import checks, common
+from bench.experiments.faults.common import UNPINNED, writing_client
+from bench.output import write_csv
 from bench.seeding import seed_stores
 from datagen.graph import Graph
 from datagen.history import History
@@ -159,7 +159,7 @@ def _judge(
         "app_stats": stats,
     }
     result["problems"] = _problems(result, jobs, stats, knobs, timelines)
-    write_csv(stack.workdir / "backlog.csv", ["time", "backlog"], backlog)
+    write_csv(stack.workdir / "backlog.csv", backlog, ("time", "backlog"))
     return result
 
 

@@ -1,11 +1,9 @@
-"""What `python -m bench.reads` reports: one row per design over the rounds (req/s median,
+"""What `python -m bench reads` reports: one row per design over the rounds (req/s median,
 min, max; latency; the same-round ratios to the ceiling and to fanout), as reads.csv and a
 printed table, and every round's raw figures as rounds.csv."""
 
-import csv
 import statistics
 from dataclasses import dataclass
-from pathlib import Path
 
 from rig.wrk import WrkResult
 
@@ -107,13 +105,6 @@ def design_row(measurements: list[Measurement], design: str) -> dict:
         **spread("cpu_vs_ceiling", same_round_ratios(measurements, design, "ceiling", by_cpu), 3),
         **spread("cpu_vs_fanout", same_round_ratios(measurements, design, "fanout", by_cpu), 3),
     }
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def table(rows: list[dict]) -> str:

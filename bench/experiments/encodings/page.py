@@ -1,5 +1,5 @@
 """Why a page is built by joining pre-encoded tweets: the three ways to answer a cached
-50-tweet page, timed on this machine. Run: .venv/bin/python -m bench.page_encoding"""
+50-tweet page, timed on this machine. Run: .venv/bin/python -m bench page-encoding"""
 
 import timeit
 
@@ -27,7 +27,7 @@ def pydantic_model() -> bytes:
     return page.model_dump_json().encode()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     assert (
         orjson.loads(join_fragments()) == orjson.loads(decode_and_encode()) == orjson.loads(pydantic_model())
     )
@@ -36,7 +36,4 @@ def main() -> None:
         n = 2000
         best = min(timeit.repeat(way, number=n, repeat=5)) / n * 1e6
         print(f"  {way.__name__:<18} {best:8.1f}")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -1,7 +1,7 @@
 """What a cached home timeline costs Redis, per encoding: bytes per entry, and Redis CPU per
 follower-write on full timelines.
 
-    .venv/bin/python -m bench.encodings [--users 10000] [--length 800] [--tweets 40]
+    .venv/bin/python -m bench encodings [--users 10000] [--length 800] [--tweets 40]
                                         [--share 0.25] [--chunk 256] [--csv PATH]
 
 For each candidate, on a private redis-server (FLUSHALL between candidates, only on it):
@@ -20,7 +20,6 @@ The same seed gives every candidate the same ids, the same followers per tweet.
 """
 
 import argparse
-import csv
 import math
 import random
 import sys
@@ -34,6 +33,7 @@ from types import MappingProxyType
 import numpy as np
 import redis
 
+from bench.output import write_csv
 from rig.processes import Cpus, RedisServer
 from timelines.cache import PUSH as APP_PUSH
 from timelines.cache import TimelineCache, encode_timeline
@@ -481,13 +481,6 @@ def print_table(rows: list[Figures], args) -> None:
         print(f"  {figures.encoding}: {figures.catch}")
 
 
-def write_csv(rows: list[Figures], path: Path) -> None:
-    with path.open("w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=list(asdict(rows[0])))
-        writer.writeheader()
-        writer.writerows(asdict(figures) for figures in rows)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=10_000, help="timelines built (default %(default)s)")
@@ -539,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print_table(rows, args)
     if args.csv:
-        write_csv(rows, args.csv)
+        write_csv(args.csv, [asdict(figures) for figures in rows])
         print(f"\ntable written to {args.csv}")
     bad = [
         r.encoding
@@ -549,7 +542,3 @@ def main(argv: list[str] | None = None) -> int:
         )
     ]
     return 1 if bad else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,11 +1,11 @@
-"""The celebrity sweep: one author per follower count N (10^3 ... 10^6 at `default`), each design
-in turn on the same synthetic graph, its app started as the bench starts it (rig/processes).
+"""sweep: the celebrity sweep: one author per follower count N (10^3 ... 10^6 at `default`), each
+design in turn on the same synthetic graph, its app started as the bench starts it (bench/session.py).
 
 Graph (built once per run into SQLite, adopted by the run's store, copied per design): users
 1..max(N) follow; author N is followed by users 1..N-1 and by reader N, who follows the
 smallest author too; the base reader follows the smallest author only. Every author has
 HISTORY tweets. For a fanout design every follower's cached timeline exists (a short one,
-copied from one prototype in Redis, as bench/fanout.py builds them), so each push really
+copied from one prototype in Redis, as bench/experiments/fanout.py builds them), so each push really
 lands; the readers' timelines are left to be built by their first read, as the app builds
 them (for the hybrid: naming the celebrities they pull).
 
@@ -33,13 +33,10 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from bench.fanout import populate
-from bench.seeding import set_celebrities
-from bench.stores import PostgresStore, SqliteStore
+from bench.experiments.fanout import populate
+from bench.session import Session, Stack
 from rig.cpu import Meter
-from rig.processes import ROOT, AppServer, Cpus, RedisServer, wait_until
-from rig.redis_cluster import RedisCluster
-from timelines import designs
+from rig.processes import ROOT, wait_until
 from timelines.cache import ONE_REDIS, Keys, TimelineCache, connect, encode_timeline
 
 HISTORY = 20  # tweets per author before the sweep
@@ -48,6 +45,9 @@ BATCH = 100_000
 CREATED = "2026-01-01T00:00:00Z"
 BACKLOG = "SELECT count(*) FROM fanout_outbox"
 LOGGED = "SELECT accepted_at, done_at FROM fanout_log WHERE tweet_id = ?"
+PER_DESIGN = False
+START_S = 10  # a design's app started, and its followers' timelines cached
+FOLLOWERS_PER_S = 20_000  # followers built into SQLite and pushed to, per second
 
 
 @dataclass(frozen=True)
@@ -124,16 +124,29 @@ async def populate_timelines(redis_url: str, cluster: bool, users: int, length: 
         await client.aclose()
 
 
+def estimate(session: Session, approaches: list[str]) -> float:
+    return len(approaches) * (START_S + sum(session.plan.sweep_followers) / FOLLOWERS_PER_S)
+
+
+def run(session: Session, seeded: Path | str, approaches: list[str]) -> None:
+    """On a graph of its own (the run's seeded one is not used): session.sweep's two tables."""
+    plan, stack = session.plan, session.stack
+    graph = plan_graph(plan.sweep_followers)
+    session.say(f"sweep: building {graph.top:,} followers in SQLite, for the {stack.store.name} store")
+    built = stack.store.adopt(build_database(session.work / "sweep-seed.db", graph), "sweep-seed")
+    sweep = Sweep(
+        graph, stack, built, plan.celebrity_threshold, plan.sweep_reps, plan.sweep_reads, session.say
+    )
+    session.sweep = sweep.run(approaches)
+    stack.redis.flushall()
+
+
 @dataclass
 class Sweep:
     graph: Graph
-    store: SqliteStore | PostgresStore
+    stack: Stack
     seeded: Path | str  # the store's location of build_database's file (store.adopt)
-    logs: Path
-    redis: RedisServer | RedisCluster
-    cpus: Cpus
     threshold: int
-    timeline_length: int
     reps: int
     read_count: int
     say: object
@@ -141,52 +154,37 @@ class Sweep:
     def run(self, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
         tweets, reads = [], []
         for name in names:
-            database = self.store.copy(self.seeded, f"sweep-{name}")
-            try:
-                measured = self.rows_of(name, database)
-            finally:
-                self.store.discard(database)
+            measured = self.rows_of(name)
             tweets += measured[0]
             reads += measured[1]
         return pd.DataFrame(tweets), pd.DataFrame(reads)
 
-    def rows_of(self, name: str, database: Path | str) -> tuple[list[dict], list[dict]]:
+    def cache_followers(self, name: str) -> None:
+        """Every follower's cached timeline, so that each push of the sweep really lands."""
+        self.say(f"sweep {name}: {self.graph.top:,} cached follower timelines")
+        stack = self.stack
+        asyncio.run(
+            populate_timelines(stack.redis.url(), stack.on_cluster, self.graph.top, stack.timeline_length)
+        )
+
+    def rows_of(self, name: str) -> tuple[list[dict], list[dict]]:
         """One design on its own copy of the graph: its tweets' rows, and (hybrid) its reads'."""
-        design = designs.by_name(name)
-        set_celebrities(database, self.threshold)
-        self.redis.flushall()
-        if design.fans_out:
-            self.say(f"sweep {name}: {self.graph.top:,} cached follower timelines")
-            asyncio.run(
-                populate_timelines(self.redis.url(), self.on_cluster, self.graph.top, self.timeline_length)
-            )
-        settings = {"timeline_length": self.timeline_length, "celebrity_threshold": self.threshold}
-        if self.on_cluster:
-            settings["redis_cluster"] = 1
+        stack, store = self.stack, self.stack.store
         tweets, reads = [], []
         with (
-            AppServer(
-                design.module,
-                database,
-                self.redis.url(),
-                self.logs / f"sweep-{name}.log",
-                cpus=self.cpus.app,
-                settings={**settings, **self.store.settings(database)},
+            stack.app(
+                name, self.seeded, self.threshold, f"sweep-{name}", lambda: self.cache_followers(name)
             ) as app,
             httpx.Client(base_url=app.url, timeout=120) as http,
-            self.store.reading(database) as db,
+            store.reading(app.database) as db,
         ):
-            meter = Meter(app.process.pid, self.redis, self.store.pid())
+            meter = Meter(app.process.pid, stack.redis, store.pid())
             wait_until(lambda: self.drained(db), 120, f"{name}'s start-up backlog", 0.05)
             for n in self.graph.followers:
                 tweets += self.tweets(name, n, http, db, meter)
             if name == "hybrid":
                 reads += self.reads(name, http, meter)
         return tweets, reads
-
-    @property
-    def on_cluster(self) -> bool:
-        return isinstance(self.redis, RedisCluster)
 
     def tweets(self, name: str, n: int, http: httpx.Client, db, meter: Meter) -> list[dict]:
         author = self.graph.authors[n]
@@ -220,8 +218,8 @@ class Sweep:
     def check_delivered(self, n: int, tweet_id: int) -> None:
         """The last follower's list starts with the tweet: Redis's word, not the log's."""
         last = max(1, n - 1)
-        keys = Keys.sharded() if self.on_cluster else ONE_REDIS
-        with self.redis.client() as client:
+        keys = Keys.sharded() if self.stack.on_cluster else ONE_REDIS
+        with self.stack.redis.client() as client:
             head = client.lindex(keys.timeline(last), 0)
         if head is None or int(head) != tweet_id:
             raise RuntimeError(
@@ -261,7 +259,7 @@ class Sweep:
         return rows
 
     def drained(self, db) -> bool:
-        return db.execute(self.store.sql(BACKLOG)).fetchone()[0] == 0
+        return db.execute(self.stack.store.sql(BACKLOG)).fetchone()[0] == 0
 
     def one_tweet(self, http: httpx.Client, db, author: int, meter: Meter):
         """(tweet id, POST ms, fanout lag ms or None, the server side's usage until it is
@@ -274,7 +272,7 @@ class Sweep:
         tweet_id = response.json()["id"]
         wait_until(lambda: self.drained(db), 600, f"tweet {tweet_id}'s fanout", 0.002)
         usage = meter.read() - before
-        logged = db.execute(self.store.sql(LOGGED), (tweet_id,)).fetchone()
+        logged = db.execute(self.stack.store.sql(LOGGED), (tweet_id,)).fetchone()
         lag_ms = (logged[1] - logged[0]) * 1000 if logged else None
         return tweet_id, post_ms, lag_ms, usage
 

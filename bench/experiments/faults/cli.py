@@ -1,22 +1,21 @@
-"""`python -m bench.faults SCENARIO [--approach MODULE ...] [knobs]`: one fault scenario on
-each app it applies to, a results folder per run (see bench/faults/__init__.py).
+"""`python -m bench faults SCENARIO [--approach MODULE ...] [knobs]`: one fault scenario on
+each app it applies to, a results folder per run (see bench/experiments/faults/__init__.py).
 
-    python -m bench.faults redis-kill [--approach approach2 ...] [--scale default] [--rate 300]
+    python -m bench faults redis-kill [--approach approach2 ...] [--scale default] [--rate 300]
                                       [--down 10] [--check-users N] [--out DIR]
-    python -m bench.faults app-kill   [--approach approach2 ...] [--followers 50000] [--tweets 20]
-    python -m bench.faults writers    [--approach approach1 ...] [--clients 64] [--seconds 60]
+    python -m bench faults app-kill   [--approach approach2 ...] [--followers 50000] [--tweets 20]
+    python -m bench faults writers    [--approach approach1 ...] [--clients 64] [--seconds 60]
 """
 
 import argparse
 import json
-import sys
 import tempfile
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-from bench import faults
-from bench.faults import app_kill, redis_kill, writers
+from bench.experiments import faults
+from bench.experiments.faults import app_kill, redis_kill, writers
 from datagen.scales import SCALES
 from rig.processes import ROOT, Cpus, say_stamped
 from timelines.designs import MODULES
@@ -26,7 +25,7 @@ SCENARIOS = {"redis-kill": redis_kill, "app-kill": app_kill, "writers": writers}
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.faults",
+        prog="python -m bench faults",
         description=f"{__doc__}\n{faults.__doc__}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -94,7 +93,3 @@ def main(argv: list[str] | None = None) -> int:
     (folder / "result.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     say_stamped(f"results: {folder}")
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,7 +2,7 @@
 load, when the app itself dies half-way through a large fanout, and when many clients
 write to overlapping users through two worker processes. One module per scenario, each
 with its `Knobs`, a `measure(workdir, module, knobs, ...)` returning the scenario's figures
-and the problems found, and a `report`; `python -m bench.faults` (__main__.py) runs them.
+and the problems found, and a `report`; `python -m bench faults` (cli.py) runs them.
 
 redis-kill  (redis_kill.py) A seeded app under an open-loop Locust run (DDIA's read:tweet
             mix) and a witness client that keeps the id of every tweet acknowledged and

@@ -1,5 +1,5 @@
 """The cheapest app that speaks enough of the contract for the load generator's
-self-benchmark (`python -m bench.loadgen`): 1000 users (GET /users/{id}), a zero backlog
+self-benchmark (`python -m bench loadgen`): 1000 users (GET /users/{id}), a zero backlog
 (GET /stats), an empty timeline for any other GET (/health included) and 201 for any POST.
 Raw ASGI, no framework, so that the app costs as little as possible and the load generator
 is what is measured."""
