@@ -1,7 +1,8 @@
 """python -m bench.experiments.profile [--scale small] [--seconds 10] [--label before] [--out DIR]
 
 Where a cached read's CPU goes, per design: the setup of `python -m bench.reads` (the same
-seeded stores, readers, pinning: app and its redis-server on one CPU, wrk on another), and
+seeded stores and readers; the app on one CPU, but its redis-server beside wrk on another, so
+that py-spy never samples the app while it waits for Redis to leave its CPU), and
 for each of ceiling, join, fanout and hybrid under wrk's closed loop:
   1. the app's and redis-server's CPU per answer over --seconds, with no profiler attached;
   2. py-spy sampling the app (idle threads left out) for --seconds: its collapsed stacks
@@ -123,10 +124,19 @@ def profile(design: str, args, seeded: Seeded, redis: RedisServer, work: Path, c
     return Profile(design, samples, loop_us, threads_us, redis_us)
 
 
+def profiled_cpus() -> Cpus:
+    """The app alone on its CPU, redis-server beside wrk. py-spy counts a thread that is
+    ready to run as busy, so an app waiting for its CPU while a redis-server on the same one
+    runs a script would be charged for it, at whatever call it was preempted (the send that
+    woke Redis, mostly)."""
+    plan = server_and_load_cpus()
+    return Cpus(app=plan.app, redis=plan.load, load=plan.load)
+
+
 def run(args) -> list[dict]:
     wrk.require_wrk()
     py_spy()
-    cpus = server_and_load_cpus()
+    cpus = profiled_cpus()
     say(f"pinning: {cpus.describe()}")
     (args.run / "logs").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="profile-") as tmp, RedisServer(Path(tmp), cpus.redis) as redis:
@@ -136,6 +146,16 @@ def run(args) -> list[dict]:
         rows = []
         for design in args.designs:
             rows += profile(design, args, seeded, redis, work, cpus).rows(args.label)
+    return rows
+
+
+def resorted(args) -> list[dict]:
+    """A run's stored stacks sorted again (the parts' rules changed), with its measured CPU."""
+    recorded = profile_parts.read_csv(args.run / "parts.csv")
+    rows = []
+    for design in dict.fromkeys(r["design"] for r in recorded):
+        samples = profile_parts.samples_by_part(args.run / f"{design}.txt")
+        rows += Profile(design, samples, *profile_parts.measured(recorded, design)).rows(args.label)
     return rows
 
 
@@ -172,6 +192,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--designs", nargs="+", choices=DESIGNS, default=list(DESIGNS))
     parser.add_argument("--label", default="before", help="this run's name in the folder (default before)")
     parser.add_argument("--out", type=Path, help=f"default results/profile-<UTC date> (today: {today()})")
+    parser.add_argument(
+        "--resort", action="store_true", help="sort LABEL's stored stacks again, measuring nothing"
+    )
     args = parser.parse_args(argv)
     args.out = args.out or ROOT / "results" / f"profile-{today()}"
     args.run = args.out / args.label
@@ -185,12 +208,13 @@ def today() -> str:
 def main(argv: list[str] | None = None) -> int:
     args, started = parse(argv), datetime.now(UTC)
     try:
-        rows = run(args)
+        rows = resorted(args) if args.resort else run(args)
     except Unequal as error:
         print(f"bench.experiments.profile: {error}", file=sys.stderr)
         return 1
     profile_parts.write_csv(args.run / "parts.csv", rows)
-    write_meta(args, started)
+    if not args.resort:
+        write_meta(args, started)
     shown = compared(args.out, rows, args.label)
     if shown is not rows:
         profile_parts.write_csv(args.out / "parts-before-after.csv", shown)

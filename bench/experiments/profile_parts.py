@@ -33,6 +33,9 @@ TRANSPARENT = (
 WAITING = ("_connection_worker_thread (aiosqlite/core.py:59)", "_worker (concurrent/futures/thread.py:81)")
 JSON_FUNCTIONS = ("tweet_list", "json_response", "problem", "tweet_json")
 JSON = "JSON (orjson, page assembly)"
+REDIS_CLIENT = "Redis client (redis-py, its socket calls)"
+# timelines/cache.py's subclasses of redis-py's classes do redis-py's job.
+REDIS_CLIENT_CLASSES = ("HiredisPackedConnection.", "CacheCluster.")
 # (part, files it runs in), innermost match wins; a file in two parts goes to the first.
 PARTS = (
     ("HTTP parse and write (uvicorn/httptools)", ("/uvicorn/", "/httptools/", "/h11/")),
@@ -52,7 +55,7 @@ PARTS = (
         "routing and validation (FastAPI/Starlette/pydantic)",
         ("/fastapi/", "/starlette/", "/pydantic", "/anyio/"),
     ),
-    ("Redis client (redis-py, its socket calls)", ("/redis/",)),
+    (REDIS_CLIENT, ("/redis/",)),
     ("database (aiosqlite, SQLite's query)", ("/aiosqlite/", "/sqlite3/", "/timelines/db.py", "/psycopg")),
     (JSON, ("/json/", "/timelines/encoding.py")),
     ("middleware (timelines.http)", ("/timelines/http.py",)),
@@ -77,6 +80,8 @@ def part_of_frame(frame: str) -> str | None:
         return None
     if file.endswith("/timelines/http.py") and function in JSON_FUNCTIONS:
         return JSON
+    if file.endswith("/timelines/cache.py") and function.startswith(REDIS_CLIENT_CLASSES):
+        return REDIS_CLIENT
     return next((name for name, files in PARTS if any(marker in file for marker in files)), None)
 
 
@@ -122,7 +127,7 @@ class Profile:
     def micros(self) -> dict[str, float]:
         total = sum(self.samples.values()) or 1
         sampled = {part: self.loop_us * self.samples[part] / total for part in ORDER[:-2]}
-        return {**sampled, THREADS: self.threads_us, REDIS_SERVER: self.redis_us}
+        return {**sampled, THREADS: max(0.0, self.threads_us), REDIS_SERVER: self.redis_us}
 
     def rows(self, label: str) -> list[dict]:
         return [
@@ -143,6 +148,13 @@ class Profile:
                 "samples": sum(self.samples.values()),
             }
         ]
+
+
+def measured(rows: list[dict], design: str) -> tuple[float, float, float]:
+    """(event loop, other threads, redis-server) µs per read, as a parts.csv recorded them."""
+    mine = {r["part"]: float(r["us_per_read"]) for r in rows if r["design"] == design}
+    threads, redis = mine[THREADS], mine[REDIS_SERVER]
+    return mine["total"] - threads - redis, threads, redis
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
