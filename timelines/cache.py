@@ -40,6 +40,7 @@ Redis, without REDIS_CLUSTER, nothing carries a tag: the keys are the ones above
 """
 
 import asyncio
+import builtins
 import functools
 import itertools
 import logging
@@ -454,12 +455,44 @@ def token_key(key: str) -> str:
 class HiredisPackedConnection(redis.Connection):
     """redis-py's asyncio connection encodes commands in Python, its sync one with hiredis's
     C packer; a fanout call of hundreds of keys spent most of the worker's time in the
-    former (py-spy), so this one uses the latter."""
+    former (py-spy), so this one uses the latter.
+
+    It also sends without redis-py's asyncio.wait_for around every send, which on Python
+    3.11 runs the send as a Task of its own: a sixth of a cached read's Redis client time
+    (python -m bench.experiments.profile). A send can only wait while the socket's buffer is
+    full, so only that wait is bounded, by socket_timeout as before; the reply every call
+    awaits stays bounded by socket_timeout in redis-py's read_response."""
 
     _packer = HiredisRespSerializer()
 
     def pack_command(self, *args) -> list[bytes]:
         return self._packer.pack(*args)
+
+    async def send_packed_command(self, command, check_health: bool = True) -> None:
+        # redis-py's own (redis is pinned, requirements.txt), its wait_for aside.
+        if not self.is_connected:
+            await self.connect_check_health(check_health=False)
+        if check_health:
+            await self.check_health()
+        try:
+            if isinstance(command, str):
+                command = command.encode()
+            self._writer.writelines([command] if isinstance(command, bytes) else command)
+            if self._writer.transport.get_write_buffer_size():  # the kernel did not take it all
+                async with asyncio.timeout(self.socket_timeout):
+                    await self._writer.drain()
+            else:
+                await self._writer.drain()  # no wait: it raises if the connection was lost
+        except builtins.TimeoutError:  # asyncio.timeout's; TimeoutError here is redis's
+            await self.disconnect(nowait=True)
+            raise TimeoutError("Timeout writing to socket") from None
+        except OSError as error:
+            await self.disconnect(nowait=True)
+            raise ConnectionError(f"Error while writing to {self._host_error()}: {error}") from error
+        except BaseException:
+            # A send cut off midway leaves the connection unusable (a cancelled request, say).
+            await self.disconnect(nowait=True)
+            raise
 
 
 class CacheCluster(RedisCluster):

@@ -34,10 +34,14 @@ ERRORS = {
 }
 BODILESS = ("GET", "HEAD", "OPTIONS")  # methods whose body, if any, nobody reads
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+# The apps export no OpenTelemetry. Left on, FastAPI asks OpenTelemetry for its providers on
+# every request, which reads the environment each time: up to a tenth of a cached read's
+# CPU (python -m bench.experiments.profile).
+NO_TELEMETRY = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(title: str, lifespan) -> FastAPI:
-    app = FastAPI(title=title, lifespan=lifespan, responses={503: ERRORS[503]})
+    app = FastAPI(title=title, lifespan=lifespan, responses={503: ERRORS[503]}, telemetry=NO_TELEMETRY)
     # Before any route is declared: routes take their class when they are added.
     app.router.route_class = ContractRoute
     app.add_middleware(BodyLimit)
