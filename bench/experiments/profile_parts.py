@@ -9,6 +9,7 @@ library's behalf: a `wait_for` that redis-py starts is redis-py's cost, not the 
 """
 
 import csv
+import gzip
 import math
 import re
 from collections import Counter
@@ -100,9 +101,11 @@ def part_of_stack(frames: list[str]) -> str | None:
 
 
 def samples_by_part(collapsed: Path) -> Counter[str]:
-    """py-spy's raw output: `frame;frame;...;leaf count` per line."""
+    """py-spy's raw output, gzipped: `frame;frame;...;leaf count` per line."""
     parts: Counter[str] = Counter()
-    for line in collapsed.read_text().splitlines():
+    with gzip.open(collapsed, "rt") as lines:
+        text = lines.read()
+    for line in text.splitlines():
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit() and (part := part_of_stack(stack.split(";"))):
             parts[part] += int(count)
