@@ -44,7 +44,9 @@ import builtins
 import functools
 import itertools
 import logging
+import math
 import re
+import weakref
 from dataclasses import dataclass
 
 import redis.asyncio as redis
@@ -458,10 +460,9 @@ class HiredisPackedConnection(redis.Connection):
     former (py-spy), so this one uses the latter.
 
     It also sends without redis-py's asyncio.wait_for around every send, which on Python
-    3.11 runs the send as a Task of its own: a sixth of a cached read's Redis client time
-    (python -m bench.experiments.profile). A send can only wait while the socket's buffer is
-    full, so only that wait is bounded, by socket_timeout as before; the reply every call
-    awaits stays bounded by socket_timeout in redis-py's read_response."""
+    3.11 runs the send as a Task of its own (python -m bench.experiments.read_overheads). A
+    send can only wait while the socket's buffer is full, so only that wait is bounded, by
+    socket_timeout as before; the reply every call awaits is bounded by ReplyWatch."""
 
     _packer = HiredisRespSerializer()
 
@@ -493,6 +494,53 @@ class HiredisPackedConnection(redis.Connection):
             # A send cut off midway leaves the connection unusable (a cancelled request, say).
             await self.disconnect(nowait=True)
             raise
+
+    async def read_response(self, disable_decoding: bool = False, timeout: float | None = None, **kwargs):
+        if timeout is not None or not self.socket_timeout:  # a caller's own bound (pub/sub)
+            return await super().read_response(disable_decoding, timeout, **kwargs)
+        watch = ReplyWatch.of(asyncio.get_running_loop())
+        watch.waiting[self] = watch.loop.time() + self.socket_timeout
+        try:
+            return await super().read_response(disable_decoding, math.inf, **kwargs)
+        except ConnectionError:
+            if watch.expired.pop(self, False):
+                raise TimeoutError(f"Timeout reading from {self._host_error()}") from None
+            raise
+        finally:
+            watch.waiting.pop(self, None)
+            watch.expired.pop(self, None)
+
+
+class ReplyWatch:
+    """Bounds the replies of an event loop's Redis connections by socket_timeout, as
+    redis-py's asyncio.timeout around each read did, for the price of a dict entry instead
+    of a timer per reply (python -m bench.experiments.read_overheads): four times a second
+    it closes the connections whose reply is overdue, and their read raises TimeoutError."""
+
+    INTERVAL = 0.25  # a reply waits at most socket_timeout and this much more
+    _loops: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReplyWatch]" = weakref.WeakKeyDictionary()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.waiting: dict[HiredisPackedConnection, float] = {}  # connection -> its deadline
+        self.expired: dict[HiredisPackedConnection, bool] = {}
+        self._task = loop.create_task(self._watch())
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> "ReplyWatch":
+        watch = cls._loops.get(loop)
+        if watch is None or watch._task.done():
+            watch = cls._loops[loop] = cls(loop)
+        return watch
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.INTERVAL)
+            now = self.loop.time()
+            for connection, deadline in list(self.waiting.items()):
+                if now > deadline and connection._writer is not None:
+                    self.expired[connection] = True
+                    connection._writer.transport.abort()  # the read ends with ConnectionError
 
 
 class CacheCluster(RedisCluster):
