@@ -41,11 +41,14 @@ Redis, without REDIS_CLUSTER, nothing carries a tag: the keys are the ones above
 """
 
 import asyncio
+import builtins
 import functools
 import itertools
 import logging
+import math
 import re
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self, TypeGuard, cast
@@ -205,12 +208,96 @@ def token_key(key: str) -> str:
 class HiredisPackedConnection(redis.Connection):
     """redis-py's asyncio connection encodes commands in Python, its sync one with hiredis's
     C packer; a fanout call of hundreds of keys spent most of the worker's time in the
-    former (py-spy), so this one uses the latter."""
+    former (py-spy), so this one uses the latter.
+
+    It also sends without redis-py's asyncio.wait_for around every send, which on Python
+    3.11 runs the send as a Task of its own (python -m bench read-overheads). A
+    send can only wait while the socket's buffer is full, so only that wait is bounded, by
+    socket_timeout as before; the reply every call awaits is bounded by ReplyWatch."""
 
     _packer = HiredisRespSerializer()
 
     def pack_command(self, *args: Any) -> list[bytes]:
         return cast(list[bytes], self._packer.pack(*args))
+
+    async def send_packed_command(
+        self, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        # redis-py's own (redis is pinned, requirements.txt), its wait_for aside.
+        if not self.is_connected:
+            await self.connect_check_health(check_health=False)
+        if check_health:
+            await self.check_health()  # type: ignore[no-untyped-call]
+        writer = self._writer
+        assert writer is not None  # connected above
+        try:
+            if isinstance(command, str):
+                command = command.encode()
+            writer.writelines([command] if isinstance(command, bytes) else command)
+            if writer.transport.get_write_buffer_size():  # the kernel did not take it all
+                async with asyncio.timeout(self.socket_timeout):
+                    await writer.drain()
+            else:
+                await writer.drain()  # no wait: it raises if the connection was lost
+        except builtins.TimeoutError:  # asyncio.timeout's; TimeoutError here is redis's
+            await self.disconnect(nowait=True)
+            raise TimeoutError("Timeout writing to socket") from None
+        except OSError as error:
+            await self.disconnect(nowait=True)
+            raise ConnectionError(f"Error while writing to {self._host_error()}: {error}") from error
+        except BaseException:
+            # A send cut off midway leaves the connection unusable (a cancelled request, say).
+            await self.disconnect(nowait=True)
+            raise
+
+    async def read_response(
+        self, disable_decoding: bool = False, timeout: float | None = None, **kwargs: Any
+    ) -> Any:
+        if timeout is not None or not self.socket_timeout:  # a caller's own bound (pub/sub)
+            return await super().read_response(disable_decoding, timeout, **kwargs)
+        watch = ReplyWatch.of(asyncio.get_running_loop())
+        watch.waiting[self] = watch.loop.time() + self.socket_timeout
+        try:
+            return await super().read_response(disable_decoding, math.inf, **kwargs)
+        except ConnectionError:
+            if watch.expired.pop(self, False):
+                raise TimeoutError(f"Timeout reading from {self._host_error()}") from None
+            raise
+        finally:
+            watch.waiting.pop(self, None)
+            watch.expired.pop(self, None)
+
+
+class ReplyWatch:
+    """Bounds the replies of an event loop's Redis connections by socket_timeout, as
+    redis-py's asyncio.timeout around each read did, for the price of a dict entry instead
+    of a timer per reply (python -m bench read-overheads): four times a second
+    it closes the connections whose reply is overdue, and their read raises TimeoutError."""
+
+    INTERVAL = 0.25  # a reply waits at most socket_timeout and this much more
+    _loops: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReplyWatch]" = weakref.WeakKeyDictionary()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.waiting: dict[HiredisPackedConnection, float] = {}  # connection -> its deadline
+        self.expired: dict[HiredisPackedConnection, bool] = {}
+        self._task = loop.create_task(self._watch())
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> "ReplyWatch":
+        watch = cls._loops.get(loop)
+        if watch is None or watch._task.done():
+            watch = cls._loops[loop] = cls(loop)
+        return watch
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.INTERVAL)
+            now = self.loop.time()
+            for connection, deadline in list(self.waiting.items()):
+                if now > deadline and connection._writer is not None:
+                    self.expired[connection] = True
+                    connection._writer.transport.abort()  # the read ends with ConnectionError
 
 
 class CacheCluster(RedisCluster):

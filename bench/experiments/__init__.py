@@ -24,4 +24,12 @@ STUDIES = {
     "soak": ("bench.experiments.soak", "one app under a steady load for a long time"),
     "faults": ("bench.experiments.faults.cli", "Redis killed under load, the app killed mid-fanout, writers"),
     "loadgen": ("bench.experiments.loadgen", "the load suite against an app that does nothing"),
+    "profile": (
+        "bench.experiments.profile",
+        "where a cached read's CPU goes, per design: py-spy flame graphs",
+    ),
+    "read-overheads": (
+        "bench.experiments.read_overheads",
+        "each cut of the stack's cost, before against after",
+    ),
 }
