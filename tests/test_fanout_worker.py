@@ -10,6 +10,7 @@ small tweets' lags, so a larger run is a measurement:
 
 import asyncio
 import os
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -29,6 +30,8 @@ BIG = int(os.environ.get("FAIRNESS_FOLLOWERS", "100000"))
 SMALL = 75
 LENGTH = 100  # TIMELINE_LENGTH: full timelines of 100k followers fit a test's Redis
 FANOUT_LOGGED = "SELECT followers, deliveries, accepted_at, done_at FROM fanout_log WHERE tweet_id = ?"
+PROGRESS = "SELECT next_follower FROM fanout_outbox WHERE tweet_id = ?"
+HELD = "SELECT next_follower, lease_until FROM fanout_outbox WHERE tweet_id = ?"
 CLAIMED = "SELECT 1 FROM fanout_outbox WHERE tweet_id = ? AND lease_until > 0"
 
 
@@ -169,3 +172,28 @@ def test_a_celebrity_fanout_does_not_hold_back_an_ordinary_tweet(start_app, work
     assert first_done < big_done, "the ordinary tweet waited for the whole celebrity fanout"
     for reader in (readers[0], readers[-1]):
         assert app.timeline(reader) == small[::-1]
+
+
+def test_a_stopped_worker_gives_back_its_job_for_the_next_to_resume(start_app, worker_for):
+    app = start_app("approach2", timeline_length=LENGTH, fanout_worker="none")
+    celebrity, _ = seed_authors(app.database, BIG, SMALL)
+    asyncio.run(full_timelines(app.redis_url, BIG))
+    first = worker_for(app)
+    big = app.tweet(celebrity, "to everyone")["id"]
+
+    def progress() -> int:
+        with sqlite3.connect(app.database) as connection:
+            row = connection.execute(PROGRESS, (big,)).fetchone()
+        return row[0] if row else -1
+
+    wait_until(lambda: progress() > 0, 30, "a checkpoint of the celebrity's fanout")
+    first.process.send_signal(signal.SIGINT)
+    assert first.process.wait(30) == 0, first.log.read_text()[-2000:]
+    with sqlite3.connect(app.database) as connection:
+        next_follower, lease_until = connection.execute(HELD, (big,)).fetchone()
+    assert 0 < next_follower < BIG and lease_until == 0, "the job was not given back at its checkpoint"
+
+    worker_for(app)
+    app.wait_for_fanout(timeout=120)
+    _, deliveries, _, _ = logged(app.database, big)
+    assert deliveries == 1
