@@ -1,7 +1,8 @@
 """The outbox worker of the two fanout designs: it delivers what POST /tweets promised.
 
 A tweet's transaction also writes a `fanout_outbox` row, so what is owed is as durable as
-the tweet. Each app process runs one worker in its lifespan. A worker claims rows by
+the tweet. Each app process runs one worker in its lifespan, or, with FANOUT_WORKER=none,
+processes of their own run them (timelines/worker.py). A worker claims rows by
 leasing them inside a write transaction (SQLite has one writer at a time; PostgreSQL's
 claim skips rows another claim has locked: either way two processes cannot claim the same
 row), walks the author's followers in id order in batches, pushes the tweet id into each
