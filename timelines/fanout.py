@@ -2,14 +2,13 @@
 
 A tweet's transaction also writes a `fanout_outbox` row, so what is owed is as durable as
 the tweet. Each app process runs one worker in its lifespan, or, with FANOUT_WORKER=none,
-processes of their own run them (timelines/worker.py). A worker claims rows by
-leasing them inside a write transaction (SQLite has one writer at a time; PostgreSQL's
-claim skips rows another claim has locked: either way two processes cannot claim the same
-row), walks the author's followers in id order in batches, pushes the tweet id into each
-batch's cached timelines, and records how far it got. A worker killed
-half-way leaves its lease to expire (one stopped leaves none); the next one resumes at the
-recorded follower. The push
-script never inserts an id a timeline already holds, so the few followers between the last
+processes of their own run them (timelines/worker.py). A worker claims rows by leasing
+them inside a write transaction (SQLite has one writer at a time; PostgreSQL's claim skips
+rows another claim has locked: either way two processes cannot claim the same row), walks
+the author's followers in id order in batches, pushes the tweet id into each batch's cached
+timelines, and records how far it got. A worker killed half-way leaves its lease to expire
+(one stopped gives it back); the next one resumes at the recorded follower. The push script
+never inserts an id a timeline already holds, so the few followers between the last
 checkpoint and the crash are not served twice either. The row is deleted, and the fanout
 lag logged, only after the last follower has it.
 
