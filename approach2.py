@@ -77,7 +77,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.tweet_ttl,
     )
     redis_up = await timeline_cache.redis_reachable(cache, settings.redis_url)
-    async with FanoutWorker(db, cache, settings.fanout_chunk, redis_down=not redis_up) as worker:
+    in_app = settings.fanout_worker == "app"
+    async with FanoutWorker(db, cache, settings.fanout_chunk, not redis_up, running=in_app) as worker:
         app.state.stores = CachedStores(db, cache, worker)
         yield
     await cache.redis.aclose()

@@ -1,19 +1,25 @@
 """The outbox worker of the two fanout designs: it delivers what POST /tweets promised.
 
 A tweet's transaction also writes a `fanout_outbox` row, so what is owed is as durable as
-the tweet. Each app process runs one worker in its lifespan. A worker claims rows by
-leasing them inside a write transaction (SQLite has one writer at a time; PostgreSQL's
-claim skips rows another claim has locked: either way two processes cannot claim the same
-row), walks the author's followers in id order in batches, pushes the tweet id into each
-batch's cached timelines, and records how far it got. A worker killed
-half-way leaves its lease to expire; the next one resumes at the recorded follower. The push
-script never inserts an id a timeline already holds, so the few followers between the last
+the tweet. Each app process runs one worker in its lifespan, or, with FANOUT_WORKER=none,
+processes of their own run them (timelines/worker.py). A worker claims rows by leasing
+them inside a write transaction (SQLite has one writer at a time; PostgreSQL's claim skips
+rows another claim has locked: either way two processes cannot claim the same row), walks
+the author's followers in id order in batches, pushes the tweet id into each batch's cached
+timelines, and records how far it got. A worker killed half-way leaves its lease to expire
+(one stopped gives it back); the next one resumes at the recorded follower. The push script
+never inserts an id a timeline already holds, so the few followers between the last
 checkpoint and the crash are not served twice either. The row is deleted, and the fanout
 lag logged, only after the last follower has it.
 
 The follower list is read from the database before the push; an unfollow committed in between
 would be undone by the push. So after each batch the worker reads the same range again and
 takes the tweet back out of any timeline whose owner no longer follows the author.
+
+A claimed batch is delivered side by side, and committed together, for SLICE_SECONDS; a job
+still walking its followers then goes on alone, holding its lease, and commits its own end,
+while the worker claims what came in meanwhile. So a celebrity's fanout no longer holds back
+the ordinary tweets posted during it.
 """
 
 import asyncio
@@ -78,7 +84,10 @@ NEWEST_TWEET_IDS = "SELECT id FROM tweets WHERE user_id = ? ORDER BY id DESC LIM
 LEASE_SECONDS = 30.0
 CALL_BUDGET_SECONDS = 0.002  # one Redis call; well under the 5 ms it may hold Redis
 IDLE_POLL_SECONDS = 0.02  # how soon a worker notices rows another process wrote
-CLAIM_BATCH = 64
+CLAIM_BATCH = 64  # jobs a worker holds at once, those going on alone included
+# How long a claimed batch waits for its slowest job before that job goes on alone: longer
+# commits more jobs at once; shorter lets the tweets behind a big fanout out sooner.
+SLICE_SECONDS = 0.1
 
 
 class CallSizer:
@@ -155,7 +164,9 @@ def owe(tx: Transaction, kind: JobKind, user_id: int) -> None:
 
 
 class FanoutWorker:
-    def __init__(self, db: Database, cache: TimelineCache, chunk: int, redis_down: bool = False):
+    def __init__(
+        self, db: Database, cache: TimelineCache, chunk: int, redis_down: bool = False, running: bool = True
+    ):
         self.db = db
         self.cache = cache
         self.push_size = CallSizer(chunk)
@@ -163,17 +174,29 @@ class FanoutWorker:
         self.wake = asyncio.Event()
         self.redis_down = redis_down  # said once already, at start-up
         self.totals = WorkerTotals()
+        self.running = running  # False: another process (timelines/worker.py) delivers
         self._task: asyncio.Task[None] | None = None
+        self._held: dict[int, Job] = {}  # claimed and neither finished nor released
+        self._alone: dict[int, asyncio.Task[None]] = {}  # by job id: those going on alone
 
     async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self.run())
+        if self.running:
+            self._task = asyncio.create_task(self.run())
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stops delivering and gives back what it held, for another worker to resume at
+        once rather than when the leases run out."""
+        for task in [self._task, *self._alone.values()]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._held:
+            try:
+                await self._release(list(self._held.values()))
+            except Exception as error:  # the leases run out instead
+                log.warning("fanout worker: could not give back %d jobs (%s)", len(self._held), error)
 
     async def run(self) -> None:
         ROLE.set("fanout worker")
@@ -187,14 +210,14 @@ class FanoutWorker:
                 await self.deliver(unfinished)
                 self._redis_back()
             except REDIS_DOWN as error:
-                await self._redis_lost(error, unfinished)
+                await self._redis_lost(error, self._not_alone(unfinished))
             except UNAVAILABLE as error:
                 log.warning("fanout worker: the database is busy or unreachable (%s); retrying", error)
                 await asyncio.sleep(0.1)
             except Exception:
                 # A bug here must not silently stop every delivery: say it, and carry on.
                 log.exception("fanout worker: unexpected error; the jobs stay in the outbox")
-                await self._release(unfinished)
+                await self._release(self._not_alone(unfinished))
                 await asyncio.sleep(1)
 
     async def _idle(self) -> None:
@@ -202,19 +225,34 @@ class FanoutWorker:
             await asyncio.wait_for(self.wake.wait(), IDLE_POLL_SECONDS)
         self.wake.clear()
 
+    def _not_alone(self, jobs: list[Job]) -> list[Job]:
+        return [job for job in jobs if job.id not in self._alone]
+
     async def _claim(self) -> list[Job]:
+        room = CLAIM_BATCH - len(self._alone)
+        if room <= 0:
+            await asyncio.wait(list(self._alone.values()), return_when=asyncio.FIRST_COMPLETED)
+            return []
         now = time.time()
         if not await self.db.fetchone(ANY_DUE, (now,)):
             return []
-        lease = {"until": now + LEASE_SECONDS, "now": now, "batch": CLAIM_BATCH}
+        lease = {"until": now + LEASE_SECONDS, "now": now, "batch": room}
         rows = await self.db.write(lambda tx: tx.execute(CLAIM, lease).fetchall())
-        return sorted((Job(id, JobKind(kind), *rest) for id, kind, *rest in rows), key=lambda job: job.id)
+        jobs = sorted((Job(id, JobKind(kind), *rest) for id, kind, *rest in rows), key=lambda job: job.id)
+        self._held.update((job.id, job) for job in jobs)
+        return jobs
 
     async def deliver(self, jobs: list[Job]) -> None:
-        """Everything owed for a claimed batch, then the rows and their lag in one commit."""
+        """Everything owed for a claimed batch, then the rows and their lag in one commit;
+        the jobs not done within SLICE_SECONDS go on alone."""
         await self._store_bodies(jobs)
         done = await self._deliver_all(jobs)
+        await self._commit(done)
+
+    async def _commit(self, done: list[tuple[Job, int, float]]) -> None:
         await self.db.write(lambda tx: self._finish(tx, done))
+        for job, _, _ in done:
+            self._held.pop(job.id, None)
         self.totals.jobs_done += len(done)
         self.totals.follower_writes += sum(followers for _, followers, _ in done)
 
@@ -232,13 +270,40 @@ class FanoutWorker:
         async def deliver(job: Job) -> tuple[Job, int, float]:
             return job, await self._deliver(job), time.time()
 
-        results = await asyncio.gather(*(deliver(job) for job in jobs), return_exceptions=True)
+        tasks = {asyncio.create_task(deliver(job)): job for job in jobs}
+        try:
+            done, going_on = await asyncio.wait(tasks, timeout=SLICE_SECONDS)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        for task in going_on:
+            job = tasks[task]
+            self._alone[job.id] = asyncio.create_task(self._finish_alone(job, task))
         delivered = []
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-            delivered.append(result)
+        for task in done:
+            if (error := task.exception()) is not None:
+                raise error
+            delivered.append(task.result())
         return delivered
+
+    async def _finish_alone(self, job: Job, delivering: asyncio.Task[tuple[Job, int, float]]) -> None:
+        """A job that outlasted its batch's slice: its end committed by itself, or, if it
+        fails, its row given back as the batch's would be."""
+        try:
+            await self._commit([await delivering])
+        except REDIS_DOWN as error:
+            await self._redis_lost(error, [job])
+        except UNAVAILABLE as error:
+            log.warning("fanout worker: the database is unavailable (%s); job %d waits", error, job.id)
+            with contextlib.suppress(Exception):  # else its lease runs out
+                await self._release([job])
+        except Exception:
+            log.exception("fanout worker: job %d failed; it stays in the outbox", job.id)
+            with contextlib.suppress(Exception):
+                await self._release([job])
+        finally:
+            del self._alone[job.id]
 
     async def _deliver(self, job: Job) -> int:
         """Followers reached (0 for the jobs that are not a tweet's fanout)."""
@@ -365,6 +430,8 @@ class FanoutWorker:
 
     async def _release(self, jobs: list[Job]) -> None:
         await self.db.write(lambda tx: tx.executemany(RELEASE, [(job.id,) for job in jobs]))
+        for job in jobs:
+            self._held.pop(job.id, None)
 
     def _redis_back(self) -> None:
         if self.redis_down:

@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
@@ -15,6 +17,9 @@ class Settings(BaseSettings):
     # Followers in the fanout's first Redis call; later calls are sized from measured
     # cost to take ~2 ms each (timelines/fanout.py), under the 5 ms a call may hold Redis.
     fanout_chunk: int = Field(256, ge=1)
+    # The fanout designs' outbox worker: `app` runs one in each app process; `none` leaves
+    # the outbox to workers of their own (`python -m timelines.worker`).
+    fanout_worker: Literal["app", "none"] = "app"
     # Seconds a tweet's body stays in Redis: one no timeline reads any more must go, and a
     # body that has gone is read from SQLite again.
     tweet_ttl: int = Field(86_400, ge=1)
