@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.fanout import ID_STEP, SEED_TWEET, populate, prototype_timelines
+from bench.experiments.fanout import ID_STEP, SEED_TWEET, populate, prototype_timelines
 from harness import FANOUT_APPS, ROOT
 from history import SETTINGS, run_differential
 from rig.processes import stop, wait_until
