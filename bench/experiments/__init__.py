@@ -24,4 +24,5 @@ STUDIES = {
     "soak": ("bench.experiments.soak", "one app under a steady load for a long time"),
     "faults": ("bench.experiments.faults.cli", "Redis killed under load, the app killed mid-fanout, writers"),
     "loadgen": ("bench.experiments.loadgen", "the load suite against an app that does nothing"),
+    "pulls": ("bench.experiments.pulls", "Redis CPU per celebrity a hybrid read pulls (a slope)"),
 }
