@@ -32,4 +32,5 @@ STUDIES = {
         "bench.experiments.read_overheads",
         "each cut of the stack's cost, before against after",
     ),
+    "pulls": ("bench.experiments.pulls", "Redis CPU per celebrity a hybrid read pulls (a slope)"),
 }

@@ -50,34 +50,25 @@ local function numbered(ids)
     for i, id in ipairs(ids) do nums[i] = tonumber(id) end
     return {ids = ids, nums = nums}
 end
--- The newest `limit` ids of several such lists (each newest first), each once, above
--- `floor`. All lists but the first are pooled and sorted (in the hybrid's read they are a
--- few entries each), then walked beside the first: a two-way merge, not a k-way one.
-local function pooled(lists)
-    if #lists == 1 then return {ids = {}, nums = {}} end
-    if #lists == 2 then return lists[2] end
-    local nums, id_of = {}, {}
-    for i = 2, #lists do
-        for j, n in ipairs(lists[i].nums) do
-            if not id_of[n] then nums[#nums + 1], id_of[n] = n, lists[i].ids[j] end
-        end
-    end
+-- {ids, nums} of a pool of ids, `id_of` (number -> id as stored) and its numbers `nums`
+-- (each once, in any order): newest first, sorted in place.
+local function newest_first(nums, id_of)
     table.sort(nums)
-    local ids, descending = {}, {}
-    for j = #nums, 1, -1 do
-        ids[#ids + 1], descending[#descending + 1] = id_of[nums[j]], nums[j]
+    local ids, descending, n = {}, {}, #nums
+    for j = n, 1, -1 do
+        ids[n - j + 1], descending[n - j + 1] = id_of[nums[j]], nums[j]
     end
     return {ids = ids, nums = descending}
 end
-local function newest(lists, floor, limit)
-    local first, pool = lists[1], pooled(lists)
+-- The newest `limit` ids of two such lists (each newest first), each once, above `floor`.
+local function newest(first, second, floor, limit)
     local out, a, b, last = {}, 1, 1, nil
     while #out < limit do
-        local x, y, best, id = first.nums[a], pool.nums[b], nil, nil
+        local x, y, best, id = first.nums[a], second.nums[b], nil, nil
         if x and (not y or x >= y) then
             best, id, a = x, first.ids[a], a + 1
         elseif y then
-            best, id, b = y, pool.ids[b], b + 1
+            best, id, b = y, second.ids[b], b + 1
         else
             break
         end

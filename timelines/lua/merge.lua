@@ -16,7 +16,7 @@ for k = 1, #KEYS, 2 do
         local floor, pulled = parse(tail)
         if tonumber(source_floor) > tonumber(floor) then floor = source_floor end
         local ids = redis.call('LRANGE', key, 0, -2)
-        local merged = newest({numbered(ids), sources}, tonumber(floor), #ids + #incoming)
+        local merged = newest(numbered(ids), sources, tonumber(floor), #ids + #incoming)
         rewrite(key, merged, floor, pulled)
         trim(key, length, keep)
     end
