@@ -9,7 +9,9 @@ rounds cannot give from each other (their range is their difference):
   cpu_us_per_read  every CPU the server side spent (app, Redis, PostgreSQL), less the tweets'
                  (at the design's median tweet cost, from tweets-k), per read, from fixed-k;
                  spread: the wider of the two rounds' own ranges over their DDIA-mix phases
-                 (fixed-k and the DDIA capacity steps that held under the read rule)
+                 (fixed-k and the DDIA capacity steps that held under the read rule with
+                 MIN_READS reads or more: in a shorter step the app's idle CPU, spread over a
+                 few reads, would pass for a spread)
 """
 
 import math
@@ -26,6 +28,7 @@ COLUMNS += ["spread", "flagged"]
 FIXED = re.compile(r"^fixed(?:-(\d+))?$")
 DDIA_STEP = re.compile(r"^step-ddia-(\d+)-\d+$")
 TWEETS = re.compile(r"^tweets-\d+$")
+MIN_READS = 100
 
 
 def row(approach: str, measure: str, mix: str, slo: str, first: tuple, last: tuple, spread: float) -> dict:
@@ -88,7 +91,7 @@ def cpu_rows(phases: list[Phase], slo_ms: float) -> list[dict]:
         fixed, ranges = {}, {}
         for phase in mine:
             found = round_of(phase)
-            if found is None or (not found[1] and not summary.within_slo(phase, slo_ms, "read")):
+            if found is None or (not found[1] and not comparable_step(phase, slo_ms)):
                 continue
             value = cpu_per_read_us(phase, cost)
             if found[1]:
@@ -101,6 +104,10 @@ def cpu_rows(phases: list[Phase], slo_ms: float) -> list[dict]:
         ends = (first, fixed[first]), (last, fixed[last])
         rows.append(row(approach, "cpu_us_per_read", "ddia", "", *ends, float(spread)))
     return rows
+
+
+def comparable_step(phase: Phase, slo_ms: float) -> bool:
+    return summary.figures(phase)["read"]["count"] >= MIN_READS and summary.within_slo(phase, slo_ms, "read")
 
 
 def tweet_count(phase: Phase) -> int:
