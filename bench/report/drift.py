@@ -11,7 +11,8 @@ rounds cannot give from each other (their range is their difference):
                  spread: the wider of the two rounds' own ranges over their DDIA-mix phases
                  (fixed-k and the DDIA capacity steps that held under the read rule with
                  MIN_READS reads or more: in a shorter step the app's idle CPU, spread over a
-                 few reads, would pass for a spread)
+                 few reads, would pass for a spread); unknown (empty, never flagged) where
+                 neither round has two such phases
 """
 
 import math
@@ -100,7 +101,8 @@ def cpu_rows(phases: list[Phase], slo_ms: float) -> list[dict]:
         if not fixed:
             continue
         first, last = min(fixed), max(fixed)
-        spread = max(np.ptp(ranges[first]), np.ptp(ranges[last]))
+        # A round of one comparable phase has no range of its own: unknown, not zero.
+        spread = max((np.ptp(ranges[r]) for r in (first, last) if len(ranges[r]) > 1), default=np.nan)
         ends = (first, fixed[first]), (last, fixed[last])
         rows.append(row(approach, "cpu_us_per_read", "ddia", "", *ends, float(spread)))
     return rows
@@ -123,7 +125,7 @@ def lines(drift: pd.DataFrame) -> list[str]:
     out = []
     for r in drift.itertuples():
         what = f"{r.measure} {r.mix}" + (f" slo={r.slo}" if r.slo else "")
-        mark = "DRIFT" if r.flagged else "ok"
+        mark = "DRIFT" if r.flagged else ("ok" if math.isfinite(r.spread) else "?")
         out.append(
             f"{mark:5} {r.approach:<7} {what:<30} run {r.first_run}: {r.first:,.1f}, run {r.last_run}: "
             f"{r.last:,.1f} (difference {r.difference:+,.1f}, spread {r.spread:,.1f})"
