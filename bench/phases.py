@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bench.delivery import Delivery
 from rig.cpu import Meter, Usage
 from rig.locust import start_locust
 from rig.processes import AppServer
@@ -67,6 +68,7 @@ class Phase:
     locust_warnings: list[str] = field(default_factory=list)  # "too few users" lines of this phase
     workers: int = 0  # Locust worker processes under a master (--processes); 0: one local process
     redis_nodes: int = 0  # the caches' Redis Cluster nodes; 0: one redis-server
+    delivery: Delivery | None = None  # its tweets' fanout, read once the backlog drained (bench/delivery.py)
 
     def row(self) -> dict:
         """This phase in phases.csv: what was asked, what was achieved, what the app did."""
@@ -93,6 +95,7 @@ class Phase:
             "fanout_writes": delta("fanout_writes"),
             "tweets_fanned_out": delta("tweets_fanned_out"),
             "fanout_backlog_end": self.stats_after.get("fanout_backlog", 0),
+            **self.delivery_columns(),
             "celebrity_threshold": self.settings.get("celebrity_threshold"),
             "app_cpu_s": round(self.usage.app_s, 4),
             "redis_cpu_s": round(self.usage.redis_s, 4),
@@ -104,6 +107,16 @@ class Phase:
             "load_processes": self.loadtest.get("processes") or max(1, self.workers),
             "samples": self.samples.name,
             **(self.cache_reads() if self.redis_nodes else {}),
+        }
+
+    def delivery_columns(self) -> dict:
+        delivery = self.delivery
+        if delivery is None:
+            return {"lag_p99_ms": None, "late_share": None, "drain_s": None}
+        return {
+            "lag_p99_ms": round(delivery.lag_p99_ms, 3),
+            "late_share": round(delivery.late_share, 4),
+            "drain_s": delivery.drain_s,
         }
 
     def cache_reads(self) -> dict:

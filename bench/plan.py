@@ -5,15 +5,15 @@ is copied into the run's meta.json. Rates are total requests/s, reads and tweets
 ratio (300k reads/s : 4.6k tweets/s, about 65:1).
 
 - experiments: what `make bench` runs unless EXPERIMENT names some (bench/experiments/__init__.py lists them).
-- repeats: independent repeats of every measured figure (phases with their own seeds).
+- repeats: independent repeats of every measured figure (phases with their own seeds), each
+  round of each design on an app of its own (bench/run.py).
 - fixed_rate, fixed_seconds: the latency phases, `fixed` (DDIA's mix) and `celebrities` (half
   the authors drawn by follower rank, so the most-followed accounts tweet within a short
   phase), at one open-loop rate for every design: latencies at equal load, not capacities.
 - tweet_rate, cpu_seconds: the tweets-only phase, whose CPU per tweet the cpu table uses.
-- capacity_*: the capacity search (bench/experiments/capacity.py): steps of step_seconds, a first run
-  bracketing from capacity_start by capacity_factor (the celebrities mix from the DDIA mix's
-  answer, by its square root), bisected to capacity_tolerance (highest missed / highest
-  held); capacity_runs runs per design and mix, the repeats widening by tolerance^2.
+- capacity_*: the capacity search (bench/experiments/capacity.py): steps of step_seconds, every
+  search bracketing from capacity_start by capacity_factor, bisected to capacity_tolerance
+  (highest missed / highest held); capacity_runs runs per design, mix and SLO rule.
 - sweep_followers: the celebrity sweep's authors (bench/experiments/sweep.py), sweep_reps tweets each,
   sweep_reads reads per reader in the hybrid.
 - thresholds, depths: the older sweeps (the hybrid's CELEBRITY_THRESHOLD, history depth),
@@ -87,8 +87,8 @@ PLANS = {
         # CI's smoke run: every experiment, small and short, in under 2 minutes; its figures are
         # for checking the pipeline, not for reading. Every Locust run costs ~1.5 s beyond its
         # own length, so phases are few and 1 s long: no warmup, a capacity search bracketed in
-        # strides of 4 (two steps a search when the first bracket holds), one search per mix,
-        # one history depth (tests/test_capacity_search.py covers the repeats' code), tweets at
+        # strides of 4 (two steps a search when the first bracket holds), one search per mix
+        # and rule, one history depth, tweets at
         # a rate high enough that the open loop's users do not wait seconds for their next slot.
         # The latency phases are 2 s: Locust's users start late into its -t, so a 1 s phase
         # measured 0.2-0.8 s, on a busy machine ~90 requests, often without one tweet in 65

@@ -1,13 +1,15 @@
 """`python -m bench`: every experiment, listed once (`python -m bench --list`).
 
 `make bench` / `python -m bench [--scale S] [--out DIR] [--experiment E,...]`: the three
-designs side by side, measured so that their differences are real. For each design in turn
-an app on fresh stores (bench/session.py): a fresh copy of the seeded database, an empty Redis
-(the bench's own redis-server, or with --redis-nodes N an N-node Redis Cluster it starts)
-loaded with that app's caches, `uvicorn approachN:app` with identical flags, the app and its
-Redis on one CPU set, the load generator on the other (Cpus.equal). Then the BENCH
-experiments, each a module of bench/experiments/ with its own estimate and run, every figure
-repeated (plan.repeats, plan.capacity_runs). Everything lands in one run folder: samples/
+designs side by side, measured so that their differences are real. The BENCH experiments,
+each a module of bench/experiments/ with its own estimate and run, every figure repeated
+(plan.repeats, plan.capacity_runs) in rounds: round 1 of every design, then round 2, ...
+Each round of each design runs on an app on fresh stores (bench/session.py): a fresh copy of
+the seeded database, an empty Redis (the bench's own redis-server, or with --redis-nodes N an
+N-node Redis Cluster it starts) loaded with that app's caches, `uvicorn approachN:app` with
+identical flags, the app and its Redis on one CPU set, the load generator on the other
+(Cpus.equal). meta.json lists what ran in that order; drift.csv compares each design's first
+round with its last. Everything lands in one run folder: samples/
 and logs/, meta.json (bench/report/meta.py), the tables bench/report/summary.py lists, and
 charts/ (bench/report/charts.py redraws them from the folder alone).
 
@@ -30,7 +32,7 @@ from types import ModuleType
 from bench.experiments import BENCH, STUDIES
 from bench.output import Progress
 from bench.plan import EVERY_EXPERIMENT, PLANS, Plan
-from bench.report import meta, model, summary
+from bench.report import drift, meta, model, summary
 from bench.session import Session, Stack
 from bench.stores import STORES, dataset_facts, new_store
 from rig.processes import ROOT, Cpus
@@ -53,21 +55,33 @@ def listing() -> str:
     return "\n".join(lines)
 
 
+def rounds(modules: list[ModuleType], plan: Plan) -> int:
+    """Repeats of the per-design experiments: each round starts every design afresh."""
+    return max((module.runs(plan) for module in modules), default=0)
+
+
 def estimate(session: Session, chosen: tuple[str, ...], approaches: list[str]) -> float:
     """Seconds the run should take: the ETA's starting point, each experiment's own estimate."""
     plan = session.plan
-    per_design = plan.dataset.users / 1000 * LOAD_CACHES_S_PER_1000_USERS
-    if plan.warmup_seconds:
-        per_design += plan.warmup_seconds + session.phase_overhead()
-    total = len(approaches) * per_design
-    for name in chosen:
-        module = experiment(name)
+    modules = [experiment(name) for name in chosen]
+    starts = rounds([module for module in modules if module.PER_DESIGN], plan) * len(approaches)
+    total = starts * start_s(session)
+    for module in modules:
         total += (
             len(approaches) * module.estimate(session)
             if module.PER_DESIGN
             else module.estimate(session, approaches)
         )
     return total
+
+
+def start_s(session: Session) -> float:
+    """A design's start: its caches loaded into an empty Redis, its warm-up."""
+    plan = session.plan
+    seconds = plan.dataset.users / 1000 * LOAD_CACHES_S_PER_1000_USERS
+    if plan.warmup_seconds:
+        seconds += plan.warmup_seconds + session.phase_overhead()
+    return seconds
 
 
 def timed(session: Session, estimated: float, part, *args) -> None:
@@ -80,19 +94,36 @@ def timed(session: Session, estimated: float, part, *args) -> None:
 def run_experiments(
     session: Session, seeded: Path | str, chosen: tuple[str, ...], approaches: list[str]
 ) -> None:
+    """The per-design experiments in rounds, the designs interleaved (round 1 of each, then
+    round 2, ...), each round of each design on an app of its own: fresh processes, a fresh
+    copy of the stores, its caches loaded afresh. Repeats are then independent, and a drift of
+    the machine over the run shows as a difference between rounds, not between designs."""
     plan = session.plan
     modules = [experiment(name) for name in BENCH if name in chosen]  # in the registry's order
     per_design = [module for module in modules if module.PER_DESIGN]
-    if per_design:
+    for repeat in range(1, rounds(per_design, plan) + 1):
+        due = [module for module in per_design if repeat <= module.runs(plan)]
         for name in approaches:
-            with session.start(name, seeded, plan.dataset, plan.celebrity_threshold, name) as app:
+            tag = f"{name}-{repeat}"
+            with session.start(name, seeded, plan.dataset, plan.celebrity_threshold, tag) as app:
                 if plan.warmup_seconds:
+                    session.ran("warmup", name, run=repeat)
                     session.phase(app, name, "warmup", session.mixed(plan.warmup_seconds), keep=False)
-                for module in per_design:
-                    timed(session, module.estimate(session), module.run, session, app, name)
+                for module in due:
+                    share = module.estimate(session) / module.runs(plan)
+                    timed(session, share, module.run, session, app, name, repeat)
     for module in modules:
         if not module.PER_DESIGN:
+            session.ran(module.__name__.rsplit(".", 1)[-1], "+".join(approaches))
             timed(session, module.estimate(session, approaches), module.run, session, seeded, approaches)
+
+
+def write_drift(folder: Path, session: Session) -> None:
+    """drift.csv, and its lines printed: the run's own check that its rounds agree."""
+    table = drift.table(session.phases, session.searches, session.plan.slo_ms)
+    table.to_csv(folder / "drift.csv", index=False)
+    for line in ["drift, each design's first round against its last (drift.csv):", *drift.lines(table)]:
+        session.say(line)
 
 
 def experiments(text: str, plan: Plan) -> tuple[str, ...]:
@@ -216,8 +247,10 @@ def measure(args, plan: Plan, folder: Path, work: Path, cpus: Cpus, started: dat
                 store=store.name,
                 postgres=store.describe(),
                 redis_nodes=args.redis_nodes,
+                order=session.order,
             )
         summary.write(folder, plan, session, facts)
+        write_drift(folder, session)
     model.write(folder)
     session.say("charts")
     from bench.report import charts  # matplotlib only once there is something to draw

@@ -9,10 +9,12 @@ the fanout lags, capacity searches, sweep tables), which bench/report/summary.py
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
+from bench.delivery import STEP_TWEETS, delivery_of
 from bench.output import Progress
 from bench.phases import WORKER_START_S, Load, Phase, run_phase
 from bench.plan import Plan
@@ -106,6 +108,13 @@ class Session:
     lags: list[pd.DataFrame] = field(default_factory=list)
     searches: list[dict] = field(default_factory=list)
     sweep: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    order: list[dict] = field(default_factory=list)  # what ran when, for meta.json
+
+    def ran(self, experiment: str, approach: str, mix: str | None = None, run: int = 1, **more) -> None:
+        """Notes that a measurement starts now: the run's order, as meta.json lists it."""
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        what = {"experiment": experiment, "approach": approach, "mix": mix, "run": run, **more}
+        self.order.append({**what, "started_at": started})
 
     def say(self, line: str) -> None:
         self.progress.say(line)
@@ -153,12 +162,14 @@ class Session:
         phase_name: str,
         load: Load,
         keep: bool = True,
-        first_tweet: int = 0,
         keep_samples: bool = True,
     ) -> Phase:
-        """One run of the load suite against `app`, the fanout drained after it; kept (in
-        phases.csv and the summary) unless it is a warm-up."""
+        """One run of the load suite against `app`, the fanout drained after it and its own
+        tweets' delivery read (those above the newest before it, which record_lags finds too);
+        kept (in phases.csv and the summary) unless it is a warm-up."""
         stack = self.stack
+        with stack.store.reading(app.database) as db:
+            (first_tweet,) = db.execute(stack.store.sql(NEWEST_TWEET)).fetchone()
         folder = self.folder / "samples" if keep and keep_samples else self.work
         phase = Phase(
             name,
@@ -177,18 +188,14 @@ class Session:
         run_phase(app, phase, app.database, stack.cpus.load, self.folder / "logs" / "locust.log")
         drain(app, self.say)
         phase.usage = meter.read() - before
+        with stack.store.reading(app.database) as db:
+            tweets = read_frame(db, stack.store.sql(STEP_TWEETS), (phase.first_tweet,))
+        phase.delivery = delivery_of(tweets, phase.ended)
         if keep:
             self.phases.append(phase)
             self.say(f"{name} {phase_name}: {summary.phase_line(phase)}")
         self.check_users(phase)
         return phase
-
-    def phase_with_tweets(self, app: AppServer, name: str, phase_name: str, load: Load) -> Phase:
-        """A phase whose own tweets (those above the newest before it) record_lags can find."""
-        store = self.stack.store
-        with store.reading(app.database) as db:
-            (newest,) = db.execute(store.sql(NEWEST_TWEET)).fetchone()
-        return self.phase(app, name, phase_name, load, first_tweet=newest)
 
     def check_users(self, phase: Phase) -> None:
         """Locust ran out of users: fatal where the app was within the SLO, since then the

@@ -302,8 +302,11 @@ plt.show()
 # ## 6. Capacity: how much load each design holds
 #
 # A design *holds* a rate when, offered that rate open loop for a whole step, it meets the
-# **SLO** (service level objective, a promise to users): read p99 within the plan's limit,
-# no error, and at least 95 % of the offered rate achieved. The bench searches for the
+# **SLO** (service level objective, a promise to users): read and tweet p99 within the
+# plan's limit, no error, at least 95 % of the offered rate achieved, and every tweet in its
+# followers' timelines within 5 s (fanout lag p99, a tweet still owed at the step's end
+# late), the backlog gone within 10 s of the step: the `delivery` rule. (capacity.csv also
+# holds the `read` rule, blind to the fanout behind the 201.) The bench searches for the
 # highest rate held: it doubles the rate until a step misses, then bisects between the last
 # rate held and the first missed until they are within 5 %. Each search is run several
 # times, on two mixes: DDIA's (65 reads per tweet), and the same with the most-followed
@@ -312,11 +315,12 @@ plt.show()
 
 # %%
 capacity = run.table("capacity")
+capacity = capacity[capacity.slo == "delivery"]
 
 
 def held(design: str, mix: str) -> tuple[float, float, float]:
     row = capacity[(capacity.approach == design) & (capacity.mix == mix)].iloc[0]
-    return row.held_median, row.held_min, row.held_max
+    return row["median"], row["min"], row["max"]
 
 
 def versus(a: str, b: str, mix: str) -> str:
@@ -328,16 +332,16 @@ def versus(a: str, b: str, mix: str) -> str:
     return f"{a} and {b} overlap"
 
 
-ranked = capacity[capacity.mix == "ddia"].sort_values("held_median", ascending=False).approach.tolist()
+ranked = capacity[capacity.mix == "ddia"].sort_values("median", ascending=False).approach.tolist()
 finding_6 = (
     f"In DDIA's mix {versus(ranked[0], ranked[1], 'ddia')} and {versus(ranked[1], ranked[2], 'ddia')}; "
     f"with celebrities tweeting, {versus('fanout', 'hybrid', 'celebrities')}"
 )
 say(
-    f"**Finding:** {finding_6} (read p99 within {plan['slo_ms']:g} ms; medians of "
-    f"{int(capacity.runs.min())} searches, min–max beside them)."
+    f"**Finding:** {finding_6} (read and tweet p99 within {plan['slo_ms']:g} ms, fanout within 5 s; "
+    f"medians of {int(capacity.runs.min())} searches, min–max beside them)."
 )
-capacity[["approach", "mix", "runs", "held_median", "held_min", "held_max", "brackets"]].round(0)
+capacity[["approach", "mix", "slo", "runs", "median", "min", "max", "brackets"]].round(0)
 
 # %%
 charts.max_throughput(run)

@@ -1,18 +1,28 @@
 """capacity: step-MIX-RUN-RATE on each design: the highest open-loop rate it holds within the
-SLO, searched for DDIA's mix and the celebrities mix, plan.capacity_runs times each.
+SLO, searched for DDIA's mix and the celebrities mix under each SLO rule, plan.capacity_runs
+times each, every run on an app of its own (bench/run.py starts one per design and repeat).
 
-A step offers `rate` requests/s for the plan's step_seconds and holds if the read p99 is within
-the SLO, no request failed, and >= 95 % of the offered rate was achieved (bench/report/summary.within_slo).
+A step offers `rate` requests/s for the plan's step_seconds; bench/report/summary.within_slo
+judges it under one of two rules:
+  read      the read p99 within the SLO (plan.slo_ms), no request failed, >= 95 % of the
+            offered rate achieved: what a reader waits for, blind to the fanout behind the 201.
+  delivery  all of `read`, and the tweet p99 within the SLO too (until the 201), and the
+            step's tweets delivered: their fanout lag p99 within 5 s, a tweet still owed when
+            the step ends counted late, a tweet the design fans out to nobody (join's, the
+            hybrid's celebrities') delivered at commit; and the backlog the step left drained
+            within 10 s of its end (bench/delivery.py). What the hybrid exists for.
 
-The first run of a (design, mix) brackets from a starting guess, multiplying or dividing by
-`factor` until one step holds and the next misses, then bisects in log space (the geometric
-mean of the bracket) until missed / held <= tolerance. A repeat starts from a bracket around
-the first run's answer (÷ and × sqrt(tolerance)), but trusts nothing: it runs the step below
-(must hold) and the step above (must miss), widening on the side that disagrees by `factor`,
-then its square, and so on,
-and bisects again (`run` widens a repeat by tolerance^2: close to the first answer, a wide
-stride would cost more bisection steps than it saves). Its answer is always a rate it saw
-held, with a miss within tolerance above it.
+The steps are shared, the searches are not: each rule has its own search, each from the
+plan's bracket (capacity_start, by capacity_factor), so one rule's verdicts never steer the
+other's choice of rates; but a rate one rule's search already ran in this run (same app, same
+mix) is judged from that step again rather than run twice, its figures recording enough to
+judge both rules. Where the rules agree the two searches run the same rates, and the
+delivery search costs only the steps where they disagree.
+
+A search brackets from its start, multiplying or dividing by `factor` until one step holds
+and the next misses, then bisects in log space (the geometric mean of the bracket) until
+missed / held <= tolerance. Its answer is always a rate it saw held, with a miss within
+tolerance above it. No run starts from another run's answer: repeats are independent.
 Steps are not monotone in truth (a noisy step can miss below a held one); the search takes
 each verdict as it comes and reports every step it ran.
 """
@@ -21,13 +31,19 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bench.phases import Phase
+from bench.plan import Plan
 from bench.report import summary
 from bench.session import Session
 from rig.processes import AppServer
 
 PER_DESIGN = True
 MIXES = ("ddia", "celebrities")  # author bias: none, and the plan's
-FIRST_STEPS, REPEAT_STEPS = 6, 3  # a search's steps, as counted for the ETA
+SLOS = summary.SLO_RULES  # read, delivery
+# Steps per run and mix, as counted for the ETA: a search's walk to its bracket (a hold and a
+# miss, ~1 more where the start is off), then its bisections; and the steps the delivery search
+# runs beyond the read search's (none where the rules agree, as they mostly do: tiny ran none).
+BRACKET_STEPS, DELIVERY_STEPS = 3, 1
 MAX_STEPS = 14  # a search that has not converged by then reports its bracket as it stands
 
 
@@ -89,77 +105,71 @@ def first_search(
     return search  # held 0: nothing held down to the floor
 
 
-def repeat_search(
-    try_rate: Callable[[float], bool], around: float, factor: float, tolerance: float, floor: float = 1.0
-) -> Search:
-    """Verifies a bracket around an earlier answer (hold below, miss above), widening where a
-    verdict disagrees, then bisects."""
-    search = Search()
-    half = math.sqrt(tolerance)
-    low, high = around / half, around * half
-    missed_above = False  # a low that missed is the bracket's top: no need to run it again
-    stride = factor  # squared after each disagreeing verdict: far answers are reached in a few steps
-    while not held_at(try_rate, low, search):
-        high, low, missed_above = low, low / stride, True
-        stride *= stride
-        if low < floor or len(search.steps) >= MAX_STEPS:
-            search.missed = high
-            return search
-    while not missed_above and held_at(try_rate, high, search):
-        low, high = high, high * stride
-        stride *= stride
-        if len(search.steps) >= MAX_STEPS:
-            search.held = low
-            return search
-    return bisect(try_rate, low, high, tolerance, search)
-
-
 def estimate(session: Session) -> float:
-    """Seconds on one design."""
+    """Seconds on one design, every run."""
     plan = session.plan
-    steps = FIRST_STEPS + REPEAT_STEPS * (plan.capacity_runs - 1)
-    return len(MIXES) * steps * (plan.step_seconds + session.phase_overhead())
+    bisections = math.ceil(math.log2(math.log(plan.capacity_factor) / math.log(plan.capacity_tolerance)))
+    steps = BRACKET_STEPS + max(0, bisections) + DELIVERY_STEPS
+    return plan.capacity_runs * len(MIXES) * steps * (plan.step_seconds + session.phase_overhead())
 
 
-def run(session: Session, app: AppServer, name: str) -> None:
+def runs(plan: Plan) -> int:
+    return plan.capacity_runs
+
+
+@dataclass
+class Steps:
+    """The steps of one run and mix on one app, each rate run once, whichever rule asks."""
+
+    session: Session
+    app: AppServer
+    name: str
+    mix: str
+    bias: float
+    repeat: int
+    ran: dict[int, Phase] = field(default_factory=dict)  # rounded rate -> its step
+
+    def at(self, rate: float) -> Phase:
+        offered, plan = round(rate), self.session.plan
+        if offered not in self.ran:
+            seed = 1000 * self.repeat + offered % 997
+            # Locust's own clock starts ~0.3 s into its run: one more second keeps the
+            # measured step at step_seconds or more.
+            load = self.session.mixed(plan.step_seconds + 1, author_bias=self.bias, seed=seed, rate=offered)
+            step_name = f"step-{self.mix}-{self.repeat}-{offered}"
+            self.ran[offered] = self.session.phase(self.app, self.name, step_name, load, keep_samples=False)
+        return self.ran[offered]
+
+
+def run(session: Session, app: AppServer, name: str, repeat: int) -> None:
+    """Run `repeat` of each mix's searches on `app`, a fresh app of its own."""
     plan = session.plan
-    start = plan.capacity_start
     for mix, bias in zip(MIXES, (0.0, plan.celebrity_bias), strict=True):
-        found = []
-        for run in range(1, plan.capacity_runs + 1):
-            steps_before = len(session.phases)
-
-            def try_rate(rate: float, mix=mix, bias=bias, run=run) -> bool:
-                seed = 1000 * run + round(rate) % 997
-                # Locust's own clock starts ~0.3 s into its run: one more second keeps the
-                # measured step at step_seconds or more.
-                load = session.mixed(plan.step_seconds + 1, author_bias=bias, seed=seed, rate=round(rate))
-                phase = session.phase(app, name, f"step-{mix}-{run}-{round(rate)}", load, keep_samples=False)
-                return summary.within_slo(phase, plan.slo_ms)
-
-            if run == 1:
-                # From the DDIA mix's answer the guess is close: bracket in smaller strides.
-                factor = plan.capacity_factor if mix == "ddia" else math.sqrt(plan.capacity_factor)
-                search = first_search(try_rate, start, factor, plan.capacity_tolerance)
-            else:
-                # A repeat widens in strides of tolerance^2: one bisection away from converged.
-                search = repeat_search(
-                    try_rate, found[0], plan.capacity_tolerance**2, plan.capacity_tolerance
-                )
-            found.append(search.held or start / plan.capacity_factor)
+        steps = Steps(session, app, name, mix, bias, repeat)
+        for slo in SLOS:
+            session.ran("capacity", name, mix, repeat, slo=slo)
+            before = set(steps.ran)
+            search = first_search(
+                lambda rate, slo=slo, steps=steps: summary.within_slo(steps.at(rate), plan.slo_ms, slo),
+                plan.capacity_start,
+                plan.capacity_factor,
+                plan.capacity_tolerance,
+            )
+            anew = len(set(steps.ran) - before)
             session.searches.append(
                 {
                     "approach": name,
                     "mix": mix,
-                    "run": run,
+                    "slo": slo,
+                    "run": repeat,
                     "held_rate": search.held,
                     "missed_rate": search.missed,
                     "steps": len(search.steps),
-                    "phases": [p.name for p in session.phases[steps_before:]],
+                    "new_steps": anew,
+                    "phases": [f"step-{mix}-{repeat}-{round(step.rate)}" for step in search.steps],
                 }
             )
             session.say(
-                f"{name} capacity {mix} run {run}: held {search.held:,.0f} req/s, missed "
-                f"{search.missed:,.0f} ({len(search.steps)} steps)"
+                f"{name} capacity {mix} slo={slo} run {repeat}: held {search.held:,.0f} req/s, missed "
+                f"{search.missed:,.0f} ({len(search.steps)} steps, {anew} run anew)"
             )
-        start = found[0] or start  # the celebrities mix starts from the DDIA mix's answer

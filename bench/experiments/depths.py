@@ -25,4 +25,5 @@ def run(session: Session, seeded: Path | str, approaches: list[str]) -> None:
         for name in designs.NAMES:  # the hybrid too: it is fanout where no one crosses its threshold
             with session.start(name, deep, dataset, plan.celebrity_threshold, f"{name}-depth") as app:
                 load = Load(plan.depth_seconds, clients=plan.depth_clients, read_ratio=READS_ONLY)
+                session.ran("depths", name, f"depth-{depth:g}")
                 session.phase(app, name, f"depth-{depth:g}", load)

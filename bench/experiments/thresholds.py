@@ -30,5 +30,6 @@ def run(session: Session, seeded: Path | str, approaches: list[str]) -> None:
             warmup = session.mixed(max(2, plan.sweep_seconds * WARMUP_SHARE))
             session.phase(app, "hybrid", "warmup", warmup, keep=False)
             load = session.mixed(plan.sweep_seconds, author_bias=plan.celebrity_bias, seed=3)
-            phase = session.phase_with_tweets(app, "hybrid", f"threshold-{threshold}", load)
+            session.ran("thresholds", "hybrid", f"threshold-{threshold}")
+            phase = session.phase(app, "hybrid", f"threshold-{threshold}", load)
             session.record_lags(app, phase, threshold)

@@ -78,8 +78,11 @@ def write(
     store: str = "sqlite",
     postgres: dict | None = None,
     redis_nodes: int = 0,
+    order: list[dict] | None = None,
 ) -> None:
-    """postgres: the server's version and settings (bench/stores.py), when it was the store.
+    """order: every measurement in the order it ran (experiment, approach, mix, run,
+    started_at; Session.ran).
+    postgres: the server's version and settings (bench/stores.py), when it was the store.
     redis_nodes: the nodes of the Redis Cluster the caches ran on; 0, one redis-server (and
     meta.json as it was before clusters: no redis_nodes key)."""
     redis_name = f"{redis_nodes} redis-server cluster nodes" if redis_nodes else "redis-server"
@@ -113,6 +116,7 @@ def write(
         "dataset_facts": facts or {},
         "machine": machine(cpus, redis),
         "packages": packages(),
+        "order": order or [],
         "phases": [
             {
                 key: value

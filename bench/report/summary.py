@@ -6,9 +6,11 @@ latency (numpy, linear interpolation), never from Locust's rounded histograms.
   summary.csv       the first `fixed` phase, one row per approach and operation (as before)
   latency.csv       every latency repeat together: per approach, mix and operation, the median,
                     min and max over repeats of each percentile
-  capacity.csv      the capacity search: per approach and mix, runs, the held rate's median, min
-                    and max, and each run's bracket (held; missed, within the tolerance above)
-  max_throughput.csv  capacity.csv's DDIA mix in the older layout (the notebook reads it)
+  capacity.csv      the capacity search: per approach, mix and SLO rule (slo: read, delivery),
+                    runs, the held rate's median, min and max, and each run's bracket (held;
+                    missed, within the tolerance above)
+  max_throughput.csv  capacity.csv's DDIA mix under the read rule, in the older layout
+  drift.csv         each design's first repeat against its last (bench/report/drift.py)
   cpu.csv           us of CPU per read, per tweet and per follower-write, app and Redis apart
                     (and PostgreSQL, a component of its own, when it was the store)
   celebrity_sweep.csv  per approach and followers: the tweet's POST, fanout lag, writes, CPU;
@@ -66,15 +68,27 @@ def figures(phase: Phase) -> dict:
     return phase.figures
 
 
-def within_slo(phase: Phase, slo_ms: float) -> bool:
+SLO_RULES = ("read", "delivery")  # bench/experiments/capacity.py says what each judges
+
+
+def within_slo(phase: Phase, slo_ms: float, rule: str = "read") -> bool:
+    """Whether a step held under `rule` (SLO_RULES)."""
+    if rule not in SLO_RULES:
+        raise ValueError(f"SLO rule {rule!r}: one of {', '.join(SLO_RULES)}")
     row, read = phase.row(), figures(phase)["read"]
     errors = sum(f["errors"] for f in figures(phase).values())
-    return (
+    held = (
         read["count"] > 0
         and read["p99_ms"] <= slo_ms
         and errors == 0
         and row["achieved_rate"] >= 0.95 * (row["target_rate"] or 0)
     )
+    if rule == "read" or not held:
+        return held
+    tweet = figures(phase)["tweet"]
+    # A step without a tweet has nothing to deliver; one whose delivery was not read cannot hold.
+    delivered = phase.delivery is not None and phase.delivery.holds()
+    return (not tweet["count"] or tweet["p99_ms"] <= slo_ms) and delivered
 
 
 def phase_line(phase: Phase) -> str:
@@ -119,37 +133,40 @@ def latency(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+CAPACITY_COLUMNS = ["approach", "mix", "slo", "runs", "median", "min", "max", "brackets", "steps"]
+
+
 def capacity(searches: list[dict]) -> pd.DataFrame:
+    """Per approach, mix and SLO rule: the held rate's median, min and max over the runs."""
     runs = pd.DataFrame(searches)
     if not len(runs):
-        return pd.DataFrame(
-            columns=["approach", "mix", "runs", "held_median", "held_min", "held_max", "brackets", "steps"]
-        )
+        return pd.DataFrame(columns=CAPACITY_COLUMNS)
     out = []
-    for (approach, mix), group in runs.groupby(["approach", "mix"], sort=False):
-        held = spread(group.held_rate)
+    for (approach, mix, slo), group in runs.groupby(["approach", "mix", "slo"], sort=False):
         out.append(
             {
                 "approach": approach,
                 "mix": mix,
+                "slo": slo,
                 "runs": len(group),
-                **{f"held_{stat}": value for stat, value in held.items()},
+                **spread(group.held_rate),
                 "brackets": "; ".join(f"{r.held_rate:.1f}-{r.missed_rate:.1f}" for r in group.itertuples()),
                 "steps": int(group.steps.sum()),
             }
         )
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=CAPACITY_COLUMNS)
 
 
 def max_throughput_from(capacity_table: pd.DataFrame, plan: Plan) -> pd.DataFrame:
-    ddia = capacity_table[capacity_table.mix == "ddia"]
+    """The older layout, and its older rule: the DDIA mix under the read SLO."""
+    ddia = capacity_table[(capacity_table.mix == "ddia") & (capacity_table.slo == "read")]
     return pd.DataFrame(
         {
             "approach": ddia.approach,
             "slo_read_p99_ms": plan.slo_ms,
-            "max_rate_per_s": ddia.held_median,
-            "held_min": ddia.held_min,
-            "held_max": ddia.held_max,
+            "max_rate_per_s": ddia["median"],
+            "held_min": ddia["min"],
+            "held_max": ddia["max"],
             "steps_tried": ddia.steps,
         }
     )
