@@ -59,6 +59,7 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from redis.exceptions import (
     ClusterDownError,
     ConnectionError,
+    MaxConnectionsError,
     OutOfMemoryError,
     RedisClusterException,
     SlotNotCoveredError,
@@ -73,6 +74,12 @@ log = logging.getLogger("uvicorn.error")
 class ClusterUnavailable(ConnectionError):
     """No node of the cluster answered, or they do not yet cover every slot (still
     forming): as much "Redis is down" as a refused connection."""
+
+
+class RedisBusy(Exception):
+    """Every connection of this process's pool (REDIS_MAX_CONNECTIONS) stayed busy for
+    REDIS_POOL_TIMEOUT: this process is overloaded, Redis is not down. Not a ConnectionError,
+    so that a read does not fall back to the database, loading it too, but answers 503."""
 
 
 # Redis cannot take a call now: down, too slow, or full under maxmemory-policy noeviction;
@@ -234,6 +241,13 @@ class CacheCluster(RedisCluster):
             return self.keyslot(args[2])
         return await super()._determine_slot(command, *args)
 
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        # A cluster node's pool does not wait for a free connection: it raises at once.
+        try:
+            return await super().execute_command(*args, **kwargs)
+        except MaxConnectionsError as error:
+            raise RedisBusy(str(error)) from error
+
     async def initialize(self, *args: Any, **kwargs: Any) -> Self:
         try:
             await super().initialize(*args, **kwargs)
@@ -242,13 +256,29 @@ class CacheCluster(RedisCluster):
         return self
 
 
+class WaitingPool(redis.BlockingConnectionPool):
+    """redis-py's pool that waits for a free connection; one that waited its timeout out
+    raises RedisBusy rather than a ConnectionError, which would read as Redis down."""
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> redis.Connection:
+        try:
+            return cast(redis.Connection, await super().get_connection(*args, **kwargs))  # type: ignore[no-untyped-call]
+        except ConnectionError as error:
+            if isinstance(error.__cause__, asyncio.TimeoutError):
+                raise RedisBusy(f"all {self.max_connections} Redis connections busy") from error
+            raise
+
+
 # The cache's client: of one Redis, or of a Redis Cluster (REDIS_CLUSTER=1).
 Client = redis.Redis | RedisCluster
 
 
-def connect(redis_url: str, cluster: bool = False) -> Client:
+def connect(
+    redis_url: str, cluster: bool = False, max_connections: int = 64, pool_timeout: float = 1.0
+) -> Client:
     """A client of one Redis, or with `cluster` of the Redis Cluster that REDIS_URL is a
-    node of. Nothing connects until the first call."""
+    node of, with at most `max_connections` (to each node), a call waiting up to
+    `pool_timeout` seconds for one. Nothing connects until the first call."""
     # One retry reconnects a pooled socket that died with a restarted Redis (on a cluster, it
     # also maps the slots again); more would only make a request wait longer while Redis is
     # really down.
@@ -258,8 +288,15 @@ def connect(redis_url: str, cluster: bool = False) -> Client:
         "retry": Retry(NoBackoff(), 1),
     }
     if cluster:
-        return CacheCluster.from_url(redis_url, **options)
-    return redis.Redis.from_url(redis_url, connection_class=HiredisPackedConnection, **options)
+        return CacheCluster.from_url(redis_url, max_connections=max_connections, **options)
+    pool = WaitingPool.from_url(
+        redis_url,
+        connection_class=HiredisPackedConnection,
+        max_connections=max_connections,
+        timeout=pool_timeout,
+        **options,
+    )
+    return redis.Redis.from_pool(pool)
 
 
 def is_cluster(client: Client) -> TypeGuard[RedisCluster]:

@@ -27,7 +27,7 @@ from typing import Self
 
 import orjson
 
-from timelines.cache import REDIS_DOWN, TimelineCache, source_floor
+from timelines.cache import REDIS_DOWN, RedisBusy, TimelineCache, source_floor
 from timelines.db import UNAVAILABLE, Database
 from timelines.encoding import tweet_json
 from timelines.sql import ROLE, Dialects, Transaction
@@ -188,6 +188,10 @@ class FanoutWorker:
                 self._redis_back()
             except REDIS_DOWN as error:
                 await self._redis_lost(error, unfinished)
+            except RedisBusy as error:  # the requests hold every connection: Redis is up
+                log.warning("fanout worker: %s; the jobs wait in the outbox", error)
+                await self._release(unfinished)
+                await asyncio.sleep(0.1)
             except UNAVAILABLE as error:
                 log.warning("fanout worker: the database is busy or unreachable (%s); retrying", error)
                 await asyncio.sleep(0.1)

@@ -79,12 +79,21 @@ class PostgresDatabase:
         self.round_trips: Counter[str] = Counter()
 
     @classmethod
-    async def open(cls, url: str, connections: int = 4) -> "PostgresDatabase":
+    async def open(cls, url: str, connections: int = 4, pool_timeout: float = 5.0) -> "PostgresDatabase":
         await apply_schema(url)
+        # A read that waits `pool_timeout` for a connection raises PoolTimeout: a 503 that
+        # names the pool (timelines/http.py). Writes never wait: a thread each, a connection each.
         reads = AsyncConnectionPool(
-            url, min_size=connections, max_size=connections, open=False, kwargs={"autocommit": True}
+            url,
+            min_size=connections,
+            max_size=connections,
+            open=False,
+            kwargs={"autocommit": True},
+            timeout=pool_timeout,
         )
-        writes = ConnectionPool(url, min_size=connections, max_size=connections, open=False)
+        writes = ConnectionPool(
+            url, min_size=connections, max_size=connections, open=False, timeout=pool_timeout
+        )
         try:
             await reads.open(wait=True, timeout=CONNECT_SECONDS)
             await asyncio.to_thread(writes.open, wait=True, timeout=CONNECT_SECONDS)
