@@ -12,8 +12,8 @@ from harness import APPS, FANOUT_APPS
 BURST = 300
 
 
-def build(app, readers: int = 20) -> list[int]:
-    """Readers who each follow two authors who have tweeted, so a read touches every store."""
+def build(app, readers: int = 20) -> tuple[list[int], list[int]]:
+    """Two authors who have tweeted, and readers who follow both, so a read touches every store."""
     authors = [app.create_user(f"author{n}") for n in range(2)]
     users = [app.create_user(f"reader{n}") for n in range(readers)]
     for user in users:
@@ -21,13 +21,27 @@ def build(app, readers: int = 20) -> list[int]:
             app.follow(user, author)
     for author in authors:
         app.tweet(author, "hello")
-    return users
+    return authors, users
 
 
-async def burst(base_url: str, paths: list[str]) -> list[httpx.Response]:
+async def burst(base_url: str, paths: list[str], method: str = "GET") -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=len(paths))
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
-        return await asyncio.gather(*(client.get(path) for path in paths))
+        return await asyncio.gather(*(client.request(method, path) for path in paths))
+
+
+def reads_and_unfollows(
+    app, users: list[int], author: int, unfollowers: list[int]
+) -> tuple[list[httpx.Response], list[int]]:
+    """A read burst with unfollows of `author` by `unfollowers` in the middle of it."""
+
+    async def both() -> tuple[list[httpx.Response], list[httpx.Response]]:
+        reads = [f"/timeline/{users[n % len(users)]}" for n in range(BURST)]
+        unfollows = [f"/users/{u}/following/{author}" for u in unfollowers]
+        return await asyncio.gather(burst(app.url, reads), burst(app.url, unfollows, "DELETE"))
+
+    reads, unfollows = asyncio.run(both())
+    return reads, [r.status_code for r in unfollows]
 
 
 def read_burst(app, users: list[int]) -> list[httpx.Response]:
@@ -66,11 +80,18 @@ def assert_answers_normally(app, users: list[int]) -> None:
 @pytest.mark.parametrize("module", FANOUT_APPS)
 def test_a_tiny_redis_pool_waits_then_answers_503_naming_redis(start_app, redis_server, module):
     app = start_app(module, redis_max_connections=2, redis_pool_timeout=0.005, max_in_flight=10_000)
-    users = build(app)
+    authors, users = build(app)
     app.wait_for_fanout()
-    busy = busy_answers(read_burst(app, users))
+    readers, unfollowers = users[:10], users[10:]
+    reads, unfollows = reads_and_unfollows(app, readers, authors[0], unfollowers)
+    busy = busy_answers(reads)
     assert busy, "a 5 ms wait for one of 2 connections, 300 reads at once: some must wait it out"
     assert all("Redis" in detail and "REDIS_MAX_CONNECTIONS" in detail for detail in busy), busy[:3]
+    # Committed, so answered 204 even when Redis could not take the change: the outbox owes it.
+    assert unfollows == [204] * len(unfollowers)
+    app.wait_for_fanout()
+    assert all(len(app.timeline(user)) == 1 for user in unfollowers)
+    users = readers
     db = int(app.redis_url.rsplit("/", 1)[1])
     assert 1 <= clients_of_db(redis_server, db) <= 2  # the pool keeps what it opened
     assert_answers_normally(app, users)
@@ -85,7 +106,7 @@ def test_a_tiny_postgres_pool_waits_then_answers_503_naming_postgres(start_app, 
         database_pool_timeout=0.005,
         max_in_flight=10_000,
     )
-    users = build(app)
+    _, users = build(app)
     busy = busy_answers(read_burst(app, users))
     assert busy, "a 5 ms wait for PostgreSQL's one read connection, 300 reads at once: some must wait it out"
     assert all("PostgreSQL" in detail and "READER_CONNECTIONS" in detail for detail in busy), busy[:3]
@@ -96,7 +117,7 @@ def test_a_tiny_postgres_pool_waits_then_answers_503_naming_postgres(start_app, 
 @pytest.mark.parametrize("module", APPS)
 def test_past_max_in_flight_requests_are_shed_with_503_and_the_app_stays_up(start_app, module):
     app = start_app(module, max_in_flight=4)
-    users = build(app)
+    _, users = build(app)
     if module in FANOUT_APPS:
         app.wait_for_fanout()
     busy = busy_answers(read_burst(app, users))
