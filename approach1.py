@@ -43,7 +43,9 @@ TOTALS = "SELECT count(*), coalesce(sum(tweets), 0), coalesce(sum(following), 0)
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = Settings()
-    db = await open_database(settings.database_url, settings.reader_connections)
+    db = await open_database(
+        settings.database_url, settings.reader_connections, settings.database_pool_timeout
+    )
     app.state.stores = JoinStores(db)
     yield
     await db.close()

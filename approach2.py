@@ -70,9 +70,16 @@ HOME_TIMELINE_IDS_ABOVE = Dialects(
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = Settings()
-    db = await open_database(settings.database_url, settings.reader_connections)
+    db = await open_database(
+        settings.database_url, settings.reader_connections, settings.database_pool_timeout
+    )
     cache = TimelineCache(
-        timeline_cache.connect(settings.redis_url, settings.redis_cluster),
+        timeline_cache.connect(
+            settings.redis_url,
+            settings.redis_cluster,
+            settings.redis_max_connections,
+            settings.redis_pool_timeout,
+        ),
         settings.timeline_length,
         settings.tweet_ttl,
     )

@@ -128,7 +128,9 @@ Hybrid = Annotated[HybridStores, Depends(opened)]
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = Settings()
-    db = await open_database(settings.database_url, settings.reader_connections)
+    db = await open_database(
+        settings.database_url, settings.reader_connections, settings.database_pool_timeout
+    )
 
     def reconcile(tx: Transaction) -> None:
         kinds = {"pull": JobKind.PULL, "backfill": JobKind.BACKFILL}
@@ -137,7 +139,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     await db.write(reconcile)
     cache = TimelineCache(
-        timeline_cache.connect(settings.redis_url, settings.redis_cluster),
+        timeline_cache.connect(
+            settings.redis_url,
+            settings.redis_cluster,
+            settings.redis_max_connections,
+            settings.redis_pool_timeout,
+        ),
         settings.timeline_length,
         settings.tweet_ttl,
     )

@@ -78,6 +78,12 @@ class ClusterUnavailable(ConnectionError):
     forming): as much "Redis is down" as a refused connection."""
 
 
+class RedisBusy(Exception):
+    """Every connection of this process's pool (REDIS_MAX_CONNECTIONS) stayed busy for
+    REDIS_POOL_TIMEOUT: this process is overloaded, Redis is not down. Not a ConnectionError,
+    so that a read does not fall back to the database, loading it too, but answers 503."""
+
+
 # Redis cannot take a call now: down, too slow, or full under maxmemory-policy noeviction;
 # on a cluster also failing (CLUSTERDOWN), resharding (TRYAGAIN) or a slot nobody serves.
 # The apps answer from SQLite and the outbox keeps what is owed. Any other cluster error
@@ -329,13 +335,29 @@ class CacheCluster(RedisCluster):
         return self
 
 
+class WaitingPool(redis.BlockingConnectionPool):
+    """redis-py's pool that waits for a free connection; one that waited its timeout out
+    raises RedisBusy rather than a ConnectionError, which would read as Redis down."""
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> redis.Connection:
+        try:
+            return cast(redis.Connection, await super().get_connection(*args, **kwargs))  # type: ignore[no-untyped-call]
+        except ConnectionError as error:
+            if isinstance(error.__cause__, asyncio.TimeoutError):
+                raise RedisBusy(f"all {self.max_connections} Redis connections busy") from error
+            raise
+
+
 # The cache's client: of one Redis, or of a Redis Cluster (REDIS_CLUSTER=1).
 Client = redis.Redis | RedisCluster
 
 
-def connect(redis_url: str, cluster: bool = False) -> Client:
+def connect(
+    redis_url: str, cluster: bool = False, max_connections: int = 64, pool_timeout: float = 1.0
+) -> Client:
     """A client of one Redis, or with `cluster` of the Redis Cluster that REDIS_URL is a
-    node of. Nothing connects until the first call."""
+    node of. One Redis's client opens at most `max_connections`, a call waiting up to
+    `pool_timeout` seconds for one. Nothing connects until the first call."""
     # One retry reconnects a pooled socket that died with a restarted Redis (on a cluster, it
     # also maps the slots again); more would only make a request wait longer while Redis is
     # really down.
@@ -345,8 +367,17 @@ def connect(redis_url: str, cluster: bool = False) -> Client:
         "retry": Retry(NoBackoff(), 1),
     }
     if cluster:
+        # Not bounded by max_connections: redis-py's cluster nodes do not wait for a free
+        # connection, and count ones lost with a killed node as still in use (tests/test_cluster.py).
         return CacheCluster.from_url(redis_url, **options)
-    return redis.Redis.from_url(redis_url, connection_class=HiredisPackedConnection, **options)
+    pool = WaitingPool.from_url(
+        redis_url,
+        connection_class=HiredisPackedConnection,
+        max_connections=max_connections,
+        timeout=pool_timeout,
+        **options,
+    )
+    return redis.Redis.from_pool(pool)
 
 
 def is_cluster(client: Client) -> TypeGuard[RedisCluster]:

@@ -46,11 +46,12 @@ class Database(Protocol):
     async def close(self) -> None: ...
 
 
-async def open_database(database_url: str, connections: int = 4) -> Database:
-    """The store DATABASE_URL names, schema applied; one clear line when it cannot be."""
+async def open_database(database_url: str, connections: int = 4, pool_timeout: float = 5.0) -> Database:
+    """The store DATABASE_URL names, schema applied; one clear line when it cannot be.
+    `pool_timeout`: how long a PostgreSQL read waits for a free connection."""
     try:
         if database_url.startswith(("postgresql://", "postgres://")):
-            return await PostgresDatabase.open(database_url, connections)
+            return await PostgresDatabase.open(database_url, connections, pool_timeout)
         return await SqliteDatabase.open(sqlite_path(database_url), connections)
     except SystemExit as reason:
         # uvicorn prints a traceback for anything a lifespan raises, SystemExit too; a wrong

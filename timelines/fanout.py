@@ -33,7 +33,7 @@ from typing import Self
 
 import orjson
 
-from timelines.cache import REDIS_DOWN, TimelineCache, source_floor
+from timelines.cache import REDIS_DOWN, RedisBusy, TimelineCache, source_floor
 from timelines.db import UNAVAILABLE, Database
 from timelines.encoding import tweet_json
 from timelines.sql import ROLE, Dialects, Transaction
@@ -211,6 +211,10 @@ class FanoutWorker:
                 self._redis_back()
             except REDIS_DOWN as error:
                 await self._redis_lost(error, self._not_alone(unfinished))
+            except RedisBusy as error:  # the requests hold every connection: Redis is up
+                log.warning("fanout worker: %s; the jobs wait in the outbox", error)
+                await self._release(self._not_alone(unfinished))
+                await asyncio.sleep(0.1)
             except UNAVAILABLE as error:
                 log.warning("fanout worker: the database is busy or unreachable (%s); retrying", error)
                 await asyncio.sleep(0.1)
@@ -294,8 +298,8 @@ class FanoutWorker:
             await self._commit([await delivering])
         except REDIS_DOWN as error:
             await self._redis_lost(error, [job])
-        except UNAVAILABLE as error:
-            log.warning("fanout worker: the database is unavailable (%s); job %d waits", error, job.id)
+        except (*UNAVAILABLE, RedisBusy) as error:
+            log.warning("fanout worker: %s; job %d waits in the outbox", error, job.id)
             with contextlib.suppress(Exception):  # else its lease runs out
                 await self._release([job])
         except Exception:

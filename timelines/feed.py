@@ -11,7 +11,7 @@ from typing import cast
 import orjson
 from fastapi.responses import Response
 
-from timelines.cache import REDIS_DOWN, Miss, Page, source_floor
+from timelines.cache import REDIS_DOWN, Miss, Page, RedisBusy, source_floor
 from timelines.encoding import tweet_json
 from timelines.fanout import SELECT_TWEETS, JobKind, owe
 from timelines.http import problem
@@ -69,10 +69,12 @@ async def settle(stores: CachedStores, follower_id: int, followee_id: int, follo
 
 async def update_cache(stores: CachedStores, user_id: int, change: Awaitable[None]) -> None:
     """The follow is committed whatever happens here: if Redis cannot take the change now,
-    the outbox owes this user a rebuild, so the cache never answers from the old graph."""
+    the outbox owes this user a rebuild, so the cache never answers from the old graph.
+    Its connections all busy (RedisBusy) is the same: the call must not answer 503 once
+    the follow is committed."""
     try:
         await change
-    except REDIS_DOWN:
+    except (*REDIS_DOWN, RedisBusy):
         await stores.db.write(lambda tx: owe(tx, JobKind.EVICT, user_id))
         stores.worker.wake.set()
 

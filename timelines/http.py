@@ -18,9 +18,11 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.telemetry import TelemetryConfig
+from psycopg_pool import PoolTimeout
 from starlette.routing import Match
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
+from timelines.cache import RedisBusy
 from timelines.db import UNAVAILABLE
 from timelines.models import Problem
 from timelines.settings import Settings
@@ -35,6 +37,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "Invalid request"},
     503: {"model": Problem, "description": "A store is unreachable; nothing was changed"},
 }
+RETRY_AFTER = "1"  # seconds: every 503 says when to try again
+UNLIMITED = ("/health", "/stats")  # answered past MAX_IN_FLIGHT, so that overload can be seen
 BODILESS = ("GET", "HEAD", "OPTIONS")  # methods whose body, if any, nobody reads
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 # The apps export no OpenTelemetry. Left on, FastAPI asks OpenTelemetry for its providers on
@@ -48,6 +52,7 @@ def create_app(title: str, lifespan: Lifespan[FastAPI]) -> FastAPI:
     # Before any route is declared: routes take their class when they are added.
     app.router.route_class = ContractRoute
     app.add_middleware(BodyLimit)
+    app.add_middleware(InFlightLimit, limit=Settings().max_in_flight)  # outermost: sheds first
     # As decorators do: add_exception_handler's types would have these two take any Exception.
     app.exception_handler(RequestValidationError)(invalid_request)
     app.exception_handler(405)(method_not_allowed)
@@ -56,6 +61,8 @@ def create_app(title: str, lifespan: Lifespan[FastAPI]) -> FastAPI:
     app.add_exception_handler(redis.exceptions.ConnectionError, redis_unreachable)
     app.add_exception_handler(redis.exceptions.TimeoutError, redis_unreachable)
     app.add_exception_handler(redis.exceptions.OutOfMemoryError, redis_unreachable)
+    app.add_exception_handler(RedisBusy, pool_busy("Redis", "REDIS_MAX_CONNECTIONS"))
+    app.add_exception_handler(PoolTimeout, pool_busy("PostgreSQL", "READER_CONNECTIONS"))
     return app
 
 
@@ -64,7 +71,10 @@ def json_response(content: Any, status_code: int = 200) -> Response:
 
 
 def problem(status_code: int, detail: str) -> Response:
-    return json_response({"detail": detail}, status_code)
+    response = json_response({"detail": detail}, status_code)
+    if status_code == 503:
+        response.headers["Retry-After"] = RETRY_AFTER
+    return response
 
 
 def now_iso() -> str:
@@ -112,6 +122,18 @@ async def database_busy(request: Request, exc: Exception) -> Response:
 
 async def redis_unreachable(request: Request, exc: Exception) -> Response:
     return problem(503, "Redis is unreachable (REDIS_URL); nothing was changed, try again")
+
+
+def pool_busy(store: str, setting: str) -> Callable[[Request, Exception], Coroutine[Any, Any, Response]]:
+    async def busy(request: Request, exc: Exception) -> Response:
+        log.warning(
+            "%s's connection pool stayed busy for %s %s: %s", store, request.method, request.url.path, exc
+        )
+        return problem(
+            503, f"busy: every {store} connection of this process ({setting}) is in use; try again"
+        )
+
+    return busy
 
 
 # --- the API token ---------------------------------------------------------------------------
@@ -288,3 +310,39 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay
+
+
+# --- load shedding -----------------------------------------------------------------------------
+
+
+class InFlightLimit:
+    """Past `limit` requests at once, answers 503 at once instead of queueing: past capacity
+    a queue only makes every answer late. /health and /stats are never refused."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app = app
+        self.limit = limit
+        self.in_flight = 0
+        self._refusal = orjson.dumps(
+            {"detail": f"busy: this process is at its MAX_IN_FLIGHT={limit} requests; try again"}
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in UNLIMITED:
+            return await self.app(scope, receive, send)
+        if self.in_flight >= self.limit:
+            return await self._refuse(send)
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _refuse(self, send: Send) -> None:
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(self._refusal)),
+            (b"retry-after", RETRY_AFTER.encode()),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": self._refusal})

@@ -79,12 +79,21 @@ class PostgresDatabase:
         self.round_trips: Counter[str] = Counter()
 
     @classmethod
-    async def open(cls, url: str, connections: int = 4) -> "PostgresDatabase":
+    async def open(cls, url: str, connections: int = 4, pool_timeout: float = 5.0) -> "PostgresDatabase":
         await apply_schema(url)
+        # A read that waits `pool_timeout` for a connection raises PoolTimeout: a 503 that
+        # names the pool (timelines/http.py). Writes never wait: a thread each, a connection each.
         reads = AsyncConnectionPool(
-            url, min_size=connections, max_size=connections, open=False, kwargs={"autocommit": True}
+            url,
+            min_size=connections,
+            max_size=connections,
+            open=False,
+            kwargs={"autocommit": True},
+            timeout=pool_timeout,
         )
-        writes = ConnectionPool(url, min_size=connections, max_size=connections, open=False)
+        writes = ConnectionPool(
+            url, min_size=connections, max_size=connections, open=False, timeout=pool_timeout
+        )
         try:
             await reads.open(wait=True, timeout=CONNECT_SECONDS)
             await asyncio.to_thread(writes.open, wait=True, timeout=CONNECT_SECONDS)
@@ -110,12 +119,28 @@ class PostgresDatabase:
     async def snapshot(self) -> AsyncIterator[PostgresSnapshot]:
         """Several reads that must see one consistent state of the database."""
         self.round_trips[ROLE.get()] += 1
-        async with self._reads.connection() as connection:
+        async with self._read_connection() as connection:
             await connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
                 yield PostgresSnapshot(connection)
             finally:
                 await connection.execute("COMMIT")
+
+    @asynccontextmanager
+    async def _read_connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A pooled connection. None within DATABASE_POOL_TIMEOUT is PoolTimeout (busy), or
+        PostgreSQL not answering if the pool failed to connect meanwhile (reconnecting)."""
+        failed_connects = self._reads.get_stats().get("connections_errors", 0)
+        try:
+            connection = await self._reads.getconn()
+        except PoolTimeout as error:
+            if self._reads.get_stats().get("connections_errors", 0) > failed_connects:
+                raise psycopg.OperationalError(f"PostgreSQL does not answer: {error}") from error
+            raise
+        try:
+            yield connection
+        finally:
+            await self._reads.putconn(connection)
 
     async def write(self, work: Callable[[PostgresTransaction], Result]) -> Result:
         self.round_trips[ROLE.get()] += 1
@@ -126,6 +151,8 @@ class PostgresDatabase:
             try:
                 with self._writes.connection() as connection, connection.transaction():
                     return work(PostgresTransaction(connection))
+            except PoolTimeout as error:  # each writer thread has a connection: one is missing
+                raise psycopg.OperationalError(f"PostgreSQL does not answer: {error}") from error
             except psycopg.OperationalError as error:
                 if not (error.sqlstate or "").startswith(ABORTED_TO_BE_RUN_AGAIN) or attempt == RETRIES - 1:
                     raise
@@ -133,7 +160,7 @@ class PostgresDatabase:
 
     async def fetchall(self, sql: Sql, parameters: Any = ()) -> list[Row]:
         self.round_trips[ROLE.get()] += 1
-        async with self._reads.connection() as connection:
+        async with self._read_connection() as connection:
             cursor = await connection.execute(in_postgres(sql), parameters)
             return await cursor.fetchall()
 

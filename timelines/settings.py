@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     # body that has gone is read from SQLite again.
     tweet_ttl: int = Field(86_400, ge=1)
     reader_connections: int = Field(4, ge=1)
+    # Pools are bounded so that overload is a quick 503 with Retry-After, not a queue that
+    # grows or redis-py's "Too many connections": a call waits this long for a connection.
+    redis_max_connections: int = Field(64, ge=1)
+    redis_pool_timeout: float = Field(1.0, gt=0)
+    database_pool_timeout: float = Field(5.0, gt=0)
+    # Requests one process works on at once; the rest are shed (timelines/http.py).
+    max_in_flight: int = Field(256, ge=1)
     # When set, the calls that change state need `Authorization: Bearer <token>`; reads stay
     # open. Unset or empty: everything is open, as the demo wants (timelines/http.py).
     api_token: str | None = None
